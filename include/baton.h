@@ -1,0 +1,14 @@
+/*
+ * baton.h - the umbrella header: everything baton offers.
+ *
+ * baton is a C11 futures library: strict tasks with Elixir Task semantics,
+ * shareable futures, a bounded blocking queue and the executor they run on.
+ * Each concept has its own header under baton/; this one includes them all.
+ */
+#ifndef BATON_H
+#define BATON_H
+
+#include "baton/common.h"
+#include "baton/queue.h"
+
+#endif /* BATON_H */

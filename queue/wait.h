@@ -1,0 +1,67 @@
+/*
+ * wait.h - internal: deadlines, futex calls and Concurrency Kit event-count
+ * waits, shared by the queue and the executor.
+ */
+#ifndef BATON_QUEUE_WAIT_H
+#define BATON_QUEUE_WAIT_H
+
+#include <ck_ec.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+/* An absolute CLOCK_MONOTONIC deadline, or none (wait forever). */
+struct baton__deadline {
+	struct timespec at;
+	bool infinite;
+};
+
+/*
+ * Validates a public millisecond timeout: BATON_INFINITY or >= 0.
+ * Returns 0 or -EINVAL.
+ */
+int baton__timeout_check(int timeout_ms);
+
+/*
+ * Converts a checked timeout to a deadline, once, at the start of a wait.
+ * Saturates instead of overflowing.
+ */
+void baton__deadline_init(struct baton__deadline *d, int timeout_ms);
+
+/* now + ms, normalised, saturating at the largest time_t. */
+struct timespec baton__timespec_add_ms(struct timespec now, int64_t ms);
+
+/* Whether the deadline has passed (never true for an infinite one). */
+bool baton__deadline_expired(const struct baton__deadline *d);
+
+/* Event-count mode used everywhere: multi-producer, futex-backed ops. */
+extern const struct ck_ec_mode baton__ec_mode;
+
+/*
+ * Spins for a few microseconds while ec's value is still `seen`, unless as
+ * many threads as there are CPUs spin already.  True if the value moved.
+ */
+bool baton__spin_for_change(struct ck_ec32 *ec, uint32_t seen);
+
+/*
+ * Sleeps until ec's value differs from `seen` (0), or the deadline passes
+ * (-ETIMEDOUT, never early).  Does not spin first: see above.
+ */
+int baton__ec_wait(struct ck_ec32 *ec, uint32_t seen,
+		   const struct baton__deadline *d);
+
+/* Signals ec's waiters that something changed: wakes every sleeper. */
+static inline void
+baton__ec_signal(struct ck_ec32 *ec)
+{
+	ck_ec32_add(ec, &baton__ec_mode, 1);
+}
+
+/* Futex wait on a 32-bit word while it holds `expected`; may wake early. */
+void baton__futex_wait(atomic_uint *word, unsigned int expected);
+
+/* Wakes up to n threads waiting on word. */
+void baton__futex_wake(atomic_uint *word, int n);
+
+#endif /* BATON_QUEUE_WAIT_H */
