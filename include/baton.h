@@ -9,6 +9,8 @@
 #define BATON_H
 
 #include "baton/common.h"
+#include "baton/pool.h"
 #include "baton/queue.h"
+#include "baton/task.h"
 
 #endif /* BATON_H */

@@ -1,0 +1,299 @@
+/*
+ * baton/task.h - strict tasks: Elixir's Task, carried to C threads.
+ *
+ * Overview
+ * ========
+ * A strict task runs fn(arg) on a pool.  The thread that started it is its
+ * owner, and only the owner may await it: "if you start an async, you must
+ * await".  Any other thread gets -EPERM at once, never a silent timeout
+ * (Elixir before 1.2), and the task is left untouched for its owner.
+ *
+ *	baton_task t;
+ *	void *v;
+ *	struct baton_exit_reason why;
+ *	if (baton_task_async(&t, work, arg) != 0) ...;
+ *	switch (baton_task_await(&t, BATON_DEFAULT_TIMEOUT, &v, &why)) {
+ *	case 0:            use(v); break;             the value is yours
+ *	case BATON_EXITED: report(&why); break;       the task failed
+ *	default:           error (-ETIMEDOUT, -EPERM, ...)
+ *	}
+ *
+ * Where C differs from Elixir, and why
+ * ------------------------------------
+ * - C cannot kill a thread safely.  Stopping is cooperative: a body asks
+ *   baton_should_stop() and returns early; and it is abandonment: the
+ *   caller stops waiting at once, and the body's result is freed through
+ *   its destructor when the body returns.  Everything Elixir does by
+ *   killing a task (await timing out, shutdown, yield_many's kill_task,
+ *   the owner exiting) baton does this way.
+ * - Elixir's await exits the caller on timeout.  baton returns -ETIMEDOUT,
+ *   asks the task to stop and consumes it: the handle is dead afterwards,
+ *   as the linked task would be.
+ * - A failed task's reason is returned as BATON_EXITED plus a
+ *   struct baton_exit_reason, distinct from await's own negative errors.
+ * - A handle is a small value; once consumed (awaited, ignored, shut
+ *   down) every copy of it is stale, and using one returns -ESTALE:
+ *   handles carry a generation, and the cells they name are never
+ *   returned to the system while baton runs, so checking is always safe.
+ * - Links: when an owner thread exits with tasks it never awaited, those
+ *   tasks are asked to stop and their results are freed; an orphan hook
+ *   can report it (baton_set_orphan_hook).
+ *
+ * Return values used throughout: 0 (success, value handed over),
+ * BATON_EXITED (the task exited with a reason), or a negative errno:
+ * -EINVAL (bad argument), -EPERM (not the owner), -ESTALE (consumed or
+ * never valid handle), -EDEADLK (a task awaiting itself), -ETIMEDOUT,
+ * -ENOMEM, -EPIPE (the pool is shut down).
+ */
+#ifndef BATON_TASK_H
+#define BATON_TASK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "pool.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Returned by await/yield/shutdown: the task exited with a reason. */
+#define BATON_EXITED 1
+
+/* Elixir's exit reasons. */
+enum baton_exit_kind {
+	BATON_EXIT_NORMAL = 0, /* returned a value */
+	BATON_EXIT_ERROR,      /* the body called baton_exit(ERROR, ...) */
+	BATON_EXIT_SHUTDOWN,   /* stopped on request (shutdown, cancel) */
+	BATON_EXIT_TIMEOUT,    /* abandoned at a timeout */
+	BATON_EXIT_KILLED      /* abandoned at once (brutal shutdown, kill) */
+};
+
+/* Why a task exited.  message has static storage duration, or is NULL. */
+struct baton_exit_reason {
+	enum baton_exit_kind kind;
+	int code;
+	const char *message;
+};
+
+/*
+ * A strict task handle: a small value, copied freely; the fields are
+ * private.  A zeroed handle is never valid (-ESTALE).
+ */
+typedef struct baton_task {
+	struct baton__cell *cell_;
+	uint64_t gen_;
+} baton_task;
+
+/* A task body: returns the task's value (NULL is a value). */
+typedef void *(*baton_task_fn)(void *arg);
+
+/* Options for starting a task; a zeroed struct means the defaults. */
+struct baton_task_opts {
+	baton_pool *pool;            /* NULL: the default pool */
+	const char *label;           /* static string, for introspection */
+	baton_destroy_fn destroy;    /* frees a value nobody takes */
+};
+
+/*
+ * Starts fn(arg) on the default pool; the calling thread becomes the owner.
+ *
+ * Pointers: sets *out (to a zeroed handle on failure); arg is passed to fn
+ * untouched and stays the caller's business.
+ * Blocking: no.
+ * Errors: -EINVAL (out or fn NULL); -ENOMEM; -EPIPE (pool shut down).  On
+ * failure fn never runs.
+ * Thread safety: any thread.
+ * Ordering: the call happens-before fn starts.
+ */
+BATON_API int baton_task_async(baton_task *out, baton_task_fn fn, void *arg);
+
+/* As baton_task_async, with options (opts may be NULL). */
+BATON_API int baton_task_async_opts(baton_task *out, baton_task_fn fn,
+				    void *arg,
+				    const struct baton_task_opts *opts);
+
+/*
+ * Waits up to timeout_ms (BATON_DEFAULT_TIMEOUT is Elixir's 5000;
+ * BATON_INFINITY) for the task and consumes it.
+ *
+ * Returns 0 and hands the value over in *value (may be NULL to drop it
+ * through the destructor); BATON_EXITED with *reason filled (if reason is
+ * not NULL) when the task failed; -ETIMEDOUT when the time ran out: the
+ * task is asked to stop, consumed, and its eventual value freed through
+ * its destructor.  -EPERM from a thread that is not the owner: the task is
+ * untouched and its owner can still await it.  -EDEADLK when a task
+ * awaits itself; -ESTALE for a consumed or invalid handle; -EINVAL.
+ * If the task is still queued, the caller runs it itself (helping).
+ *
+ * Pointers: borrows task and consumes what it names (not on -EPERM,
+ * -EDEADLK, -ESTALE, -EINVAL); *task is zeroed when consumed.
+ * Blocking: up to timeout_ms.
+ * Thread safety: the owner thread only.
+ * Ordering: the body's return happens-before a 0 or BATON_EXITED return.
+ */
+BATON_API int baton_task_await(baton_task *task, int timeout_ms, void **value,
+			       struct baton_exit_reason *reason);
+
+/*
+ * As baton_task_await, but on timeout the task keeps running and is not
+ * consumed: -ETIMEDOUT, and yield (or await, shutdown, ignore) may be
+ * called again.  Elixir's idiom `yield(t, ms) || shutdown(t)` reads
+ * r = baton_task_yield(&t, ms, ...); if (r == -ETIMEDOUT)
+ *	r = baton_task_shutdown(&t, ms, ...);
+ *
+ * Thread safety: the owner thread only.  Ordering: as await.
+ */
+BATON_API int baton_task_yield(baton_task *task, int timeout_ms, void **value,
+			       struct baton_exit_reason *reason);
+
+/*
+ * Asks the task to stop, waits up to timeout_ms for its body to return,
+ * and consumes it.  If the body finished (before or during the wait),
+ * returns what await would: 0 with the value (a reply that raced in), or
+ * BATON_EXITED with the reason.  Otherwise -ETIMEDOUT (Elixir's nil: no
+ * reply): the body is abandoned and its result freed when it returns.  A
+ * queued task that never started is dropped without running and reported
+ * as BATON_EXITED/SHUTDOWN.
+ *
+ * Thread safety: the owner thread only.  Ordering: as await.
+ */
+BATON_API int baton_task_shutdown(baton_task *task, int timeout_ms,
+				  void **value,
+				  struct baton_exit_reason *reason);
+
+/*
+ * Elixir's shutdown(task, :brutal_kill): as baton_task_shutdown without
+ * waiting.  A reply that already arrived is still returned; a body still
+ * running is abandoned (-ETIMEDOUT, no reply) and its result freed when it
+ * returns.
+ */
+BATON_API int baton_task_shutdown_brutal(baton_task *task, void **value,
+					 struct baton_exit_reason *reason);
+
+/*
+ * Stops tracking the task: it runs on, and its result is freed through its
+ * destructor when it finishes (never leaked).  Consumes the task.
+ *
+ * Errors: -EPERM (not the owner), -ESTALE, -EINVAL.
+ * Thread safety: the owner thread only.  Ordering: none.
+ */
+BATON_API int baton_task_ignore(baton_task *task);
+
+/*
+ * Fire-and-forget: runs fn(arg) on the pool (opts may be NULL), with no
+ * owner and no result (a returned value is passed to opts->destroy).
+ *
+ * Errors: -EINVAL, -ENOMEM, -EPIPE; on failure fn never runs.
+ * Thread safety: any thread.  Ordering: the call happens-before fn.
+ */
+BATON_API int baton_task_start(baton_task_fn fn, void *arg,
+			       const struct baton_task_opts *opts);
+
+/*
+ * An already-finished task holding value (Elixir's Task.completed), owned
+ * by the calling thread, for mixing ready and pending values.
+ *
+ * Pointers: consumes value on success (destroy frees it if nobody takes
+ * it); on failure value stays the caller's.
+ * Errors: -EINVAL, -ENOMEM.  Thread safety: any thread.
+ */
+BATON_API int baton_task_completed(baton_task *out, void *value,
+				   baton_destroy_fn destroy);
+
+/*
+ * Awaits every task under one deadline and consumes them all.  On 0,
+ * values[i] holds task i's value (input order).  The first failure wins:
+ * BATON_EXITED with *reason and *failed set to its index (if failed is not
+ * NULL); on -ETIMEDOUT *failed is the first task not finished.  In both
+ * cases the other tasks are asked to stop and consumed, values already
+ * collected are freed through their destructors, and values[] is not
+ * filled.  -EPERM / -ESTALE / -EDEADLK / -EINVAL if any handle is bad, and
+ * then nothing is consumed.
+ *
+ * Thread safety: the owner thread only.  Ordering: as await, per task.
+ */
+BATON_API int baton_task_await_many(baton_task *tasks, size_t n,
+				    int timeout_ms, void **values,
+				    size_t *failed,
+				    struct baton_exit_reason *reason);
+
+/* What yield_many does with tasks still running when it returns. */
+enum baton_on_timeout {
+	BATON_ON_TIMEOUT_NOTHING = 0, /* leave them: yield again later */
+	BATON_ON_TIMEOUT_IGNORE,      /* ignore them (results freed) */
+	BATON_ON_TIMEOUT_KILL         /* shut them down brutally */
+};
+
+/* yield_many's options; passing NULL means 5000 ms, no limit, NOTHING. */
+struct baton_yield_many_opts {
+	int timeout_ms;                  /* as given: 0 polls */
+	size_t limit;                    /* return once this many replied;
+					    0: no limit */
+	enum baton_on_timeout on_timeout;
+};
+
+/* One task's outcome in yield_many. */
+struct baton_yield_result {
+	int status;   /* 0, BATON_EXITED, or -ETIMEDOUT: no reply yet */
+	void *value;  /* status 0: handed over */
+	struct baton_exit_reason reason; /* status BATON_EXITED */
+};
+
+/*
+ * Waits until every task replied, `limit` of them replied, or the timeout
+ * expired, and reports each in input order.  Tasks that replied are
+ * consumed; the others are handled by on_timeout (with KILL they are
+ * consumed and reported as BATON_EXITED/KILLED, with IGNORE consumed and
+ * left -ETIMEDOUT, with NOTHING left alive and -ETIMEDOUT).  Returns how
+ * many replied, or a negative errno (nothing consumed) if a handle is bad.
+ *
+ * Thread safety: the owner thread only.  Ordering: as await, per task.
+ */
+BATON_API ptrdiff_t baton_task_yield_many(baton_task *tasks, size_t n,
+					  const struct baton_yield_many_opts *opts,
+					  struct baton_yield_result *results);
+
+/*
+ * Inside a task body: whether the task has been asked to stop (shutdown,
+ * await timeout, yield_many kill, owner exit).  false outside a task.
+ * Thread safety: the body's thread.  Ordering: acquire.
+ */
+BATON_API bool baton_should_stop(void);
+
+/*
+ * Inside a task body: records that the task exits with a reason (kind
+ * other than NORMAL) instead of a value.  The body should return right
+ * after; whatever it returns is passed to the destructor.  -EINVAL outside
+ * a task or with kind NORMAL.
+ * Thread safety: the body's thread.  Ordering: as the body's return.
+ */
+BATON_API int baton_exit(enum baton_exit_kind kind, int code,
+			 const char *message);
+
+/*
+ * Fills *info with a snapshot of the task.  Errors: -ESTALE, -EINVAL.
+ * Thread safety: any thread (the owner's handle may be copied for this).
+ */
+BATON_API int baton_task_info(const baton_task *task,
+			      struct baton_task_info *info);
+
+/*
+ * Called for each task that its owner thread left behind at exit, just
+ * after the task was asked to stop and detached.  hook NULL removes it.
+ * Thread safety: any thread; the hook runs on the exiting thread.
+ */
+typedef void (*baton_orphan_hook)(const struct baton_task_info *info,
+				  void *ctx);
+BATON_API void baton_set_orphan_hook(baton_orphan_hook hook, void *ctx);
+
+/* A short name for an exit kind ("normal", "error", ...). */
+BATON_API const char *baton_exit_kind_name(enum baton_exit_kind kind);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BATON_TASK_H */

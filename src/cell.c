@@ -1,0 +1,340 @@
+/*
+ * cell.c - the result cell: one refcounted core behind strict tasks and
+ * shareable futures, and the type-stable allocator that recycles cells.
+ *
+ * Design notes
+ * ============
+ * State machine (cell->state):
+ *
+ *	QUEUED --claim (CAS)--> RUNNING --complete--> DONE
+ *
+ * Exactly one thread wins the claim: a pool worker that popped the cell,
+ * or an awaiter helping (running a queued cell itself instead of sleeping,
+ * which is what keeps a saturated pool from deadlocking when tasks await
+ * subtasks).  A cell asked to stop (CELL_STOP) before it was claimed never
+ * runs its body: the claimer completes it as SHUTDOWN.  Completion writes
+ * value and reason, then stores DONE with release semantics and bumps the
+ * `done` event count, so every awaiter that sees DONE sees the result.
+ *
+ * References: the handle (task or future) holds one, the pool's queue
+ * holds one until the worker that pops it is done with it.  The last
+ * unref frees a value nobody took (CELL_TAKEN unset) through its
+ * destructor, exactly once, then frees the cell.  So releasing a pending
+ * handle never blocks: the result is freed when the body returns.
+ *
+ * Allocation: cells come from chunks that are never returned to malloc
+ * while the process runs (type-stable memory).  A generation counter, odd
+ * while the cell is in use, is bumped on every free and alloc; handles
+ * carry it, so a stale handle is detected by reading memory that is still
+ * a cell, never freed memory.  The same property lets introspection walk
+ * every chunk without locks.  Each thread keeps a small cache of free
+ * cells; the shared free list is touched once per CACHE_BATCH cells.
+ */
+#include "cell.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lock.h"
+
+#define CHUNK_CELLS 128
+#define CACHE_MAX 64
+#define CACHE_BATCH 32
+
+struct chunk {
+	struct chunk *next;
+	struct baton__cell cells[CHUNK_CELLS];
+};
+
+/* Prepend-only list of every chunk, walked by introspection. */
+static _Atomic(struct chunk *) chunks;
+static struct baton__lock free_lock = BATON__LOCK_INIT;
+static struct baton__cell *free_list;
+
+/* Refills the thread's cache from the shared list or a new chunk. */
+static bool
+refill(struct baton__thread *self)
+{
+	struct chunk *c;
+
+	baton__lock_acquire(&free_lock);
+	while (free_list != NULL && self->ncached < CACHE_BATCH) {
+		self->cache[self->ncached++] = free_list;
+		free_list = free_list->free_next;
+	}
+	baton__lock_release(&free_lock);
+	if (self->ncached > 0)
+		return true;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return false;
+	for (int i = CHUNK_CELLS - 1; i >= CACHE_BATCH; i--) {
+		c->cells[i].free_next = (i + 1 < CHUNK_CELLS)
+		    ? &c->cells[i + 1] : NULL;
+	}
+	baton__lock_acquire(&free_lock);
+	c->cells[CHUNK_CELLS - 1].free_next = free_list;
+	free_list = &c->cells[CACHE_BATCH];
+	baton__lock_release(&free_lock);
+	for (int i = 0; i < CACHE_BATCH; i++)
+		self->cache[self->ncached++] = &c->cells[i];
+
+	/* release: introspection that finds the chunk sees zeroed cells. */
+	c->next = atomic_load_explicit(&chunks, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(&chunks, &c->next, c,
+						      memory_order_release,
+						      memory_order_relaxed))
+		;
+	return true;
+}
+
+struct baton__cell *
+baton__cell_alloc(void)
+{
+	struct baton__thread *self = baton__thread_self();
+	struct baton__cell *cell;
+
+	if (self->ncached == 0 && !refill(self))
+		return NULL;
+	cell = self->cache[--self->ncached];
+	atomic_store_explicit(&cell->refs, 1, memory_order_relaxed);
+	atomic_store_explicit(&cell->state, BATON_TASK_QUEUED,
+			      memory_order_relaxed);
+	atomic_store_explicit(&cell->flags, 0, memory_order_relaxed);
+	ck_ec32_init(&cell->done, 0);
+	atomic_store_explicit(&cell->next, NULL, memory_order_relaxed);
+	atomic_store_explicit(&cell->pool, NULL, memory_order_relaxed);
+	atomic_store_explicit(&cell->fn, NULL, memory_order_relaxed);
+	atomic_store_explicit(&cell->label, NULL, memory_order_relaxed);
+	atomic_store_explicit(&cell->owner_tid, 0, memory_order_relaxed);
+	cell->arg = NULL;
+	cell->value = NULL;
+	cell->destroy = NULL;
+	cell->reason = (struct baton_exit_reason){ BATON_EXIT_NORMAL, 0, NULL };
+	atomic_store_explicit(&cell->owner, NULL, memory_order_relaxed);
+	cell->owned_prev = cell->owned_next = NULL;
+	cell->listed = false;
+	cell->outer = NULL;
+	cell->on_done = NULL;
+	cell->on_done_ctx = NULL;
+	/* release: a reader that sees the odd generation sees the fields. */
+	atomic_fetch_add_explicit(&cell->gen, 1, memory_order_release);
+	return cell;
+}
+
+static void
+cell_free(struct baton__cell *cell)
+{
+	struct baton__thread *self = baton__thread_self();
+
+	/* release: stale handles and introspection see the cell as free. */
+	atomic_fetch_add_explicit(&cell->gen, 1, memory_order_release);
+	if (self->ncached == CACHE_MAX) {
+		baton__lock_acquire(&free_lock);
+		while (self->ncached > CACHE_MAX - CACHE_BATCH) {
+			struct baton__cell *c = self->cache[--self->ncached];
+
+			c->free_next = free_list;
+			free_list = c;
+		}
+		baton__lock_release(&free_lock);
+	}
+	self->cache[self->ncached++] = cell;
+}
+
+/* Returns a thread's cached cells to the shared list (thread exit). */
+void
+baton__cell_cache_flush(struct baton__thread *self)
+{
+	baton__lock_acquire(&free_lock);
+	while (self->ncached > 0) {
+		struct baton__cell *c = self->cache[--self->ncached];
+
+		c->free_next = free_list;
+		free_list = c;
+	}
+	baton__lock_release(&free_lock);
+}
+
+void
+baton__cell_unref(struct baton__cell *cell)
+{
+	/* acq_rel: the last holder sees every write made under the others. */
+	if (atomic_fetch_sub_explicit(&cell->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (atomic_load_explicit(&cell->state, memory_order_relaxed) ==
+		BATON_TASK_DONE &&
+	    !(atomic_load_explicit(&cell->flags, memory_order_relaxed) &
+	      CELL_TAKEN) &&
+	    cell->value != NULL && cell->destroy != NULL)
+		cell->destroy(cell->value);
+	cell_free(cell);
+}
+
+void
+baton__cell_complete(struct baton__cell *cell, void *value)
+{
+	if (cell->reason.kind != BATON_EXIT_NORMAL) {
+		/* The body exited with a reason: its return value is nobody's. */
+		if (value != NULL && cell->destroy != NULL)
+			cell->destroy(value);
+		value = NULL;
+	}
+	cell->value = value;
+	/* release: whoever sees DONE sees value and reason. */
+	atomic_store_explicit(&cell->state, BATON_TASK_DONE,
+			      memory_order_release);
+	if (cell->on_done != NULL)
+		cell->on_done(cell, cell->on_done_ctx);
+	baton__ec_signal(&cell->done);
+}
+
+bool
+baton__cell_run(struct baton__cell *cell)
+{
+	unsigned int expected = BATON_TASK_QUEUED;
+	struct baton__thread *self;
+	void *value;
+
+	/* acq_rel: one claimer; it sees what the spawner wrote. */
+	if (!atomic_compare_exchange_strong_explicit(
+		&cell->state, &expected, BATON_TASK_RUNNING,
+		memory_order_acq_rel, memory_order_relaxed))
+		return false;
+	/* acquire: pairs with baton__cell_request_stop. */
+	if (atomic_load_explicit(&cell->flags, memory_order_acquire) &
+	    CELL_STOP) {
+		/* Counted as cancelled when the stop was requested. */
+		cell->reason = (struct baton_exit_reason){
+			BATON_EXIT_SHUTDOWN, ECANCELED, "stopped before it ran"
+		};
+		baton__cell_complete(cell, NULL);
+		return true;
+	}
+	self = baton__thread_self();
+	cell->outer = self->current;
+	self->current = cell;
+	value = atomic_load_explicit(&cell->fn, memory_order_relaxed)(cell->arg);
+	self->current = cell->outer;
+	baton__pool_count_outcome(
+	    atomic_load_explicit(&cell->pool, memory_order_relaxed),
+	    &cell->reason);
+	baton__cell_complete(cell, value);
+	return true;
+}
+
+void
+baton__cell_request_stop(struct baton__cell *cell)
+{
+	/* release: a claimer or body that sees the flag sees why. */
+	unsigned int old = atomic_fetch_or_explicit(&cell->flags, CELL_STOP,
+						    memory_order_release);
+
+	if (!(old & CELL_STOP) &&
+	    atomic_load_explicit(&cell->state, memory_order_relaxed) !=
+		BATON_TASK_DONE)
+		baton__pool_count_cancel(
+		    atomic_load_explicit(&cell->pool, memory_order_relaxed));
+}
+
+int
+baton__cell_wait(struct baton__cell *cell,
+		 const struct baton__deadline *deadline)
+{
+	bool help = deadline->infinite || baton__thread_self()->worker;
+	bool spun = false;
+
+	for (;;) {
+		uint32_t seen = ck_ec32_value(&cell->done);
+		/* acquire: pairs with the release store of DONE. */
+		unsigned int s = atomic_load_explicit(&cell->state,
+						      memory_order_acquire);
+
+		if (s == BATON_TASK_DONE)
+			return 0;
+		if (s == BATON_TASK_QUEUED && help && baton__cell_run(cell))
+			return 0;
+		if (!spun) {
+			spun = true;
+			if (baton__spin_for_change(&cell->done, seen))
+				continue;
+		}
+		if (baton__ec_wait(&cell->done, seen, deadline) != 0)
+			return atomic_load_explicit(&cell->state,
+						    memory_order_acquire) ==
+				BATON_TASK_DONE
+			    ? 0
+			    : -ETIMEDOUT;
+	}
+}
+
+int
+baton__cell_outcome(struct baton__cell *cell, void **value,
+		    struct baton_exit_reason *reason)
+{
+	if (cell->reason.kind != BATON_EXIT_NORMAL) {
+		if (reason != NULL)
+			*reason = cell->reason;
+		return BATON_EXITED;
+	}
+	if (value != NULL) {
+		*value = cell->value;
+		/* relaxed: only the unref that frees the cell reads it. */
+		atomic_fetch_or_explicit(&cell->flags, CELL_TAKEN,
+					 memory_order_relaxed);
+	}
+	return 0;
+}
+
+void
+baton__cell_info(struct baton__cell *cell, struct baton_task_info *info)
+{
+	const void *fn;
+	Dl_info dl;
+
+	fn = (const void *)(uintptr_t)atomic_load_explicit(
+	    &cell->fn, memory_order_relaxed);
+	memset(info, 0, sizeof(*info));
+	info->fn = fn;
+	info->label = atomic_load_explicit(&cell->label, memory_order_relaxed);
+	info->owner_tid = atomic_load_explicit(&cell->owner_tid,
+					       memory_order_relaxed);
+	info->state = (enum baton_task_state)atomic_load_explicit(
+	    &cell->state, memory_order_relaxed);
+	info->stop_requested = atomic_load_explicit(
+				   &cell->flags, memory_order_relaxed) &
+	    CELL_STOP;
+	if (fn != NULL && dladdr(fn, &dl) != 0 && dl.dli_sname != NULL)
+		snprintf(info->function, sizeof(info->function), "%s",
+			 dl.dli_sname);
+	else
+		snprintf(info->function, sizeof(info->function), "%p", fn);
+}
+
+void
+baton__cell_for_each_live(baton_pool *pool,
+			  void (*fn)(struct baton__cell *, void *), void *ctx)
+{
+	/* acquire: pairs with refill's release; the chunk is initialised. */
+	for (struct chunk *c = atomic_load_explicit(&chunks,
+						    memory_order_acquire);
+	     c != NULL; c = c->next) {
+		for (int i = 0; i < CHUNK_CELLS; i++) {
+			struct baton__cell *cell = &c->cells[i];
+			/* acquire: pairs with alloc's release of the gen. */
+			uint64_t gen = atomic_load_explicit(
+			    &cell->gen, memory_order_acquire);
+
+			if (!(gen & 1))
+				continue;
+			if (pool != NULL &&
+			    atomic_load_explicit(&cell->pool,
+						 memory_order_relaxed) != pool)
+				continue;
+			fn(cell, ctx);
+		}
+	}
+}

@@ -1,0 +1,151 @@
+/*
+ * cell.h - internal: the refcounted result cell behind strict tasks and
+ * shareable futures, and the per-thread record that owns tasks.
+ */
+#ifndef BATON_SRC_CELL_H
+#define BATON_SRC_CELL_H
+
+#include <ck_ec.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "baton/pool.h"
+#include "baton/task.h"
+#include "wait.h"
+
+/* cell->flags */
+#define CELL_STOP 1u     /* asked to stop: shutdown, timeout, owner exit */
+#define CELL_TAKEN 2u    /* the value was handed to someone */
+#define CELL_NOLINK 4u   /* not stopped when its owner thread exits */
+
+struct baton__thread;
+
+struct baton__cell {
+	/*
+	 * Bumped (by 2) when the cell is freed; odd while in use.  Handles
+	 * carry the generation they were given, so a stale one is detected:
+	 * cells are type-stable (never returned to malloc while baton runs).
+	 */
+	_Atomic uint64_t gen;
+	atomic_uint refs;
+	atomic_uint state;            /* enum baton_task_state */
+	atomic_uint flags;            /* CELL_* */
+	struct ck_ec32 done;          /* bumped once, at completion */
+
+	/* The pool's submission queue (pool.c). */
+	_Atomic(struct baton__cell *) next;
+	_Atomic(baton_pool *) pool;
+
+	/* The body, read by introspection concurrently: atomics. */
+	_Atomic(baton_task_fn) fn;
+	void *arg;
+	_Atomic(const char *) label;
+	_Atomic pid_t owner_tid;
+
+	/* The result: written by the body's thread before state = DONE. */
+	void *value;
+	baton_destroy_fn destroy;
+	struct baton_exit_reason reason;
+
+	/* Strict face: the owner thread and its list of owned cells. */
+	_Atomic(struct baton__thread *) owner; /* read by non-owners */
+	struct baton__cell *owned_prev, *owned_next; /* owner thread only */
+	bool listed; /* owner thread only: duplicate check in *_many calls */
+
+	/*
+	 * Called once on the completing thread right after DONE is
+	 * published (supervisor children, stream items); set before the
+	 * cell is submitted.
+	 */
+	void (*on_done)(struct baton__cell *cell, void *ctx);
+	void *on_done_ctx;
+
+	/* The body this one interrupted on its thread (helping); that thread only. */
+	struct baton__cell *outer;
+
+	/* Free list (cell.c). */
+	struct baton__cell *free_next;
+};
+
+/* One per thread that uses baton, created on first use (thread.c). */
+struct baton__thread {
+	pid_t tid;
+	bool worker;                  /* a pool worker: awaits always help */
+	struct baton__cell *owned;    /* tasks started here, not consumed */
+	struct baton__cell *current;  /* the body running on this thread */
+	unsigned int ncached;         /* free cells kept by this thread */
+	struct baton__cell *cache[64];
+};
+
+/* The calling thread's record (thread-local storage; never NULL). */
+struct baton__thread *baton__thread_self(void);
+
+/* Adds / removes a cell from its owner's list: owner thread only. */
+void baton__own(struct baton__thread *self, struct baton__cell *cell);
+void baton__disown(struct baton__cell *cell);
+
+/*
+ * A fresh cell: one reference, state QUEUED, flags 0, fields zeroed.
+ * NULL on allocation failure.
+ */
+struct baton__cell *baton__cell_alloc(void);
+
+/* Returns a thread's cached free cells to the shared list (thread exit). */
+void baton__cell_cache_flush(struct baton__thread *self);
+
+/* Releases a reference; the last one frees an untaken value and the cell. */
+void baton__cell_unref(struct baton__cell *cell);
+
+static inline struct baton__cell *
+baton__cell_ref(struct baton__cell *cell)
+{
+	/* relaxed: the caller already holds a reference. */
+	atomic_fetch_add_explicit(&cell->refs, 1, memory_order_relaxed);
+	return cell;
+}
+
+/*
+ * Runs the body if the cell is still QUEUED (claiming it), on the calling
+ * thread, and completes the cell.  Returns whether this call ran it.
+ */
+bool baton__cell_run(struct baton__cell *cell);
+
+/* Completes a RUNNING cell with the body's return value. */
+void baton__cell_complete(struct baton__cell *cell, void *value);
+
+/*
+ * Waits until the cell is DONE or the deadline passes (-ETIMEDOUT).  If the
+ * cell is still queued and the wait is unbounded or the caller is a pool
+ * worker, runs it on the calling thread instead (helping); that returns
+ * when the body does, even past the deadline.
+ */
+int baton__cell_wait(struct baton__cell *cell,
+		     const struct baton__deadline *deadline);
+
+/* Sets CELL_STOP; a queued cell will then never run its body. */
+void baton__cell_request_stop(struct baton__cell *cell);
+
+/*
+ * Hands a DONE cell's outcome over: 0 with the value (marking it taken, if
+ * value is not NULL), or BATON_EXITED with the reason.
+ */
+int baton__cell_outcome(struct baton__cell *cell, void **value,
+			struct baton_exit_reason *reason);
+
+/* Fills a task info snapshot from a live cell. */
+void baton__cell_info(struct baton__cell *cell, struct baton_task_info *info);
+
+/* Calls fn for every live cell of the pool (pool NULL: every pool). */
+void baton__cell_for_each_live(baton_pool *pool,
+			       void (*fn)(struct baton__cell *, void *),
+			       void *ctx);
+
+/* Pool hooks used by the cell (pool.c). */
+void baton__pool_count_outcome(baton_pool *pool,
+			       const struct baton_exit_reason *reason);
+void baton__pool_count_cancel(baton_pool *pool);
+
+#endif /* BATON_SRC_CELL_H */

@@ -1,0 +1,415 @@
+/*
+ * pool.c - the executor: worker threads, the submission queue, idling.
+ *
+ * Design notes
+ * ============
+ * Submission queue: an intrusive multi-producer queue threaded through
+ * the cells themselves (Vyukov's MPSC node queue), so submitting allocates
+ * nothing and takes no lock: one atomic exchange on the head, then a store
+ * linking the previous node.  A submitter never waits for another, however
+ * many threads submit on however few cores (ck_ring's MPMC enqueue would
+ * make them wait for each other in turn; see queue.c).  A submitter
+ * preempted between its exchange and its link delays consumers only, and
+ * only until it runs again; a worker that finds the queue momentarily
+ * unlinked treats it as empty and is woken by that submitter's signal.
+ *
+ * Workers take cells one at a time under a short spin-then-park lock (the
+ * queue has a single-consumer end).  A cell popped by a worker may already
+ * have been claimed by a helping awaiter (cell.c); the worker then only
+ * drops the queue's reference.
+ *
+ * Idling: a worker that finds no work spins for a few microseconds
+ * watching the queue head, then joins the idle gate (queue/gate.c): one
+ * idle worker, the leader, sleeps on the `work` event count; the others
+ * sleep in the gate, and each leave wakes one more.  Submitters signal
+ * `work` only when the leader has announced itself in `sleepers`, so a busy
+ * pool pays no wake-up syscall per task.  The announcement and the
+ * submitter's check are both sequentially consistent around the queue
+ * update (a Dekker pair), so either the leader sees the new cell or the
+ * submitter sees the leader.
+ *
+ * Shutdown: `closing` makes new submissions fail with -EPIPE; the workers
+ * run everything already queued, then exit; destroy joins them.  A task
+ * that submits a subtask while its pool shuts down either gets -EPIPE or
+ * pushes before its own worker's final drain, so nothing is stranded;
+ * submitting from outside the pool while destroying it is the caller's
+ * race (documented).
+ *
+ * The default pool is created once (pthread_once).  At exit, an atexit
+ * handler asks every task still on it to stop (queued ones then never
+ * run), waits for running bodies to return, and joins the workers.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cell.h"
+#include "gate.h"
+#include "lock.h"
+#include "task_internal.h"
+
+#define CACHELINE 64
+#define MAX_WORKERS 1024
+
+struct baton_pool {
+	/* Submitters: the head of the intrusive queue. */
+	alignas(CACHELINE) _Atomic(struct baton__cell *) head;
+
+	/* Workers: the tail end, under the consumer lock. */
+	alignas(CACHELINE) struct baton__lock consumers;
+	struct baton__cell *tail;
+	struct baton__cell stub;
+
+	/* Idling. */
+	alignas(CACHELINE) struct ck_ec32 work;
+	atomic_int sleepers;
+	atomic_bool spinning; /* one idle worker at a time spins */
+	struct baton__gate idle_gate;
+	atomic_bool closing;
+
+	/* Counters, relaxed. */
+	alignas(CACHELINE) atomic_uint_fast64_t spawned;
+	atomic_uint_fast64_t completed;
+	atomic_uint_fast64_t failed;
+	atomic_uint_fast64_t cancelled;
+
+	unsigned int nworkers;
+	pthread_t *threads;
+};
+
+static void
+push(baton_pool *pool, struct baton__cell *cell)
+{
+	struct baton__cell *prev;
+
+	atomic_store_explicit(&cell->next, NULL, memory_order_relaxed);
+	/* acq_rel: orders the cell's contents before its publication. */
+	prev = atomic_exchange_explicit(&pool->head, cell, memory_order_acq_rel);
+	/* seq_cst: the link must precede the sleepers check (Dekker pair). */
+	atomic_store_explicit(&prev->next, cell, memory_order_seq_cst);
+}
+
+/* Pops one cell, or NULL if none is (fully) linked yet.  Consumer lock held. */
+static struct baton__cell *
+pop_locked(baton_pool *pool)
+{
+	struct baton__cell *tail = pool->tail;
+	/* acquire: pairs with the link store in push. */
+	struct baton__cell *next = atomic_load_explicit(&tail->next,
+							memory_order_acquire);
+
+	if (tail == &pool->stub) {
+		if (next == NULL)
+			return NULL;
+		pool->tail = next;
+		tail = next;
+		next = atomic_load_explicit(&tail->next, memory_order_acquire);
+	}
+	if (next != NULL) {
+		pool->tail = next;
+		return tail;
+	}
+	/* tail is the last linked cell; is it the head too? */
+	if (tail != atomic_load_explicit(&pool->head, memory_order_acquire))
+		return NULL; /* a submitter is between exchange and link */
+	push(pool, &pool->stub);
+	next = atomic_load_explicit(&tail->next, memory_order_acquire);
+	if (next != NULL) {
+		pool->tail = next;
+		return tail;
+	}
+	return NULL;
+}
+
+static struct baton__cell *
+pop(baton_pool *pool)
+{
+	struct baton__cell *cell;
+
+	baton__lock_acquire(&pool->consumers);
+	cell = pop_locked(pool);
+	baton__lock_release(&pool->consumers);
+	return cell;
+}
+
+int
+baton__pool_submit(baton_pool *pool, struct baton__cell *cell)
+{
+	/* acquire: a pool seen closing stays closed. */
+	if (atomic_load_explicit(&pool->closing, memory_order_acquire))
+		return -EPIPE;
+	atomic_store_explicit(&cell->pool, pool, memory_order_relaxed);
+	/* The queue's reference, dropped by the worker that pops the cell. */
+	baton__cell_ref(cell);
+	atomic_fetch_add_explicit(&pool->spawned, 1, memory_order_relaxed);
+	push(pool, cell);
+	/* seq_cst: the other half of the Dekker pair with idle_wait. */
+	if (atomic_load_explicit(&pool->sleepers, memory_order_seq_cst) > 0)
+		baton__ec_signal(&pool->work);
+	return 0;
+}
+
+static void
+run_popped(struct baton__cell *cell)
+{
+	baton__cell_run(cell);
+	baton__cell_unref(cell);
+}
+
+/* Whether the queue's head moved away from `seen`. */
+static bool
+head_moved(baton_pool *pool, struct baton__cell *seen)
+{
+	return atomic_load_explicit(&pool->head, memory_order_relaxed) != seen;
+}
+
+/* Sleeps until work may have arrived or the pool is closing. */
+static void
+idle_wait(baton_pool *pool)
+{
+	struct baton__deadline forever = { .infinite = true };
+	struct baton__cell *seen = atomic_load_explicit(&pool->head,
+							memory_order_relaxed);
+	struct baton__cell *cell;
+
+
+	/*
+	 * One idle worker watches for new work for ~15 us before parking,
+	 * so a steady trickle of tasks never pays a futex wake; the others
+	 * park at once rather than take CPU from the submitters.
+	 * relaxed: the flag only rations spinning; it publishes nothing.
+	 */
+	if (!atomic_exchange_explicit(&pool->spinning, true,
+				      memory_order_relaxed)) {
+		bool moved = false;
+
+		for (int i = 0; i < 1024 && !moved; i++) {
+			moved = head_moved(pool, seen) ||
+			    atomic_load_explicit(&pool->closing,
+						 memory_order_relaxed);
+			ck_pr_stall();
+		}
+		atomic_store_explicit(&pool->spinning, false,
+				      memory_order_relaxed);
+		if (moved)
+			return;
+	}
+	if (baton__gate_enter(&pool->idle_gate, &forever) != 0)
+		return; /* opened: closing */
+	for (;;) {
+		uint32_t ticket = ck_ec32_value(&pool->work);
+
+		/* seq_cst: announce before the last look (Dekker pair). */
+		atomic_fetch_add_explicit(&pool->sleepers, 1,
+					  memory_order_seq_cst);
+		cell = pop(pool);
+		if (cell != NULL ||
+		    atomic_load_explicit(&pool->closing, memory_order_acquire)) {
+			atomic_fetch_sub_explicit(&pool->sleepers, 1,
+						  memory_order_relaxed);
+			break;
+		}
+		baton__ec_wait(&pool->work, ticket, &forever);
+		atomic_fetch_sub_explicit(&pool->sleepers, 1,
+					  memory_order_relaxed);
+		cell = pop(pool);
+		if (cell != NULL ||
+		    atomic_load_explicit(&pool->closing, memory_order_acquire))
+			break;
+	}
+	/* Leave first: the next idle worker takes over the watch. */
+	baton__gate_leave(&pool->idle_gate);
+	if (cell != NULL)
+		run_popped(cell);
+}
+
+static void *
+worker_main(void *arg)
+{
+	baton_pool *pool = arg;
+	struct baton__cell *cell;
+	bool closing;
+
+	baton__thread_self()->worker = true;
+	for (;;) {
+		/*
+		 * acquire: pairs with destroy's release; once closing is
+		 * seen, the pops below see every submission made before it.
+		 */
+		closing = atomic_load_explicit(&pool->closing,
+					       memory_order_acquire);
+		while ((cell = pop(pool)) != NULL)
+			run_popped(cell);
+		if (closing)
+			return NULL;
+		idle_wait(pool);
+	}
+}
+
+static void
+stop_workers(baton_pool *pool, unsigned int started)
+{
+	/* release: workers that see closing see everything queued. */
+	atomic_store_explicit(&pool->closing, true, memory_order_release);
+	baton__gate_open(&pool->idle_gate);
+	baton__ec_signal(&pool->work);
+	for (unsigned int i = 0; i < started; i++)
+		pthread_join(pool->threads[i], NULL);
+}
+
+int
+baton_pool_create(baton_pool **out, unsigned int workers)
+{
+	baton_pool *pool;
+	long cpus;
+
+	if (out == NULL)
+		return -EINVAL;
+	*out = NULL;
+	if (workers > MAX_WORKERS)
+		return -EINVAL;
+	if (workers == 0) {
+		cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		workers = cpus > 0 ? (unsigned int)cpus : 1;
+	}
+	pool = aligned_alloc(CACHELINE, sizeof(*pool));
+	if (pool == NULL)
+		return -ENOMEM;
+	memset(pool, 0, sizeof(*pool));
+	pool->threads = calloc(workers, sizeof(*pool->threads));
+	if (pool->threads == NULL) {
+		free(pool);
+		return -ENOMEM;
+	}
+	atomic_init(&pool->head, &pool->stub);
+	pool->tail = &pool->stub;
+	atomic_init(&pool->stub.next, NULL);
+	ck_ec32_init(&pool->work, 0);
+	pool->nworkers = workers;
+	for (unsigned int i = 0; i < workers; i++) {
+		if (pthread_create(&pool->threads[i], NULL, worker_main,
+				   pool) != 0) {
+			stop_workers(pool, i);
+			free(pool->threads);
+			free(pool);
+			return -EAGAIN;
+		}
+	}
+	*out = pool;
+	return 0;
+}
+
+void
+baton_pool_destroy(baton_pool *pool)
+{
+	if (pool == NULL)
+		return;
+	stop_workers(pool, pool->nworkers);
+	free(pool->threads);
+	free(pool);
+}
+
+static baton_pool *default_pool;
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+
+static void
+stop_one(struct baton__cell *cell, void *ctx)
+{
+	(void)ctx;
+	baton__cell_request_stop(cell);
+}
+
+static void
+destroy_default(void)
+{
+	baton__cell_for_each_live(default_pool, stop_one, NULL);
+	baton_pool_destroy(default_pool);
+	default_pool = NULL;
+}
+
+static void
+create_default(void)
+{
+	if (baton_pool_create(&default_pool, 0) == 0)
+		atexit(destroy_default);
+}
+
+baton_pool *
+baton_pool_default(void)
+{
+	pthread_once(&default_once, create_default);
+	return default_pool;
+}
+
+void
+baton__pool_count_outcome(baton_pool *pool,
+			  const struct baton_exit_reason *reason)
+{
+	if (pool == NULL)
+		return;
+	/* relaxed: counters order nothing. */
+	atomic_fetch_add_explicit(reason->kind == BATON_EXIT_NORMAL
+				      ? &pool->completed
+				      : &pool->failed,
+				  1, memory_order_relaxed);
+}
+
+void
+baton__pool_count_cancel(baton_pool *pool)
+{
+	if (pool != NULL)
+		atomic_fetch_add_explicit(&pool->cancelled, 1,
+					  memory_order_relaxed);
+}
+
+static void
+count_live(struct baton__cell *cell, void *ctx)
+{
+	(void)cell;
+	(*(size_t *)ctx)++;
+}
+
+int
+baton_pool_stats(baton_pool *pool, struct baton_pool_stats *out)
+{
+	if (pool == NULL || out == NULL)
+		return -EINVAL;
+	out->spawned = atomic_load_explicit(&pool->spawned,
+					    memory_order_relaxed);
+	out->completed = atomic_load_explicit(&pool->completed,
+					      memory_order_relaxed);
+	out->failed = atomic_load_explicit(&pool->failed,
+					   memory_order_relaxed);
+	out->cancelled = atomic_load_explicit(&pool->cancelled,
+					      memory_order_relaxed);
+	out->workers = pool->nworkers;
+	out->live = 0;
+	baton__cell_for_each_live(pool, count_live, &out->live);
+	return 0;
+}
+
+struct list_ctx {
+	struct baton_task_info *infos;
+	size_t n, count;
+};
+
+static void
+list_one(struct baton__cell *cell, void *arg)
+{
+	struct list_ctx *ctx = arg;
+
+	if (ctx->count < ctx->n)
+		baton__cell_info(cell, &ctx->infos[ctx->count++]);
+}
+
+ptrdiff_t
+baton_pool_list(baton_pool *pool, struct baton_task_info *infos, size_t n)
+{
+	struct list_ctx ctx = { infos, n, 0 };
+
+	if (pool == NULL || (infos == NULL && n > 0))
+		return -EINVAL;
+	baton__cell_for_each_live(pool, list_one, &ctx);
+	return (ptrdiff_t)ctx.count;
+}

@@ -1,0 +1,297 @@
+/*
+ * task.c - strict tasks: the owner-only face of the result cell.
+ *
+ * Design notes
+ * ============
+ * A baton_task is {cell, generation}.  Every call first resolves it: a
+ * NULL cell or a generation that no longer matches is -ESTALE (cells are
+ * type-stable, so reading a stale one is safe).  Calls that only the
+ * owner may make then compare the cell's owner with the caller's thread
+ * record: -EDEADLK if the caller is running that very task, -EPERM if it
+ * is not the owner.  These checks happen before anything is changed, so a
+ * refused call leaves the task exactly as it was.
+ *
+ * Consuming a task (await, shutdown, ignore, a timed-out await) removes it
+ * from its owner's list, zeroes the caller's handle and drops the handle's
+ * reference.  If the body is still running, its reference keeps the cell
+ * alive, and the last unref frees the value through its destructor: a
+ * result nobody takes is freed exactly once, never leaked.
+ *
+ * Stopping is cooperative (CELL_STOP, read by baton_should_stop) plus
+ * abandonment: a task asked to stop before it started never runs its body.
+ */
+#include <string.h>
+
+#include "cell.h"
+#include "task_internal.h"
+
+int
+baton__task_resolve(const baton_task *task, struct baton__cell **out)
+{
+	struct baton__cell *cell;
+
+	if (task == NULL)
+		return -EINVAL;
+	cell = task->cell_;
+	if (cell == NULL || !(task->gen_ & 1))
+		return -ESTALE;
+	/* acquire: pairs with the release of the generation in alloc/free. */
+	if (atomic_load_explicit(&cell->gen, memory_order_acquire) !=
+	    task->gen_)
+		return -ESTALE;
+	*out = cell;
+	return 0;
+}
+
+int
+baton__task_resolve_owned(const baton_task *task, struct baton__cell **out)
+{
+	struct baton__thread *self;
+	struct baton__cell *cell;
+	int r;
+
+	r = baton__task_resolve(task, &cell);
+	if (r != 0)
+		return r;
+	self = baton__thread_self();
+	/* Awaiting a body running on this very thread (maybe further out). */
+	for (struct baton__cell *c = self->current; c != NULL; c = c->outer) {
+		if (c == cell)
+			return -EDEADLK;
+	}
+	/* relaxed: only ever equal to our own record if we set it. */
+	if (atomic_load_explicit(&cell->owner, memory_order_relaxed) != self)
+		return -EPERM;
+	*out = cell;
+	return 0;
+}
+
+void
+baton__task_consume(baton_task *task, struct baton__cell *cell)
+{
+	baton__disown(cell);
+	memset(task, 0, sizeof(*task));
+	baton__cell_unref(cell);
+}
+
+static bool
+is_done(struct baton__cell *cell)
+{
+	/* acquire: pairs with the completion's release store. */
+	return atomic_load_explicit(&cell->state, memory_order_acquire) ==
+	    BATON_TASK_DONE;
+}
+
+static int
+spawn(baton_task *out, baton_task_fn fn, void *arg,
+      const struct baton_task_opts *opts, bool owned, unsigned int flags)
+{
+	baton_pool *pool = opts != NULL ? opts->pool : NULL;
+	struct baton__cell *cell;
+	int r;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (fn == NULL || (owned && out == NULL))
+		return -EINVAL;
+	if (pool == NULL && (pool = baton_pool_default()) == NULL)
+		return -ENOMEM;
+	cell = baton__cell_alloc();
+	if (cell == NULL)
+		return -ENOMEM;
+	atomic_store_explicit(&cell->fn, fn, memory_order_relaxed);
+	cell->arg = arg;
+	if (opts != NULL) {
+		atomic_store_explicit(&cell->label, opts->label,
+				      memory_order_relaxed);
+		cell->destroy = opts->destroy;
+	}
+	atomic_store_explicit(&cell->flags, flags, memory_order_relaxed);
+	if (owned)
+		baton__own(baton__thread_self(), cell);
+	r = baton__pool_submit(pool, cell);
+	if (r != 0) {
+		/* Never queued, never run: nothing of the caller's is kept. */
+		baton__disown(cell);
+		baton__cell_unref(cell);
+		return r;
+	}
+	if (!owned) {
+		baton__cell_unref(cell);
+		return 0;
+	}
+	out->cell_ = cell;
+	out->gen_ = atomic_load_explicit(&cell->gen, memory_order_relaxed);
+	return 0;
+}
+
+int
+baton__task_spawn(baton_task *out, baton_task_fn fn, void *arg,
+		  const struct baton_task_opts *opts, unsigned int flags)
+{
+	return spawn(out, fn, arg, opts, true, flags);
+}
+
+int
+baton_task_async(baton_task *out, baton_task_fn fn, void *arg)
+{
+	return spawn(out, fn, arg, NULL, true, 0);
+}
+
+int
+baton_task_async_opts(baton_task *out, baton_task_fn fn, void *arg,
+		      const struct baton_task_opts *opts)
+{
+	return spawn(out, fn, arg, opts, true, 0);
+}
+
+int
+baton_task_start(baton_task_fn fn, void *arg,
+		 const struct baton_task_opts *opts)
+{
+	return spawn(NULL, fn, arg, opts, false, 0);
+}
+
+int
+baton_task_completed(baton_task *out, void *value, baton_destroy_fn destroy)
+{
+	struct baton__cell *cell;
+
+	if (out == NULL)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	cell = baton__cell_alloc();
+	if (cell == NULL)
+		return -ENOMEM;
+	cell->value = value;
+	cell->destroy = destroy;
+	atomic_store_explicit(&cell->state, BATON_TASK_DONE,
+			      memory_order_relaxed);
+	baton__own(baton__thread_self(), cell);
+	out->cell_ = cell;
+	out->gen_ = atomic_load_explicit(&cell->gen, memory_order_relaxed);
+	return 0;
+}
+
+/* Waits for the cell under a timeout; 0 once DONE, else -ETIMEDOUT. */
+int
+baton__task_wait(struct baton__cell *cell, int timeout_ms)
+{
+	struct baton__deadline deadline;
+
+	if (is_done(cell))
+		return 0;
+	baton__deadline_init(&deadline, timeout_ms);
+	return baton__cell_wait(cell, &deadline);
+}
+
+int
+baton_task_await(baton_task *task, int timeout_ms, void **value,
+		 struct baton_exit_reason *reason)
+{
+	struct baton__cell *cell;
+	int r;
+
+	if ((r = baton__task_resolve_owned(task, &cell)) != 0)
+		return r;
+	if (baton__timeout_check(timeout_ms) != 0)
+		return -EINVAL;
+	if (baton__task_wait(cell, timeout_ms) != 0) {
+		/* Elixir's linked task dies with its caller: ask it to stop. */
+		baton__cell_request_stop(cell);
+		baton__task_consume(task, cell);
+		return -ETIMEDOUT;
+	}
+	r = baton__cell_outcome(cell, value, reason);
+	baton__task_consume(task, cell);
+	return r;
+}
+
+int
+baton_task_yield(baton_task *task, int timeout_ms, void **value,
+		 struct baton_exit_reason *reason)
+{
+	struct baton__cell *cell;
+	int r;
+
+	if ((r = baton__task_resolve_owned(task, &cell)) != 0)
+		return r;
+	if (baton__timeout_check(timeout_ms) != 0)
+		return -EINVAL;
+	if (baton__task_wait(cell, timeout_ms) != 0)
+		return -ETIMEDOUT; /* still running, still the caller's */
+	r = baton__cell_outcome(cell, value, reason);
+	baton__task_consume(task, cell);
+	return r;
+}
+
+int
+baton__task_shutdown(struct baton__cell *cell, baton_task *task,
+		     int timeout_ms, void **value,
+		     struct baton_exit_reason *reason)
+{
+	int r;
+
+	baton__cell_request_stop(cell);
+	/* A cell still queued is claimed here and completes as SHUTDOWN. */
+	baton__cell_run(cell);
+	if (baton__task_wait(cell, timeout_ms) != 0) {
+		baton__task_consume(task, cell);
+		return -ETIMEDOUT;
+	}
+	r = baton__cell_outcome(cell, value, reason);
+	baton__task_consume(task, cell);
+	return r;
+}
+
+int
+baton_task_shutdown(baton_task *task, int timeout_ms, void **value,
+		    struct baton_exit_reason *reason)
+{
+	struct baton__cell *cell;
+	int r;
+
+	if ((r = baton__task_resolve_owned(task, &cell)) != 0)
+		return r;
+	if (baton__timeout_check(timeout_ms) != 0)
+		return -EINVAL;
+	return baton__task_shutdown(cell, task, timeout_ms, value, reason);
+}
+
+int
+baton_task_shutdown_brutal(baton_task *task, void **value,
+			   struct baton_exit_reason *reason)
+{
+	struct baton__cell *cell;
+	int r;
+
+	if ((r = baton__task_resolve_owned(task, &cell)) != 0)
+		return r;
+	return baton__task_shutdown(cell, task, 0, value, reason);
+}
+
+int
+baton_task_ignore(baton_task *task)
+{
+	struct baton__cell *cell;
+	int r;
+
+	if ((r = baton__task_resolve_owned(task, &cell)) != 0)
+		return r;
+	baton__task_consume(task, cell);
+	return 0;
+}
+
+int
+baton_task_info(const baton_task *task, struct baton_task_info *info)
+{
+	struct baton__cell *cell;
+	int r;
+
+	if (info == NULL)
+		return -EINVAL;
+	if ((r = baton__task_resolve(task, &cell)) != 0)
+		return r;
+	baton__cell_info(cell, info);
+	return 0;
+}

@@ -1,0 +1,29 @@
+/*
+ * task_internal.h - internal: what task.c shares with the files that build
+ * on strict tasks (task_many.c, stream.c, supervisor.c).
+ */
+#ifndef BATON_SRC_TASK_INTERNAL_H
+#define BATON_SRC_TASK_INTERNAL_H
+
+#include "cell.h"
+
+/* Handle -> live cell, or -EINVAL / -ESTALE. */
+int baton__task_resolve(const baton_task *task, struct baton__cell **out);
+/* As above, and the caller must own it: -EDEADLK, -EPERM. */
+int baton__task_resolve_owned(const baton_task *task,
+			      struct baton__cell **out);
+/* Disowns, zeroes the handle, drops the handle's reference. */
+void baton__task_consume(baton_task *task, struct baton__cell *cell);
+/* Starts an owned task with extra CELL_* flags (e.g. CELL_NOLINK). */
+int baton__task_spawn(baton_task *out, baton_task_fn fn, void *arg,
+		      const struct baton_task_opts *opts, unsigned int flags);
+/* 0 once the cell is DONE, -ETIMEDOUT after timeout_ms (checked). */
+int baton__task_wait(struct baton__cell *cell, int timeout_ms);
+/* The body of baton_task_shutdown, for a resolved, owned cell. */
+int baton__task_shutdown(struct baton__cell *cell, baton_task *task,
+			 int timeout_ms, void **value,
+			 struct baton_exit_reason *reason);
+/* Queues a cell on a pool (takes the queue's own reference). */
+int baton__pool_submit(baton_pool *pool, struct baton__cell *cell);
+
+#endif /* BATON_SRC_TASK_INTERNAL_H */
