@@ -20,17 +20,17 @@
  * CAS fails); the value is then discarded, which is why the ThreadSanitizer
  * build suppresses exactly that read.
  *
- * Blocking: two event counts (wait.c).  `items` is bumped after every
- * publish and `space` after every take; both are bumped by close.  A
- * waiter snapshots the count, re-checks the ring and the closed flag, and
- * only then waits for the count to move, so no wakeup is lost.  Fast paths
- * never touch the other side's event count: a producer reads `space` only
- * when the queue is full, a consumer reads `items` only when it is empty.
- * A thread that must wait first spins on the count for a few microseconds
- * (a futex round trip costs 30-60 us); then it joins its side's gate
- * (gate.c), a wake-one line whose leader alone sleeps on the event count,
- * because ck_ec wakes every sleeper on every signal.  Close opens both
- * gates for good and bumps both counts, waking every blocked thread.
+ * Blocking: two event counts (wait.c), `items` for poppers and `space`
+ * for pushers.  A push bumps `items` only if a popper has flagged it as
+ * waited on, and a pop bumps `space` likewise, after a full fence; the
+ * waiter's ck_ec predicate re-checks the ring after flagging (a Dekker
+ * pair, see wait.h), so no wakeup is lost and a busy queue never writes
+ * an event count.  Close bumps both unconditionally.  A thread that must
+ * wait first spins, on an adaptive budget, watching the ring (a futex
+ * round trip costs 30-60 us); then it joins its side's gate (gate.c), a
+ * wake-one line whose leader alone sleeps on the event count, because
+ * ck_ec wakes every sleeper on every signal.  Close opens both gates for
+ * good, waking every blocked thread.
  *
  * Close: `closed` is set under the producer lock, so a push either
  * completed before the close (and its item is drained by pops or
@@ -80,7 +80,9 @@ struct baton_queue {
 
 	/* Written only by threads about to block. */
 	alignas(CACHELINE) struct baton__gate push_gate;
+	struct baton__spinner push_spin;
 	alignas(CACHELINE) struct baton__gate pop_gate;
+	struct baton__spinner pop_spin;
 };
 
 enum direction { PUSH, POP };
@@ -183,7 +185,7 @@ push_some(baton_queue *q, void *const *items, size_t n)
 		ck_ring_enqueue_spmc(&q->ring, q->slots, items[i]);
 	baton__lock_release(&q->producers);
 	if (k > 0)
-		baton__ec_signal(&q->items);
+		baton__ec_signal_waiters(&q->items);
 	return (ptrdiff_t)k;
 }
 
@@ -210,7 +212,7 @@ pop_some(baton_queue *q, void **items, size_t n)
 		if (k == 0)
 			return -EPIPE;
 	}
-	baton__ec_signal(&q->space);
+	baton__ec_signal_waiters(&q->space);
 	return (ptrdiff_t)k;
 }
 
@@ -218,6 +220,27 @@ static ptrdiff_t
 attempt(baton_queue *q, enum direction dir, void **items, size_t n)
 {
 	return dir == PUSH ? push_some(q, items, n) : pop_some(q, items, n);
+}
+
+/* Whether a push could make progress now (room, or closed: -EPIPE). */
+static bool
+push_ready(void *arg)
+{
+	baton_queue *q = arg;
+
+	/* relaxed: a hint; the attempt that follows decides. */
+	return ck_ring_size(&q->ring) < q->capacity ||
+	    atomic_load_explicit(&q->closed, memory_order_relaxed);
+}
+
+/* Whether a pop could make progress now (an item, or closed). */
+static bool
+pop_ready(void *arg)
+{
+	baton_queue *q = arg;
+
+	return ck_ring_size(&q->ring) > 0 ||
+	    atomic_load_explicit(&q->closed, memory_order_relaxed);
 }
 
 /*
@@ -231,6 +254,7 @@ transfer(baton_queue *q, enum direction dir, void **items, size_t n,
 	struct ck_ec32 *ec;
 	struct baton__gate *gate;
 	struct baton__deadline deadline;
+	baton__ready_fn ready;
 	uint32_t seen;
 	ptrdiff_t r;
 	int waited;
@@ -250,13 +274,11 @@ transfer(baton_queue *q, enum direction dir, void **items, size_t n,
 
 	ec = dir == PUSH ? &q->space : &q->items;
 	gate = dir == PUSH ? &q->push_gate : &q->pop_gate;
+	ready = dir == PUSH ? push_ready : pop_ready;
 	baton__deadline_init(&deadline, timeout_ms);
 
-	seen = ck_ec32_value(ec);
-	r = attempt(q, dir, items, n);
-	if (r != 0)
-		return r;
-	if (baton__spin_for_change(ec, seen)) {
+	if (baton__spin_until(dir == PUSH ? &q->push_spin : &q->pop_spin,
+			      ready, q)) {
 		r = attempt(q, dir, items, n);
 		if (r != 0)
 			return r;
@@ -274,7 +296,7 @@ transfer(baton_queue *q, enum direction dir, void **items, size_t n,
 		r = attempt(q, dir, items, n);
 		if (r != 0)
 			break;
-		if (baton__ec_wait(ec, seen, &deadline) != 0) {
+		if (baton__ec_wait_until(ec, seen, &deadline, ready, q) != 0) {
 			r = attempt(q, dir, items, n);
 			if (r == 0)
 				r = -ETIMEDOUT;

@@ -19,9 +19,17 @@
  *
  * ck_ec's slow path sleeps in growing slices (initial_wait_ns, scaled)
  * during its first second, without clamping a slice to the caller's
- * deadline.  clamp_slice(), given as ck_ec's predicate, clamps each slice,
+ * deadline.  before_sleep(), given as ck_ec's predicate, clamps each slice,
  * so a timed wait ends on time rather than at the end of a slice.  The
  * multi-producer protocol loses no wakeup, so the first slice is long.
+ *
+ * Signalling only when someone waits: a signaller may skip the atomic add
+ * when ck_ec32_has_waiters() is false, provided it issues a full fence
+ * between publishing its change and reading the flag, and the waiter
+ * passes a `ready` predicate that re-checks the condition.  ck_ec calls
+ * it after flagging the counter and before each sleep, so this is a
+ * Dekker pair: either the signaller sees the flag and signals, or the
+ * waiter's predicate sees the change.
  *
  * ck_ec reports a timeout when its clock says the deadline passed;
  * baton__ec_wait re-checks on the same clock and returns -ETIMEDOUT only
@@ -41,11 +49,19 @@
 #define TIME_T_MAX ((time_t)(((uint64_t)1 << (sizeof(time_t) * CHAR_BIT - 1)) - 1))
 
 /*
- * How long a waiter spins before it parks: about a third of a futex
- * sleep/wake round trip (30-60 us here), i.e. ~1000 pauses of ~15 ns.
- * Spinning any shorter lets two threads ping-pong through futex sleeps
- * whenever one falls briefly behind.
+ * Spinning.  A waiter spins before it parks, because a futex sleep/wake
+ * round trip costs 30-60 us here.  But on two busy cores a spinner steals
+ * the CPU from the thread it waits for, so each waiting site keeps an
+ * adaptive budget (struct baton__spinner): it grows toward twice the
+ * spin that recently succeeded and halves after a spin that did not, so
+ * spinning pays off or fades to almost nothing.  And no more threads spin
+ * at once than there are CPUs.
  */
+#define SPIN_MIN 32u
+#define SPIN_START 256u
+#define SPIN_MAX 4096u
+
+/* Fixed budget for sites without a spinner of their own. */
 #ifndef BATON_SPIN_PAUSES
 #define BATON_SPIN_PAUSES 1024
 #endif
@@ -53,7 +69,7 @@
 /* ck_ec's own spin before and after flagging: we spun already. */
 #define EC_BUSY_LOOP_ITER 16
 
-/* Threads spinning right now, process-wide; see may_spin(). */
+/* Threads spinning right now, process-wide; see max_spinners(). */
 static atomic_int spinners;
 
 int
@@ -177,22 +193,9 @@ const struct ck_ec_mode baton__ec_mode = {
 	.single_producer = false,
 };
 
-/* ck_ec predicate: never ends the wait, only clamps a slice to the deadline. */
-static int
-clamp_slice(const struct ck_ec_wait_state *state, struct timespec *slice)
-{
-	const struct timespec *deadline = state->data;
-
-	if (deadline != NULL && timespec_before(*deadline, *slice))
-		*slice = *deadline;
-	return 0;
-}
-
 /*
- * Spinning helps only while a core is free to run the thread we wait for:
- * at most one spinner fewer than there are CPUs, so that oversubscribed
- * waiters park at once instead of stealing the CPU from the thread they
- * wait for.
+ * At most as many spinners as CPUs: beyond that, a spinner only delays
+ * the thread it waits for.
  */
 static int
 max_spinners(void)
@@ -211,35 +214,107 @@ max_spinners(void)
 }
 
 bool
-baton__spin_for_change(struct ck_ec32 *ec, uint32_t seen)
+baton__spin_until(struct baton__spinner *sp, baton__ready_fn ready,
+		  void *ctx)
 {
-	bool moved = false;
+	unsigned int budget = BATON_SPIN_PAUSES, i = 0;
+	bool ok = false;
 
-	/* relaxed: the count is a heuristic; it orders nothing. */
+	if (sp != NULL) {
+		/* relaxed: the budget is a heuristic; it orders nothing. */
+		budget = atomic_load_explicit(&sp->budget,
+					      memory_order_relaxed);
+		if (budget == 0)
+			budget = SPIN_START;
+	}
+	/* relaxed: as above. */
 	if (atomic_fetch_add_explicit(&spinners, 1, memory_order_relaxed) <
 	    max_spinners()) {
-		for (int i = 0; i < BATON_SPIN_PAUSES; i++) {
-			if (ck_ec32_value(ec) != seen) {
-				moved = true;
+		for (; i < budget; i++) {
+			if (ready(ctx)) {
+				ok = true;
 				break;
 			}
 			ck_pr_stall();
 		}
 	}
 	atomic_fetch_sub_explicit(&spinners, 1, memory_order_relaxed);
-	return moved;
+	if (sp != NULL) {
+		budget = ok ? (budget * 3 + 2 * i + SPIN_MIN) / 4 : budget / 2;
+		budget = budget < SPIN_MIN ? SPIN_MIN
+		    : budget > SPIN_MAX    ? SPIN_MAX
+					   : budget;
+		atomic_store_explicit(&sp->budget, budget,
+				      memory_order_relaxed);
+	}
+	return ok;
+}
+
+struct ec_moved {
+	struct ck_ec32 *ec;
+	uint32_t seen;
+};
+
+static bool
+ec_moved(void *arg)
+{
+	struct ec_moved *m = arg;
+
+	return ck_ec32_value(m->ec) != m->seen;
+}
+
+bool
+baton__spin_for_change(struct ck_ec32 *ec, uint32_t seen)
+{
+	struct ec_moved m = { ec, seen };
+
+	return baton__spin_until(NULL, ec_moved, &m);
+}
+
+struct wait_ctx {
+	const struct timespec *deadline;
+	baton__ready_fn ready;
+	void *ready_ctx;
+};
+
+/*
+ * ck_ec's predicate, called before every sleep once the counter is
+ * flagged: ends the wait if the caller's condition already holds (the
+ * signaller may have skipped the signal, seeing no flag: see wait.h), and
+ * clamps the sleep to the caller's deadline.
+ */
+static int
+before_sleep(const struct ck_ec_wait_state *state, struct timespec *slice)
+{
+	const struct wait_ctx *w = state->data;
+
+	if (w->ready != NULL && w->ready(w->ready_ctx))
+		return 1;
+	if (w->deadline != NULL && timespec_before(*w->deadline, *slice))
+		*slice = *w->deadline;
+	return 0;
 }
 
 int
 baton__ec_wait(struct ck_ec32 *ec, uint32_t seen,
 	       const struct baton__deadline *d)
 {
-	const struct timespec *at = d->infinite ? NULL : &d->at;
+	return baton__ec_wait_until(ec, seen, d, NULL, NULL);
+}
+
+int
+baton__ec_wait_until(struct ck_ec32 *ec, uint32_t seen,
+		     const struct baton__deadline *d, baton__ready_fn ready,
+		     void *ready_ctx)
+{
+	struct wait_ctx w = { d->infinite ? NULL : &d->at, ready, ready_ctx };
 
 	for (;;) {
-		if (ck_ec32_wait_pred(ec, &baton__ec_mode, seen, clamp_slice,
-				      (void *)at, at) == 0)
-			return 0;
+		int r = ck_ec32_wait_pred(ec, &baton__ec_mode, seen,
+					  before_sleep, &w, w.deadline);
+
+		if (r >= 0)
+			return 0; /* moved (0) or ready (1) */
 		if (baton__deadline_expired(d))
 			return -ETIMEDOUT;
 	}

@@ -38,18 +38,51 @@ bool baton__deadline_expired(const struct baton__deadline *d);
 /* Event-count mode used everywhere: multi-producer, futex-backed ops. */
 extern const struct ck_ec_mode baton__ec_mode;
 
+/* A condition a waiter polls: true once waiting can stop. */
+typedef bool (*baton__ready_fn)(void *ctx);
+
+/* The adaptive spin budget of one waiting site (zero-initialised). */
+struct baton__spinner {
+	atomic_uint budget;
+};
+
 /*
- * Spins for a few microseconds while ec's value is still `seen`, unless as
- * many threads as there are CPUs spin already.  True if the value moved.
+ * Spins until ready(ctx) holds or the site's budget runs out (sp NULL: a
+ * fixed budget), unless as many threads as CPUs spin already.  True if
+ * ready.  Adapts the budget.
  */
+bool baton__spin_until(struct baton__spinner *sp, baton__ready_fn ready,
+		       void *ctx);
+
+/* Spins while ec's value is still `seen`; true if it moved. */
 bool baton__spin_for_change(struct ck_ec32 *ec, uint32_t seen);
 
 /*
  * Sleeps until ec's value differs from `seen` (0), or the deadline passes
- * (-ETIMEDOUT, never early).  Does not spin first: see above.
+ * (-ETIMEDOUT, never early).  Does not spin first.
  */
 int baton__ec_wait(struct ck_ec32 *ec, uint32_t seen,
 		   const struct baton__deadline *d);
+
+/*
+ * As baton__ec_wait, but also returns 0 as soon as ready(ctx) holds.  A
+ * signaller that skips signalling when ck_ec32_has_waiters() is false
+ * (baton__ec_signal_waiters) must pair with a waiter whose `ready` sees
+ * its change.
+ */
+int baton__ec_wait_until(struct ck_ec32 *ec, uint32_t seen,
+			 const struct baton__deadline *d,
+			 baton__ready_fn ready, void *ready_ctx);
+
+/* Signals ec's waiters only if one has flagged it (see baton__ec_wait). */
+static inline void
+baton__ec_signal_waiters(struct ck_ec32 *ec)
+{
+	/* seq_cst: the caller's change before the flag check (Dekker). */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (ck_ec32_has_waiters(ec))
+		ck_ec32_add(ec, &baton__ec_mode, 1);
+}
 
 /* Signals ec's waiters that something changed: wakes every sleeper. */
 static inline void
