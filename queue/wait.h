@@ -78,8 +78,12 @@ int baton__ec_wait_until(struct ck_ec32 *ec, uint32_t seen,
 static inline void
 baton__ec_signal_waiters(struct ck_ec32 *ec)
 {
-	/* seq_cst: the caller's change before the flag check (Dekker). */
-	atomic_thread_fence(memory_order_seq_cst);
+	/*
+	 * Full fence: the caller's change before the flag check (Dekker).
+	 * ck's fence, not C11's: gcc's ThreadSanitizer build warns on
+	 * atomic_thread_fence, and the test shadow of ck_pr.h maps this one.
+	 */
+	ck_pr_fence_memory();
 	if (ck_ec32_has_waiters(ec))
 		ck_ec32_add(ec, &baton__ec_mode, 1);
 }

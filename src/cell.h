@@ -20,6 +20,7 @@
 #define CELL_STOP 1u     /* asked to stop: shutdown, timeout, owner exit */
 #define CELL_TAKEN 2u    /* the value was handed to someone */
 #define CELL_NOLINK 4u   /* not stopped when its owner thread exits */
+#define CELL_CONSUMED 8u /* the strict handle was consumed: copies are stale */
 
 struct baton__thread;
 

@@ -4,8 +4,10 @@
  * Design notes
  * ============
  * A baton_task is {cell, generation}.  Every call first resolves it: a
- * NULL cell or a generation that no longer matches is -ESTALE (cells are
- * type-stable, so reading a stale one is safe).  Calls that only the
+ * NULL cell, a generation that no longer matches, or a cell whose handle
+ * was consumed (CELL_CONSUMED: the cell itself may live on while a worker
+ * holds it) is -ESTALE (cells are type-stable, so reading a stale one is
+ * safe).  Calls that only the
  * owner may make then compare the cell's owner with the caller's thread
  * record: -EDEADLK if the caller is running that very task, -EPERM if it
  * is not the owner.  These checks happen before anything is changed, so a
@@ -39,6 +41,14 @@ baton__task_resolve(const baton_task *task, struct baton__cell **out)
 	if (atomic_load_explicit(&cell->gen, memory_order_acquire) !=
 	    task->gen_)
 		return -ESTALE;
+	/*
+	 * The cell may outlive its handle (a worker's reference): a consumed
+	 * handle's copies are stale from the moment it was consumed.
+	 * relaxed: the flag is set by the owner, before anything it frees.
+	 */
+	if (atomic_load_explicit(&cell->flags, memory_order_relaxed) &
+	    CELL_CONSUMED)
+		return -ESTALE;
 	*out = cell;
 	return 0;
 }
@@ -69,6 +79,9 @@ baton__task_resolve_owned(const baton_task *task, struct baton__cell **out)
 void
 baton__task_consume(baton_task *task, struct baton__cell *cell)
 {
+	/* relaxed: only makes later resolutions of copies fail. */
+	atomic_fetch_or_explicit(&cell->flags, CELL_CONSUMED,
+				 memory_order_relaxed);
 	baton__disown(cell);
 	memset(task, 0, sizeof(*task));
 	baton__cell_unref(cell);
