@@ -11,6 +11,8 @@
 #include "baton/common.h"
 #include "baton/pool.h"
 #include "baton/queue.h"
+#include "baton/stream.h"
+#include "baton/supervisor.h"
 #include "baton/task.h"
 
 #endif /* BATON_H */

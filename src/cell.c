@@ -120,8 +120,15 @@ baton__cell_alloc(void)
 	cell->outer = NULL;
 	cell->on_done = NULL;
 	cell->on_done_ctx = NULL;
-	/* release: a reader that sees the odd generation sees the fields. */
-	atomic_fetch_add_explicit(&cell->gen, 1, memory_order_release);
+	/*
+	 * release: a reader that sees the odd generation sees the fields.
+	 * A plain store, not an RMW: only the thread holding a free cell
+	 * ever changes its generation.
+	 */
+	atomic_store_explicit(&cell->gen,
+			      atomic_load_explicit(&cell->gen,
+						   memory_order_relaxed) + 1,
+			      memory_order_release);
 	return cell;
 }
 
@@ -131,7 +138,10 @@ cell_free(struct baton__cell *cell)
 	struct baton__thread *self = baton__thread_self();
 
 	/* release: stale handles and introspection see the cell as free. */
-	atomic_fetch_add_explicit(&cell->gen, 1, memory_order_release);
+	atomic_store_explicit(&cell->gen,
+			      atomic_load_explicit(&cell->gen,
+						   memory_order_relaxed) + 1,
+			      memory_order_release);
 	if (self->ncached == CACHE_MAX) {
 		baton__lock_acquire(&free_lock);
 		while (self->ncached > CACHE_MAX - CACHE_BATCH) {
@@ -240,6 +250,19 @@ baton__cell_request_stop(struct baton__cell *cell)
 		    atomic_load_explicit(&cell->pool, memory_order_relaxed));
 }
 
+struct ec_watch {
+	struct ck_ec32 *ec;
+	uint32_t seen;
+};
+
+static bool
+ec_moved(void *arg)
+{
+	struct ec_watch *w = arg;
+
+	return ck_ec32_value(w->ec) != w->seen;
+}
+
 int
 baton__cell_wait(struct baton__cell *cell,
 		 const struct baton__deadline *deadline)
@@ -258,8 +281,14 @@ baton__cell_wait(struct baton__cell *cell,
 		if (s == BATON_TASK_QUEUED && help && baton__cell_run(cell))
 			return 0;
 		if (!spun) {
+			struct ec_watch w = { &cell->done, seen };
+
 			spun = true;
-			if (baton__spin_for_change(&cell->done, seen))
+			if (baton__spin_until(baton__pool_await_spinner(
+						  atomic_load_explicit(
+						      &cell->pool,
+						      memory_order_relaxed)),
+					      ec_moved, &w))
 				continue;
 		}
 		if (baton__ec_wait(&cell->done, seen, deadline) != 0)

@@ -145,6 +145,7 @@ void baton__cell_for_each_live(baton_pool *pool,
 			       void *ctx);
 
 /* Pool hooks used by the cell (pool.c). */
+struct baton__spinner *baton__pool_await_spinner(baton_pool *pool);
 void baton__pool_count_outcome(baton_pool *pool,
 			       const struct baton_exit_reason *reason);
 void baton__pool_count_cancel(baton_pool *pool);

@@ -53,24 +53,30 @@
 #define MAX_WORKERS 1024
 
 struct baton_pool {
-	/* Submitters: the head of the intrusive queue. */
+	/* Submitters: the head of the intrusive queue, their counter. */
 	alignas(CACHELINE) _Atomic(struct baton__cell *) head;
+	atomic_uint_fast64_t spawned;
+
+	/* Read by every submitter, written when a worker sleeps or wakes. */
+	alignas(CACHELINE) atomic_int sleepers;
+	atomic_bool closing;
 
 	/* Workers: the tail end, under the consumer lock. */
 	alignas(CACHELINE) struct baton__lock consumers;
 	struct baton__cell *tail;
 	struct baton__cell stub;
 
-	/* Idling. */
+	/* Idle workers. */
 	alignas(CACHELINE) struct ck_ec32 work;
-	atomic_int sleepers;
 	atomic_bool spinning; /* one idle worker at a time spins */
+	struct baton__spinner idle_spin;
 	struct baton__gate idle_gate;
-	atomic_bool closing;
 
-	/* Counters, relaxed. */
-	alignas(CACHELINE) atomic_uint_fast64_t spawned;
-	atomic_uint_fast64_t completed;
+	/* Awaiters of this pool's cells. */
+	alignas(CACHELINE) struct baton__spinner await_spin;
+
+	/* Written by workers as bodies end; relaxed. */
+	alignas(CACHELINE) atomic_uint_fast64_t completed;
 	atomic_uint_fast64_t failed;
 	atomic_uint_fast64_t cancelled;
 
@@ -157,11 +163,21 @@ run_popped(struct baton__cell *cell)
 	baton__cell_unref(cell);
 }
 
-/* Whether the queue's head moved away from `seen`. */
+struct head_watch {
+	baton_pool *pool;
+	struct baton__cell *seen;
+};
+
+/* Whether the queue's head moved (a submission) or the pool is closing. */
 static bool
-head_moved(baton_pool *pool, struct baton__cell *seen)
+head_moved(void *arg)
 {
-	return atomic_load_explicit(&pool->head, memory_order_relaxed) != seen;
+	struct head_watch *w = arg;
+
+	/* relaxed: a hint; the pop that follows decides. */
+	return atomic_load_explicit(&w->pool->head, memory_order_relaxed) !=
+		w->seen ||
+	    atomic_load_explicit(&w->pool->closing, memory_order_relaxed);
 }
 
 /* Sleeps until work may have arrived or the pool is closing. */
@@ -169,27 +185,22 @@ static void
 idle_wait(baton_pool *pool)
 {
 	struct baton__deadline forever = { .infinite = true };
-	struct baton__cell *seen = atomic_load_explicit(&pool->head,
-							memory_order_relaxed);
+	struct head_watch watch = {
+		pool, atomic_load_explicit(&pool->head, memory_order_relaxed)
+	};
 	struct baton__cell *cell;
 
-
 	/*
-	 * One idle worker watches for new work for ~15 us before parking,
-	 * so a steady trickle of tasks never pays a futex wake; the others
-	 * park at once rather than take CPU from the submitters.
-	 * relaxed: the flag only rations spinning; it publishes nothing.
+	 * One idle worker watches for new work before parking (on the pool's
+	 * adaptive budget), so a steady trickle of tasks never pays a futex
+	 * wake; the others park at once rather than take CPU from the
+	 * submitters.  relaxed: the flag only rations spinning.
 	 */
 	if (!atomic_exchange_explicit(&pool->spinning, true,
 				      memory_order_relaxed)) {
-		bool moved = false;
+		bool moved = baton__spin_until(&pool->idle_spin, head_moved,
+					       &watch);
 
-		for (int i = 0; i < 1024 && !moved; i++) {
-			moved = head_moved(pool, seen) ||
-			    atomic_load_explicit(&pool->closing,
-						 memory_order_relaxed);
-			ck_pr_stall();
-		}
 		atomic_store_explicit(&pool->spinning, false,
 				      memory_order_relaxed);
 		if (moved)
@@ -340,6 +351,12 @@ baton_pool_default(void)
 {
 	pthread_once(&default_once, create_default);
 	return default_pool;
+}
+
+struct baton__spinner *
+baton__pool_await_spinner(baton_pool *pool)
+{
+	return pool != NULL ? &pool->await_spin : NULL;
 }
 
 void

@@ -28,19 +28,20 @@
 static int
 resolve_all(baton_task *tasks, size_t n, struct baton__cell **cells)
 {
+	size_t marked = 0;
 	int r = 0;
-	size_t i;
 
 	if (n > 0 && tasks == NULL)
 		return -EINVAL;
-	for (i = 0; i < n && r == 0; i++) {
-		r = baton__task_resolve_owned(&tasks[i], &cells[i]);
-		if (r == 0 && cells[i]->listed)
+	while (marked < n) {
+		r = baton__task_resolve_owned(&tasks[marked], &cells[marked]);
+		if (r == 0 && cells[marked]->listed)
 			r = -EINVAL; /* listed twice */
-		if (r == 0)
-			cells[i]->listed = true;
+		if (r != 0)
+			break;
+		cells[marked++]->listed = true;
 	}
-	for (size_t j = 0; j < i; j++)
+	for (size_t j = 0; j < marked; j++)
 		cells[j]->listed = false;
 	return r;
 }

@@ -24,8 +24,13 @@
 
 #include "cell.h"
 
-static _Thread_local struct baton__thread self_record;
-static _Thread_local bool self_ready;
+/*
+ * initial-exec: a fixed offset from the thread pointer instead of a
+ * __tls_get_addr call on every task (4% of a spawn-heavy profile).
+ */
+#define FAST_TLS __attribute__((tls_model("initial-exec")))
+static _Thread_local struct baton__thread self_record FAST_TLS;
+static _Thread_local bool self_ready FAST_TLS;
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 

@@ -1,0 +1,128 @@
+/*
+ * baton/stream.h - Elixir's Task.async_stream: a bounded-concurrency map.
+ *
+ * Overview
+ * ========
+ * Runs fn(inputs[i]) for every input on a pool, at most max_concurrency at
+ * a time, and hands each outcome back through baton_stream_next, in input
+ * order (default) or as they finish.  Each element carries its index and
+ * input with either a value or an exit reason (Elixir's {:ok, v} /
+ * {:exit, reason}, with :zip_input_on_exit always on).
+ *
+ *	baton_stream *s;
+ *	struct baton_stream_item it;
+ *	baton_task_async_stream(&s, inputs, n, fn, NULL);
+ *	while (baton_stream_next(s, &it) == 0)
+ *		it.status == 0 ? use(it.value) : report(it.index, &it.reason);
+ *	baton_stream_destroy(s);
+ *
+ * Each item has its own timeout (default BATON_DEFAULT_TIMEOUT), counted
+ * from when it starts running.  When one expires, on_timeout decides:
+ * BATON_STREAM_EXIT fails the whole stream (Elixir's default :exit: the
+ * remaining items are asked to stop, baton_stream_next returns -ETIMEDOUT
+ * and then -EPIPE), BATON_STREAM_KILL_TASK reports that item as
+ * BATON_EXITED with kind BATON_EXIT_TIMEOUT and goes on.
+ *
+ * Like a strict task, a stream belongs to the thread that created it.  If
+ * that thread exits, its items are stopped and released with its other
+ * tasks, and the stream has no owner: next returns -EPERM to every thread
+ * and any thread may destroy it.
+ *
+ * Helping: when the owner waits without limit (timeout BATON_INFINITY) or
+ * is itself a pool worker, it runs a still-queued item on its own thread
+ * instead of sleeping, so a stream read inside a task on a one-worker pool
+ * cannot deadlock; an item run that way cannot be timed out.
+ *
+ * The pool must outlive the stream: items are submitted as next refills
+ * the window.
+ */
+#ifndef BATON_STREAM_H
+#define BATON_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common.h"
+#include "pool.h"
+#include "task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct baton_stream baton_stream;
+
+enum baton_stream_on_timeout {
+	BATON_STREAM_EXIT = 0,    /* fail the stream (Elixir's :exit) */
+	BATON_STREAM_KILL_TASK    /* report the item as timed out, go on */
+};
+
+/* Options; NULL or a zeroed struct means Elixir's defaults. */
+struct baton_stream_opts {
+	baton_pool *pool;              /* NULL: the default pool */
+	unsigned int max_concurrency;  /* 0: one per online CPU */
+	bool unordered;                /* true: as they finish */
+	int timeout_ms;                /* per item; 0: BATON_DEFAULT_TIMEOUT;
+					  BATON_INFINITY: none */
+	enum baton_stream_on_timeout on_timeout;
+	baton_destroy_fn destroy;      /* frees values nobody takes */
+};
+
+/* One element of the stream. */
+struct baton_stream_item {
+	size_t index;   /* position in inputs */
+	void *input;    /* inputs[index] */
+	int status;     /* 0: value; BATON_EXITED: reason */
+	void *value;    /* status 0: handed over to the caller */
+	struct baton_exit_reason reason;
+};
+
+/*
+ * Starts the stream over inputs[0..n) (the array is copied; the inputs
+ * themselves are passed to fn untouched).
+ *
+ * Pointers: sets *out to NULL first, then to a stream the caller owns.
+ * Blocking: no.  Errors: -EINVAL, -ENOMEM, -EPIPE (pool shut down).
+ * Thread safety: any thread; the caller becomes the owner.
+ * Ordering: the call happens-before every fn call.
+ */
+BATON_API int baton_task_async_stream(baton_stream **out,
+				      void *const *inputs, size_t n,
+				      baton_task_fn fn,
+				      const struct baton_stream_opts *opts);
+
+/*
+ * Waits for the next element and fills *item.  Returns 0, -EPIPE once
+ * every element was returned (or after a failure was reported),
+ * -ETIMEDOUT when an item's timeout expired with BATON_STREAM_EXIT (the
+ * stream is then failed: item->index and item->input tell which one),
+ * -EDEADLK when an item the owner runs itself calls back into its own
+ * stream, -ENOMEM when starting the next item failed with nothing in
+ * flight (retryable).  timeout_ms 0 in the options means the 5000 ms
+ * default: a stream has no polling mode.
+ *
+ * Pointers: borrows s; hands item->value over on status 0.
+ * Blocking: until the next element is ready.
+ * Errors: -EINVAL, -EPERM (not the owner).
+ * Thread safety: the owner thread only.
+ * Ordering: fn's return happens-before its element is returned.
+ */
+BATON_API int baton_stream_next(baton_stream *s,
+				struct baton_stream_item *item);
+
+/*
+ * Stops the stream: items not started never run, running ones are asked
+ * to stop and abandoned, values nobody took are freed through the
+ * destructor.  NULL is a no-op.
+ *
+ * Pointers: consumes s.  Blocking: no.
+ * Thread safety: the owner thread only (another thread's call is ignored
+ * and leaks nothing but the stream itself).
+ */
+BATON_API void baton_stream_destroy(baton_stream *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BATON_STREAM_H */

@@ -1,0 +1,133 @@
+/*
+ * baton/supervisor.h - Elixir's Task.Supervisor: a group of tasks whose
+ * failures are reported rather than propagated.
+ *
+ * Overview
+ * ========
+ *	baton_supervisor *sup;
+ *	baton_supervisor_create(&sup, &(struct baton_supervisor_opts){
+ *		.max_children = 100, .on_failure = log_it });
+ *	baton_supervisor_async_nolink(sup, &t, fn, arg, NULL);
+ *	baton_supervisor_start_child(sup, fn, arg, NULL);
+ *	baton_supervisor_count(sup);  baton_supervisor_children(sup, ...);
+ *	baton_supervisor_shutdown(sup, 5000);
+ *	baton_supervisor_destroy(sup);
+ *
+ * A child that exits with a reason is reported to on_failure, on the
+ * thread that completed it (the worker that ran it, or the thread that
+ * stopped it before it ran), as soon as it ends: failures reach whoever
+ * supervises the work promptly, not when (or if) someone awaits it.  A
+ * nolink task is still a strict task: its starter owns it and may await
+ * it, but it is not linked to that thread: it is not stopped when the
+ * thread exits.
+ *
+ * As in Elixir, a child's reply can reach its awaiter a moment before the
+ * supervisor has seen the child end: right after an await, count() may
+ * still include it (and a start at max_children may still get -EAGAIN).
+ *
+ * A task's own opts->pool wins over the supervisor's pool.  Calling
+ * shutdown or destroy from a child or from on_failure deadlocks (it waits
+ * for itself); do not.
+ */
+#ifndef BATON_SUPERVISOR_H
+#define BATON_SUPERVISOR_H
+
+#include <stddef.h>
+
+#include "common.h"
+#include "pool.h"
+#include "task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct baton_supervisor baton_supervisor;
+
+/* Called when a child exits with a reason other than normal. */
+typedef void (*baton_failure_fn)(const struct baton_task_info *child,
+				 const struct baton_exit_reason *reason,
+				 void *ctx);
+
+/* Options; NULL or a zeroed struct: default pool, no limit, no hook. */
+struct baton_supervisor_opts {
+	baton_pool *pool;        /* NULL: the default pool */
+	size_t max_children;     /* 0: no limit */
+	baton_failure_fn on_failure;
+	void *ctx;
+};
+
+/*
+ * Creates a supervisor.  Pointers: sets *out to NULL first, then to a new
+ * supervisor the caller owns.  Errors: -EINVAL, -ENOMEM.
+ * Thread safety: any thread.
+ */
+BATON_API int baton_supervisor_create(baton_supervisor **out,
+				      const struct baton_supervisor_opts *opts);
+
+/*
+ * Starts a supervised strict task owned by the caller but not linked to
+ * it (Elixir's async_nolink): the caller may await it; its failure is also
+ * reported to on_failure.  Errors: -EINVAL, -ENOMEM, -EAGAIN (at
+ * max_children), -EPIPE (shut down).  On failure fn never runs.
+ * Thread safety: any thread.  Ordering: the call happens-before fn.
+ */
+BATON_API int baton_supervisor_async_nolink(baton_supervisor *sup,
+					    baton_task *out, baton_task_fn fn,
+					    void *arg,
+					    const struct baton_task_opts *opts);
+
+/*
+ * Starts a supervised fire-and-forget child (Elixir's start_child); a
+ * value it returns goes to opts->destroy.  Errors as async_nolink.
+ * Thread safety: any thread.
+ */
+BATON_API int baton_supervisor_start_child(baton_supervisor *sup,
+					   baton_task_fn fn, void *arg,
+					   const struct baton_task_opts *opts);
+
+/* Children not yet finished (queued or running).  Any thread. */
+BATON_API size_t baton_supervisor_count(baton_supervisor *sup);
+
+/*
+ * Lists up to n unfinished children.  Returns how many were written or
+ * -EINVAL.  Any thread; a relaxed snapshot.
+ */
+BATON_API ptrdiff_t baton_supervisor_children(baton_supervisor *sup,
+					      struct baton_task_info *infos,
+					      size_t n);
+
+/*
+ * Asks one child (named by a handle from async_nolink, or a copy of it)
+ * to stop; a child not started yet never runs (it completes at once, on
+ * the caller's thread, as SHUTDOWN).  Does not consume the handle: its
+ * owner still awaits it.  Errors: -EINVAL, -ESTALE, -ESRCH (not a child
+ * of sup, or already ended).  Thread safety: any thread.
+ * Ordering: the request happens-before baton_should_stop() sees it.
+ */
+BATON_API int baton_supervisor_terminate_child(baton_supervisor *sup,
+					       const baton_task *child);
+
+/*
+ * Shuts the group down: no new children (-EPIPE), every child is asked to
+ * stop, and the call waits up to timeout_ms for all of them to end.
+ * Returns 0 or -ETIMEDOUT (children still running are abandoned: their
+ * results are freed when they end).  Blocking: up to timeout_ms.
+ * Thread safety: any thread but a child or on_failure.
+ * Ordering: a 0 return happens-after every child's body and its
+ * on_failure call.
+ */
+BATON_API int baton_supervisor_shutdown(baton_supervisor *sup,
+					int timeout_ms);
+
+/*
+ * Shuts down (waiting without limit) and frees the supervisor.  NULL is a
+ * no-op.  Pointers: consumes sup.  Thread safety: any thread, not a child.
+ */
+BATON_API void baton_supervisor_destroy(baton_supervisor *sup);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BATON_SUPERVISOR_H */

@@ -1,0 +1,711 @@
+/*
+ * stream.c - Elixir's Task.async_stream: a bounded-concurrency map over an
+ * array, handed back one element at a time by baton_stream_next.
+ *
+ * Design notes
+ * ============
+ * Two objects.  The stream (struct baton_stream) is the owner's
+ * bookkeeping: one slot per input, read and written by the owner thread
+ * only, so it needs no atomics.  The hub (struct hub) is what item bodies
+ * and completion hooks touch: the inputs, each item's start time, a stack
+ * of finished items and the event count the owner sleeps on.  A body may
+ * outlive the stream (an abandoned body runs until it returns), so the hub
+ * is refcounted: one reference for the stream, one per submitted cell,
+ * dropped by that cell's on_done hook.  The last one frees it.
+ *
+ * Items are strict-task cells built here rather than with
+ * baton__task_spawn, because on_done must be set before submission.  Each
+ * cell is owned by the stream's owner thread (baton__own), so, as for any
+ * strict task, an owner that exits without destroying its stream stops
+ * the items it left behind and releases the stream's references to them.
+ * A cell runs item_main, which records the start time and calls fn; the
+ * label "baton_stream" names it in baton_pool_list.
+ *
+ * The owner: a thread record lives in thread-local storage, and a thread
+ * started after the owner exited may get the same address, so comparing
+ * records is not enough.  The stream also owns a `link`: a finished,
+ * never-submitted cell.  When the owner exits, thread.c frees it with its
+ * other tasks and its generation moves on; a stream whose link is gone
+ * has no owner any more.  Then next() is -EPERM for every thread, and
+ * destroy() from any thread frees the stream's memory without touching
+ * its cells (the owner's exit already released them).
+ *
+ * Slot states (owner only):
+ *
+ *	IDLE --submitted--> LIVE --drained from the done stack--> READY
+ *	LIVE --deadline passed, KILL_TASK--> KILLED
+ *	IDLE --the pool refused it (shut down)--> REFUSED
+ *	READY, KILLED, REFUSED --handed out by next()--> GONE
+ *	anything holding a cell --EXIT failure or destroy--> GONE
+ *
+ * Items are submitted in index order.  LIVE slots are also listed in
+ * live[], and there are never more than max_concurrency of them: that is
+ * the concurrency limit.  A slot leaves the window when the owner drains
+ * its completion (so the limit is never exceeded, merely approached late),
+ * or when it is killed.  A killed body that ignores baton_should_stop may
+ * still be running after its slot has left the window, as with every
+ * abandonment in baton: one stuck body must never stall the stream.
+ *
+ * Completion: on_done runs on the completing thread after DONE is
+ * published; it pushes the item on the hub's done stack (a Treiber stack
+ * of indices) and bumps the hub's event count.  The owner snapshots the
+ * count, takes the whole stack with one exchange (no ABA: only the owner
+ * pops, and each item is pushed once), and sleeps on the count only if it
+ * still has to, so no completion is ever missed.  Ordered mode hands slots
+ * out in index order; unordered mode hands them out through ready[] in
+ * the order the owner drained them (each batch reversed back into
+ * completion order).
+ *
+ * Timeouts: an item's clock starts when item_main runs, not when it was
+ * submitted (the pool may queue it behind other work).  The owner keeps
+ * check_at, a lower bound on the earliest deadline of any LIVE item:
+ * min(deadlines of the items seen started, last scan + timeout), since an
+ * item that starts after a scan expires after that bound.  Only once the
+ * clock passes check_at does it scan live[] (O(window)), and it never
+ * sleeps past check_at; so bodies need not wake the owner when they start.
+ * Deadlines are enforced inside baton_stream_next, and an element already
+ * available is handed out before any deadline is looked at (as Elixir's
+ * stream emits buffered replies before it reads its mailbox).  With
+ * BATON_STREAM_EXIT the expired item with the earliest deadline is the one
+ * reported.
+ *
+ * Helping: as in baton__cell_wait, an owner that waits without a time
+ * limit, or that is itself a pool worker, runs a queued item on its own
+ * stack instead of sleeping, so a stream consumed inside a task on a
+ * saturated pool cannot deadlock.  That item's timeout cannot be enforced
+ * while it runs there.  A body run that way that calls back into its own
+ * stream gets -EDEADLK from next (destroy ignores it).
+ *
+ * Who frees what: handing an element over marks its value taken
+ * (baton__cell_outcome) and drops the stream's cell reference.  Abandoning
+ * a cell (KILL_TASK, EXIT, destroy) asks it to stop, claims it if it is
+ * still queued (its body then never runs), and drops the stream's
+ * reference; the last unref, here or on the worker once the body returns,
+ * frees a value nobody took through opts->destroy, exactly once (cell.c).
+ * The stream frees its own arrays and its link in destroy; the hub goes
+ * with its last reference.  A stream whose owner exited holds no cell
+ * references any more (thread.c dropped them), so destroy from any thread
+ * then frees only its memory.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "baton/stream.h"
+#include "task_internal.h"
+
+#define NSEC_PER_MSEC INT64_C(1000000)
+#define NSEC_PER_SEC INT64_C(1000000000)
+#define NONE SIZE_MAX
+
+enum slot_state {
+	SLOT_IDLE,
+	SLOT_LIVE,
+	SLOT_READY,
+	SLOT_KILLED,
+	SLOT_REFUSED,
+	SLOT_GONE
+};
+
+struct hub;
+
+struct hub_item {
+	struct hub *hub;
+	void *input;
+	_Atomic int64_t started_ns; /* 0 until item_main runs */
+	size_t done_next;           /* done-stack link: index + 1, 0 ends */
+};
+
+struct hub {
+	atomic_size_t refs;
+	struct ck_ec32 ev;       /* bumped once per finished item */
+	atomic_size_t done_top;  /* done stack: index + 1, 0 when empty */
+	baton_task_fn fn;
+	bool timed;              /* record start times */
+	struct hub_item items[];
+};
+
+struct slot {
+	struct baton__cell *cell; /* LIVE, READY: the stream's reference */
+	size_t live_at;           /* LIVE: position in live[] */
+	enum slot_state state;
+};
+
+struct baton_stream {
+	struct baton__thread *owner;
+	struct baton__cell *link; /* owned by owner; freed when it exits */
+	uint64_t link_gen;
+	struct hub *hub;
+	baton_pool *pool;
+	baton_destroy_fn destroy;
+	size_t n;
+	size_t max;               /* the window, capped at n */
+	int64_t timeout_ns;       /* < 0: none */
+	bool unordered;
+	enum baton_stream_on_timeout on_timeout;
+
+	size_t next_start;        /* first IDLE slot */
+	size_t next_emit;         /* ordered: the next slot handed out */
+	size_t emitted;
+	bool over;                /* failed, or everything handed out */
+	bool closed;              /* the pool refused a submission */
+	bool busy;                /* inside next(): a helped body re-entered */
+	int64_t check_at;         /* bound on the earliest LIVE deadline */
+
+	struct slot *slots;       /* n */
+	size_t *live;             /* max: indices of LIVE slots */
+	size_t nlive;
+	size_t *ready;            /* unordered: n, a FIFO of indices */
+	size_t ready_head, ready_tail;
+};
+
+static const struct baton_exit_reason timeout_reason = {
+	BATON_EXIT_TIMEOUT, ETIMEDOUT, "async_stream item timed out"
+};
+
+static const struct baton_exit_reason refused_reason = {
+	BATON_EXIT_SHUTDOWN, EPIPE, "pool shut down before the item started"
+};
+
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+}
+
+static void
+hub_unref(struct hub *hub)
+{
+	/* acq_rel: the last holder sees every use the others made of it. */
+	if (atomic_fetch_sub_explicit(&hub->refs, 1, memory_order_acq_rel) == 1)
+		free(hub);
+}
+
+/* The body of every item's cell: fn(input), with the clock started. */
+static void *
+item_main(void *arg)
+{
+	struct hub_item *it = arg;
+	struct hub *hub = it->hub;
+
+	if (hub->timed) {
+		int64_t t = now_ns();
+
+		/* relaxed: a timestamp; seeing it late only delays a scan. */
+		atomic_store_explicit(&it->started_ns, t > 0 ? t : 1,
+				      memory_order_relaxed);
+	}
+	return hub->fn(it->input);
+}
+
+/* on_done: runs once per cell, on the completing thread, after DONE. */
+static void
+item_done(struct baton__cell *cell, void *ctx)
+{
+	struct hub_item *it = ctx;
+	struct hub *hub = it->hub;
+	size_t idx = (size_t)(it - hub->items);
+	/* relaxed: only a first guess for the CAS below. */
+	size_t top = atomic_load_explicit(&hub->done_top, memory_order_relaxed);
+
+	(void)cell;
+	do {
+		it->done_next = top;
+		/* release: the drain that takes it sees the link and result. */
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &hub->done_top, &top, idx + 1, memory_order_release,
+	    memory_order_relaxed));
+	baton__ec_signal(&hub->ev);
+	hub_unref(hub);
+}
+
+static bool
+cell_done(struct baton__cell *cell)
+{
+	/* acquire: pairs with the completion's release store of DONE. */
+	return atomic_load_explicit(&cell->state, memory_order_acquire) ==
+	    BATON_TASK_DONE;
+}
+
+/* Stops waiting for a cell: its value, if nobody took it, is freed. */
+static void
+abandon(struct baton__cell *cell)
+{
+	if (!cell_done(cell)) {
+		baton__cell_request_stop(cell);
+		/* Still queued: claimed here, completed without running. */
+		baton__cell_run(cell);
+	}
+	baton__disown(cell);
+	baton__cell_unref(cell);
+}
+
+static void
+live_add(struct baton_stream *s, size_t i)
+{
+	s->slots[i].live_at = s->nlive;
+	s->live[s->nlive++] = i;
+}
+
+static void
+live_remove(struct baton_stream *s, size_t i)
+{
+	size_t at = s->slots[i].live_at;
+	size_t last = s->live[--s->nlive];
+
+	s->live[at] = last;
+	s->slots[last].live_at = at;
+}
+
+/* An element is ready to be handed out (unordered: queue it). */
+static void
+make_ready(struct baton_stream *s, size_t i, enum slot_state state)
+{
+	s->slots[i].state = state;
+	if (s->unordered)
+		s->ready[s->ready_tail++] = i;
+}
+
+static int
+submit(struct baton_stream *s, size_t i)
+{
+	struct hub_item *it = &s->hub->items[i];
+	struct baton__cell *cell;
+	int r;
+
+	cell = baton__cell_alloc();
+	if (cell == NULL)
+		return -ENOMEM;
+	atomic_store_explicit(&cell->fn, item_main, memory_order_relaxed);
+	cell->arg = it;
+	atomic_store_explicit(&cell->label, "baton_stream",
+			      memory_order_relaxed);
+	cell->destroy = s->destroy;
+	cell->on_done = item_done;
+	cell->on_done_ctx = it;
+	/* relaxed: the stream's own reference keeps the hub alive. */
+	atomic_fetch_add_explicit(&s->hub->refs, 1, memory_order_relaxed);
+	baton__own(s->owner, cell);
+	r = baton__pool_submit(s->pool, cell);
+	if (r != 0) {
+		/* Never queued: on_done will not run, so drop its reference. */
+		baton__disown(cell);
+		/* relaxed: the stream's reference remains; never the last. */
+		atomic_fetch_sub_explicit(&s->hub->refs, 1,
+					  memory_order_relaxed);
+		baton__cell_unref(cell);
+		return r;
+	}
+	s->slots[i].cell = cell;
+	s->slots[i].state = SLOT_LIVE;
+	live_add(s, i);
+	return 0;
+}
+
+/*
+ * Starts items in index order until the window is full.  Once the pool
+ * refuses one, every item left is reported as refused.  Returns 0, or
+ * -ENOMEM with the item left IDLE for a later call to retry.
+ */
+static int
+refill(struct baton_stream *s)
+{
+	while (s->next_start < s->n) {
+		size_t i = s->next_start;
+		int r = 0;
+
+		if (!s->closed) {
+			if (s->nlive == s->max)
+				break;
+			r = submit(s, i);
+			if (r == -EPIPE)
+				s->closed = true;
+			else if (r != 0)
+				return r;
+		}
+		if (s->closed)
+			make_ready(s, i, SLOT_REFUSED);
+		s->next_start++;
+	}
+	return 0;
+}
+
+/* Takes every finished item off the done stack: LIVE becomes READY. */
+static void
+drain(struct baton_stream *s)
+{
+	struct hub_item *items = s->hub->items;
+	size_t top, prev = 0;
+
+	/* acquire: pairs with item_done's release; results are visible. */
+	top = atomic_exchange_explicit(&s->hub->done_top, 0,
+				       memory_order_acquire);
+	while (top != 0) { /* the stack is newest first: reverse it */
+		size_t next = items[top - 1].done_next;
+
+		items[top - 1].done_next = prev;
+		prev = top;
+		top = next;
+	}
+	for (top = prev; top != 0; top = items[top - 1].done_next) {
+		size_t i = top - 1;
+
+		/* Killed, or claimed by abandon(): not waited for any more. */
+		if (s->slots[i].state != SLOT_LIVE)
+			continue;
+		live_remove(s, i);
+		make_ready(s, i, SLOT_READY);
+	}
+}
+
+/* The index of the element next() can hand out now, or NONE. */
+static size_t
+available(const struct baton_stream *s)
+{
+	enum slot_state st;
+
+	if (s->unordered)
+		return s->ready_head < s->ready_tail ? s->ready[s->ready_head]
+						     : NONE;
+	if (s->next_emit >= s->next_start)
+		return NONE;
+	st = s->slots[s->next_emit].state;
+	return (st == SLOT_READY || st == SLOT_KILLED || st == SLOT_REFUSED)
+	    ? s->next_emit
+	    : NONE;
+}
+
+static void
+emit(struct baton_stream *s, size_t i, struct baton_stream_item *item)
+{
+	struct slot *slot = &s->slots[i];
+
+	item->index = i;
+	item->input = s->hub->items[i].input;
+	item->value = NULL;
+	item->reason = (struct baton_exit_reason){ BATON_EXIT_NORMAL, 0,
+						   NULL };
+	switch (slot->state) {
+	case SLOT_READY:
+		item->status = baton__cell_outcome(slot->cell, &item->value,
+						   &item->reason);
+		baton__disown(slot->cell);
+		baton__cell_unref(slot->cell);
+		slot->cell = NULL;
+		break;
+	case SLOT_KILLED:
+		item->status = BATON_EXITED;
+		item->reason = timeout_reason;
+		break;
+	default: /* SLOT_REFUSED */
+		item->status = BATON_EXITED;
+		item->reason = refused_reason;
+		break;
+	}
+	slot->state = SLOT_GONE;
+	if (s->unordered)
+		s->ready_head++;
+	else
+		s->next_emit++;
+	s->emitted++;
+}
+
+/* Abandons every cell the stream still holds; nothing new will start. */
+static void
+abandon_all(struct baton_stream *s)
+{
+	for (size_t i = 0; i < s->next_start; i++) {
+		if (s->slots[i].cell != NULL) {
+			abandon(s->slots[i].cell);
+			s->slots[i].cell = NULL;
+		}
+		s->slots[i].state = SLOT_GONE;
+	}
+	s->nlive = 0;
+	s->ready_head = s->ready_tail;
+	s->next_start = s->n;
+}
+
+/*
+ * Scans the LIVE items for passed deadlines.  KILL_TASK abandons them and
+ * queues them as timed out; EXIT fails the stream (-ETIMEDOUT, *item
+ * names the item).  Recomputes check_at.
+ */
+static int
+expire(struct baton_stream *s, int64_t now, struct baton_stream_item *item)
+{
+	int64_t bound = now + s->timeout_ns, worst_at = INT64_MAX;
+	size_t worst = NONE;
+
+	/* Backwards: live_remove moves an already visited entry into k. */
+	for (size_t k = s->nlive; k-- > 0;) {
+		size_t i = s->live[k];
+		struct baton__cell *cell = s->slots[i].cell;
+		/* relaxed: a timestamp; a late one only means a later scan. */
+		int64_t started = atomic_load_explicit(
+		    &s->hub->items[i].started_ns, memory_order_relaxed);
+		int64_t at = started + s->timeout_ns;
+
+		if (started == 0)
+			continue; /* it will expire after `bound` */
+		if (at > now) {
+			if (at < bound)
+				bound = at;
+			continue;
+		}
+		if (cell_done(cell))
+			continue; /* its on_done is on the way */
+		if (s->on_timeout == BATON_STREAM_EXIT) {
+			if (at < worst_at || (at == worst_at && i < worst)) {
+				worst_at = at;
+				worst = i;
+			}
+			continue;
+		}
+		live_remove(s, i);
+		abandon(cell);
+		s->slots[i].cell = NULL;
+		make_ready(s, i, SLOT_KILLED);
+	}
+	s->check_at = bound;
+	if (worst == NONE)
+		return 0;
+	item->index = worst;
+	item->input = s->hub->items[worst].input;
+	item->status = BATON_EXITED;
+	item->value = NULL;
+	item->reason = timeout_reason;
+	abandon_all(s);
+	s->over = true;
+	return -ETIMEDOUT;
+}
+
+/* Runs a queued item on this thread if waiting could deadlock the pool. */
+static bool
+help(struct baton_stream *s)
+{
+	if (s->timeout_ns >= 0 && !s->owner->worker)
+		return false;
+	for (size_t k = 0; k < s->nlive; k++) {
+		size_t i = s->unordered ? s->live[k] : s->next_emit;
+		struct baton__cell *cell = s->slots[i].cell;
+
+		/* relaxed: a hint; baton__cell_run's CAS decides. */
+		if (s->slots[i].state == SLOT_LIVE &&
+		    atomic_load_explicit(&cell->state, memory_order_relaxed) ==
+			BATON_TASK_QUEUED &&
+		    baton__cell_run(cell))
+			return true;
+		if (!s->unordered)
+			break; /* ordered: only the head is worth it */
+	}
+	return false;
+}
+
+static int
+next_element(struct baton_stream *s, struct baton_stream_item *item)
+{
+	struct baton__deadline deadline = { .infinite = true };
+	bool spun = false;
+
+	for (;;) {
+		uint32_t seen = ck_ec32_value(&s->hub->ev);
+		size_t i;
+		int r;
+
+		drain(s);
+		r = refill(s);
+		if ((i = available(s)) != NONE) {
+			emit(s, i, item);
+			return 0;
+		}
+		if (s->timeout_ns >= 0) {
+			int64_t now = now_ns();
+
+			if (now >= s->check_at) {
+				if (expire(s, now, item) != 0)
+					return -ETIMEDOUT;
+				continue; /* killed items may be ready now */
+			}
+			deadline.infinite = false;
+			deadline.at = (struct timespec){
+				(time_t)(s->check_at / NSEC_PER_SEC),
+				(long)(s->check_at % NSEC_PER_SEC)
+			};
+		}
+		/* Nothing to wait for: only a failed refill leaves that. */
+		if (s->nlive == 0)
+			return r != 0 ? r : -ENOMEM;
+		if (help(s))
+			continue;
+		if (!spun) {
+			spun = true;
+			if (baton__spin_for_change(&s->hub->ev, seen))
+				continue;
+		}
+		(void)baton__ec_wait(&s->hub->ev, seen, &deadline);
+	}
+}
+
+/* Whether the calling thread owns s: same record, and still alive. */
+static bool
+owned_by_caller(const baton_stream *s)
+{
+	/* acquire: pairs with the generation's release when link is freed. */
+	return baton__thread_self() == s->owner &&
+	    atomic_load_explicit(&s->link->gen, memory_order_acquire) ==
+	    s->link_gen;
+}
+
+int
+baton_stream_next(baton_stream *s, struct baton_stream_item *item)
+{
+	int r;
+
+	if (s == NULL || item == NULL)
+		return -EINVAL;
+	if (!owned_by_caller(s))
+		return -EPERM;
+	if (s->busy)
+		return -EDEADLK;
+	if (s->over || s->emitted == s->n) {
+		s->over = true;
+		return -EPIPE;
+	}
+	s->busy = true;
+	r = next_element(s, item);
+	s->busy = false;
+	return r;
+}
+
+static void
+stream_free(baton_stream *s)
+{
+	if (s->link != NULL && owned_by_caller(s)) {
+		baton__disown(s->link);
+		baton__cell_unref(s->link);
+	}
+	hub_unref(s->hub);
+	free(s->slots);
+	free(s->live);
+	free(s->ready);
+	free(s);
+}
+
+int
+baton_task_async_stream(baton_stream **out, void *const *inputs, size_t n,
+			baton_task_fn fn, const struct baton_stream_opts *opts)
+{
+	struct baton_stream_opts o = { 0 };
+	baton_stream *s;
+	struct hub *hub;
+	int r;
+
+	if (out != NULL)
+		*out = NULL;
+	if (opts != NULL)
+		o = *opts;
+	if (out == NULL || fn == NULL || (n > 0 && inputs == NULL) ||
+	    baton__timeout_check(o.timeout_ms) != 0 ||
+	    (unsigned int)o.on_timeout > BATON_STREAM_KILL_TASK)
+		return -EINVAL;
+	if (o.pool == NULL && (o.pool = baton_pool_default()) == NULL)
+		return -ENOMEM;
+	if (o.max_concurrency == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		o.max_concurrency = cpus > 0 ? (unsigned int)cpus : 1;
+	}
+	if (n > (SIZE_MAX - sizeof(*hub)) / sizeof(hub->items[0]))
+		return -ENOMEM;
+
+	hub = malloc(sizeof(*hub) + n * sizeof(hub->items[0]));
+	s = calloc(1, sizeof(*s));
+	if (hub == NULL || s == NULL) {
+		free(hub);
+		free(s);
+		return -ENOMEM;
+	}
+	atomic_init(&hub->refs, 1);
+	ck_ec32_init(&hub->ev, 0);
+	atomic_init(&hub->done_top, 0);
+	hub->fn = fn;
+	hub->timed = o.timeout_ms != BATON_INFINITY;
+	for (size_t i = 0; i < n; i++) {
+		hub->items[i].hub = hub;
+		hub->items[i].input = inputs[i];
+		atomic_init(&hub->items[i].started_ns, 0);
+		hub->items[i].done_next = 0;
+	}
+
+	s->hub = hub;
+	s->owner = baton__thread_self();
+	s->link = baton__cell_alloc();
+	if (s->link == NULL) {
+		stream_free(s);
+		return -ENOMEM;
+	}
+	/* relaxed: never submitted; only this thread and cell.c see it. */
+	atomic_store_explicit(&s->link->state, BATON_TASK_DONE,
+			      memory_order_relaxed);
+	atomic_store_explicit(&s->link->label, "baton_stream",
+			      memory_order_relaxed);
+	baton__own(s->owner, s->link);
+	/* relaxed: our own allocation; we read back what alloc wrote. */
+	s->link_gen = atomic_load_explicit(&s->link->gen, memory_order_relaxed);
+	s->pool = o.pool;
+	s->destroy = o.destroy;
+	s->n = n;
+	s->max = o.max_concurrency < n ? o.max_concurrency : n;
+	s->unordered = o.unordered;
+	s->on_timeout = o.on_timeout;
+	s->timeout_ns = o.timeout_ms == BATON_INFINITY ? -1
+	    : (int64_t)(o.timeout_ms != 0 ? o.timeout_ms
+					  : BATON_DEFAULT_TIMEOUT) *
+		NSEC_PER_MSEC;
+	/* No item has started yet: none can expire before this. */
+	s->check_at = s->timeout_ns >= 0 ? now_ns() + s->timeout_ns
+					 : INT64_MAX;
+	s->slots = calloc(n > 0 ? n : 1, sizeof(*s->slots));
+	s->live = calloc(s->max > 0 ? s->max : 1, sizeof(*s->live));
+	if (s->unordered)
+		s->ready = calloc(n > 0 ? n : 1, sizeof(*s->ready));
+	if (s->slots == NULL || s->live == NULL ||
+	    (s->unordered && s->ready == NULL)) {
+		stream_free(s);
+		return -ENOMEM;
+	}
+
+	/* Nothing submitted yet: a failure here leaves nothing behind. */
+	r = refill(s);
+	if (n > 0 && s->nlive == 0 && (r != 0 || s->closed)) {
+		stream_free(s);
+		return r != 0 ? r : -EPIPE;
+	}
+	*out = s;
+	return 0;
+}
+
+void
+baton_stream_destroy(baton_stream *s)
+{
+	if (s == NULL)
+		return;
+	/* acquire: pairs with the generation's release when link is freed. */
+	if (atomic_load_explicit(&s->link->gen, memory_order_acquire) !=
+	    s->link_gen) {
+		/* The owner exited and released every cell: free the rest. */
+		stream_free(s);
+		return;
+	}
+	/* Not the owner, or a body run by next() on the owner's stack. */
+	if (baton__thread_self() != s->owner || s->busy)
+		return;
+	abandon_all(s);
+	stream_free(s);
+}

@@ -1,0 +1,922 @@
+/*
+ * test_supervisor.c - Criterion unit tests for baton/supervisor.h.
+ *
+ * One test per behaviour of Elixir's Task.Supervisor as baton carries it,
+ * named as a sentence.  Criterion forks a child per test, so globals start
+ * fresh; the test thread does every assertion, and task bodies and hooks
+ * only record what they saw.
+ *
+ * Threads synchronise by handshakes: counters under a mutex that a body
+ * bumps ("I started") and the test waits for, and gates a body blocks on
+ * until the test opens them.  Each test creates its own pool so that the
+ * number of workers (hence which children run and which stay queued) is
+ * known.  Values are malloc'd, and freed by the test or by a counting
+ * destructor, so AddressSanitizer reports one freed twice or leaked.
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <baton/pool.h>
+#include <baton/supervisor.h>
+#include <baton/task.h>
+
+/* A function's address as introspection reports it (baton_task_info.fn). */
+#define FNPTR(f)	((const void *)(uintptr_t)(f))
+
+/* A long timeout that no test ever waits out. */
+#define LONG_MS		60000
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+/* A counter that threads can wait on; a gate is a counter waited at 1. */
+struct counter {
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	int n;
+};
+
+#define COUNTER_INIT { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 }
+
+static void
+counter_add(struct counter *k)
+{
+	pthread_mutex_lock(&k->m);
+	k->n++;
+	pthread_cond_broadcast(&k->c);
+	pthread_mutex_unlock(&k->m);
+}
+
+static int
+counter_get(struct counter *k)
+{
+	int n;
+
+	pthread_mutex_lock(&k->m);
+	n = k->n;
+	pthread_mutex_unlock(&k->m);
+	return n;
+}
+
+/* Waits until the counter reaches n; bounded by the test's timeout. */
+static void
+counter_wait(struct counter *k, int n)
+{
+	pthread_mutex_lock(&k->m);
+	while (k->n < n)
+		pthread_cond_wait(&k->c, &k->m);
+	pthread_mutex_unlock(&k->m);
+}
+
+#define gate_open(g)	counter_add(g)
+#define gate_wait(g)	counter_wait((g), 1)
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Waits until the supervisor counts at most n children.  The group drops a
+ * child in the completion hook, just after the cell is DONE, so a thread
+ * whose await returned may still see it counted for a moment.
+ */
+static void
+count_wait_at_most(baton_supervisor *sup, size_t n)
+{
+	while (baton_supervisor_count(sup) > n)
+		sched_yield();
+}
+
+static int *
+new_int(int v)
+{
+	int *p = malloc(sizeof(*p));
+
+	cr_assert_not_null(p);
+	*p = v;
+	return p;
+}
+
+/* Destructor for values nobody took: counts, then frees. */
+static struct counter destroyed = COUNTER_INIT;
+
+static void
+destroy_int(void *p)
+{
+	free(p);
+	counter_add(&destroyed);
+}
+
+/* What on_failure saw. */
+#define MAX_FAILURES 16
+
+static struct counter failures = COUNTER_INIT;
+static pthread_mutex_t failure_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	struct baton_task_info info;
+	struct baton_exit_reason reason;
+	pthread_t thread;
+	void *ctx;
+} failure_log[MAX_FAILURES];
+
+static void
+record_failure(const struct baton_task_info *info,
+	       const struct baton_exit_reason *reason, void *ctx)
+{
+	int i;
+
+	pthread_mutex_lock(&failure_lock);
+	i = counter_get(&failures);
+	if (i < MAX_FAILURES) {
+		failure_log[i].info = *info;
+		failure_log[i].reason = *reason;
+		failure_log[i].thread = pthread_self();
+		failure_log[i].ctx = ctx;
+	}
+	counter_add(&failures);
+	pthread_mutex_unlock(&failure_lock);
+}
+
+static int ctx_token;
+
+static baton_pool *
+make_pool(unsigned int workers)
+{
+	baton_pool *pool;
+
+	cr_assert_eq(baton_pool_create(&pool, workers), 0);
+	return pool;
+}
+
+static baton_supervisor *
+make_sup(baton_pool *pool, size_t max_children)
+{
+	baton_supervisor *sup;
+
+	cr_assert_eq(baton_supervisor_create(&sup,
+		     &(struct baton_supervisor_opts){
+			     .pool = pool,
+			     .max_children = max_children,
+			     .on_failure = record_failure,
+			     .ctx = &ctx_token,
+		     }), 0);
+	cr_assert_not_null(sup);
+	return sup;
+}
+
+static const struct baton_task_opts counted = { .destroy = destroy_int };
+
+/* ------------------------------------------------------------------ */
+/* Task bodies                                                         */
+/* ------------------------------------------------------------------ */
+
+static struct counter started = COUNTER_INIT;
+static struct counter gate = COUNTER_INIT;
+static atomic_int ran;
+
+static void *
+return_42(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&ran, 1);
+	return new_int(42);
+}
+
+static pthread_t failing_thread;
+
+static void *
+fail_with_error(void *arg)
+{
+	(void)arg;
+	failing_thread = pthread_self();
+	cr_assert_eq(baton_exit(BATON_EXIT_ERROR, 7, "boom"), 0);
+	return new_int(-1); /* nobody's: freed through the destructor */
+}
+
+/* Says it started, then waits for `arg` (a gate), ignoring stop requests. */
+static void *
+gated(void *arg)
+{
+	counter_add(&started);
+	gate_wait(arg);
+	return new_int(1);
+}
+
+/* Says it started, then runs until asked to stop; returns normally. */
+static void *
+cooperative(void *arg)
+{
+	(void)arg;
+	counter_add(&started);
+	while (!baton_should_stop())
+		sched_yield();
+	return new_int(2);
+}
+
+/* As cooperative, but reports the stop as its exit reason. */
+static void *
+cooperative_exit(void *arg)
+{
+	(void)arg;
+	counter_add(&started);
+	while (!baton_should_stop())
+		sched_yield();
+	baton_exit(BATON_EXIT_SHUTDOWN, 0, "asked to stop");
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Tests                                                               */
+/* ------------------------------------------------------------------ */
+
+Test(supervisor, create_and_calls_reject_bad_arguments, .timeout = 10)
+{
+	baton_supervisor *sup = (baton_supervisor *)&ctx_token;
+	baton_task t = { 0 };
+
+	cr_assert_eq(baton_supervisor_create(NULL, NULL), -EINVAL);
+	cr_assert_eq(baton_supervisor_create(&sup, NULL), 0);
+	cr_assert_eq(baton_supervisor_async_nolink(NULL, &t, return_42, NULL,
+						   NULL), -EINVAL);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, NULL, return_42, NULL,
+						   NULL), -EINVAL);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &t, NULL, NULL, NULL),
+		     -EINVAL);
+	cr_assert_null(t.cell_);
+	cr_assert_eq(baton_supervisor_start_child(NULL, return_42, NULL, NULL),
+		     -EINVAL);
+	cr_assert_eq(baton_supervisor_start_child(sup, NULL, NULL, NULL),
+		     -EINVAL);
+	cr_assert_eq(baton_supervisor_count(NULL), 0);
+	cr_assert_eq(baton_supervisor_children(NULL, NULL, 0), -EINVAL);
+	cr_assert_eq(baton_supervisor_children(sup, NULL, 1), -EINVAL);
+	cr_assert_eq(baton_supervisor_children(sup, NULL, 0), 0);
+	cr_assert_eq(baton_supervisor_terminate_child(NULL, &t), -EINVAL);
+	cr_assert_eq(baton_supervisor_terminate_child(sup, NULL), -EINVAL);
+	cr_assert_eq(baton_supervisor_shutdown(NULL, 0), -EINVAL);
+	cr_assert_eq(baton_supervisor_shutdown(sup, -2), -EINVAL);
+	cr_assert_eq(atomic_load(&ran), 0);
+	baton_supervisor_destroy(sup);
+	baton_supervisor_destroy(NULL);
+}
+
+Test(supervisor, async_nolink_result_is_awaited_by_its_owner, .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	baton_supervisor *sup = make_sup(pool, 0);
+	struct baton_task_info info;
+	baton_task t;
+	void *v = NULL;
+
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &t, return_42, NULL,
+						   &counted), 0);
+	cr_assert_eq(baton_task_info(&t, &info), 0);
+	cr_assert_eq(info.owner_tid, gettid());
+	cr_assert_eq(baton_task_await(&t, LONG_MS, &v, NULL), 0);
+	cr_assert_eq(*(int *)v, 42);
+	free(v);
+	cr_assert_null(t.cell_, "await consumes the handle");
+	count_wait_at_most(sup, 0);
+	cr_assert_eq(baton_supervisor_shutdown(sup, LONG_MS), 0);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	cr_assert_eq(counter_get(&destroyed), 0,
+		     "a taken value is the owner's");
+	cr_assert_eq(counter_get(&failures), 0);
+}
+
+Test(supervisor, failures_are_reported_not_propagated, .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	baton_supervisor *sup = make_sup(pool, 0);
+	struct baton_exit_reason why = { 0 };
+	baton_task bad, good;
+	void *v = NULL;
+
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &bad, fail_with_error,
+		     NULL, &(struct baton_task_opts){ .label = "bad",
+		     .destroy = destroy_int }), 0);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &good, return_42, NULL,
+						   &counted), 0);
+
+	/* The awaiter sees the same reason. */
+	cr_assert_eq(baton_task_await(&bad, LONG_MS, &v, &why), BATON_EXITED);
+	cr_assert_null(v);
+	cr_assert_eq(why.kind, BATON_EXIT_ERROR);
+	cr_assert_eq(why.code, 7);
+	cr_assert_str_eq(why.message, "boom");
+	cr_assert_eq(baton_task_await(&good, LONG_MS, &v, NULL), 0);
+	free(v);
+
+	/* The hook runs right after completion, on the completing thread. */
+	counter_wait(&failures, 1);
+	cr_assert_eq(baton_supervisor_shutdown(sup, LONG_MS), 0);
+	cr_assert_eq(counter_get(&failures), 1, "a normal exit is no failure");
+	cr_assert_eq(failure_log[0].reason.kind, BATON_EXIT_ERROR);
+	cr_assert_eq(failure_log[0].reason.code, 7);
+	cr_assert_str_eq(failure_log[0].reason.message, "boom");
+	cr_assert_eq(failure_log[0].info.fn, FNPTR(fail_with_error));
+	cr_assert_str_eq(failure_log[0].info.label, "bad");
+	cr_assert_eq(failure_log[0].ctx, &ctx_token);
+	cr_assert(pthread_equal(failure_log[0].thread, failing_thread));
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	cr_assert_eq(counter_get(&destroyed), 1,
+		     "the failed body's return value is destroyed once");
+}
+
+Test(supervisor, start_child_runs_and_its_value_is_destroyed, .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	baton_supervisor *sup = make_sup(pool, 0);
+
+	cr_assert_eq(baton_supervisor_start_child(sup, return_42, NULL,
+						  &counted), 0);
+	counter_wait(&destroyed, 1);
+	cr_assert_eq(baton_supervisor_shutdown(sup, LONG_MS), 0);
+	cr_assert_eq(baton_supervisor_count(sup), 0);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	cr_assert_eq(atomic_load(&ran), 1);
+	cr_assert_eq(counter_get(&destroyed), 1);
+	cr_assert_eq(counter_get(&failures), 0);
+}
+
+Test(supervisor, max_children_gives_eagain_and_a_finished_child_frees_a_slot,
+     .timeout = 10)
+{
+	struct counter gate1 = COUNTER_INIT, gate2 = COUNTER_INIT;
+	baton_pool *pool = make_pool(4);
+	baton_supervisor *sup = make_sup(pool, 2);
+	baton_task a, c;
+	void *v;
+
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &a, gated, &gate1,
+						   &counted), 0);
+	cr_assert_eq(baton_supervisor_start_child(sup, gated, &gate2,
+						  &counted), 0);
+	cr_assert_eq(baton_supervisor_count(sup), 2);
+
+	/* Full: refused, fn never runs, nothing is kept. */
+	c.cell_ = (void *)&ctx_token;
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &c, return_42, NULL,
+						   &counted), -EAGAIN);
+	cr_assert_null(c.cell_, "a failed start zeroes the handle");
+	cr_assert_eq(baton_supervisor_start_child(sup, return_42, NULL,
+						  &counted), -EAGAIN);
+	cr_assert_eq(baton_supervisor_count(sup), 2);
+
+	/* One child ends: its slot is free again. */
+	gate_open(&gate1);
+	cr_assert_eq(baton_task_await(&a, LONG_MS, &v, NULL), 0);
+	free(v);
+	count_wait_at_most(sup, 1);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &c, return_42, NULL,
+						   &counted), 0);
+	cr_assert_eq(baton_task_await(&c, LONG_MS, &v, NULL), 0);
+	cr_assert_eq(*(int *)v, 42);
+	free(v);
+
+	gate_open(&gate2);
+	cr_assert_eq(baton_supervisor_shutdown(sup, LONG_MS), 0);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	cr_assert_eq(atomic_load(&ran), 1, "refused starts never ran");
+	cr_assert_eq(counter_get(&destroyed), 1, "start_child's value");
+}
+
+Test(supervisor, count_and_children_reflect_running_children, .timeout = 10)
+{
+	baton_pool *pool = make_pool(4);
+	baton_supervisor *sup = make_sup(pool, 0);
+	struct baton_task_info infos[8];
+	bool seen_a = false, seen_b = false, seen_c = false;
+	baton_task a, b;
+	void *v;
+
+	cr_assert_eq(baton_supervisor_count(sup), 0);
+	cr_assert_eq(baton_supervisor_children(sup, infos, 8), 0);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &a, gated, &gate,
+		     &(struct baton_task_opts){ .label = "a",
+		     .destroy = destroy_int }), 0);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &b, gated, &gate,
+		     &(struct baton_task_opts){ .label = "b",
+		     .destroy = destroy_int }), 0);
+	cr_assert_eq(baton_supervisor_start_child(sup, gated, &gate,
+		     &(struct baton_task_opts){ .label = "c",
+		     .destroy = destroy_int }), 0);
+	counter_wait(&started, 3);
+
+	cr_assert_eq(baton_supervisor_count(sup), 3);
+	cr_assert_eq(baton_supervisor_children(sup, infos, 8), 3);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(infos[i].fn, FNPTR(gated));
+		cr_assert_eq(infos[i].state, BATON_TASK_RUNNING);
+		cr_assert_not(infos[i].stop_requested);
+		cr_assert_not_null(infos[i].label);
+		if (strcmp(infos[i].label, "a") == 0 ||
+		    strcmp(infos[i].label, "b") == 0) {
+			cr_assert_eq(infos[i].owner_tid, gettid());
+			if (infos[i].label[0] == 'a')
+				seen_a = true;
+			else
+				seen_b = true;
+		} else {
+			cr_assert_str_eq(infos[i].label, "c");
+			cr_assert_eq(infos[i].owner_tid, 0, "no owner");
+			seen_c = true;
+		}
+	}
+	cr_assert(seen_a && seen_b && seen_c);
+	cr_assert_eq(baton_supervisor_children(sup, infos, 1), 1);
+
+	/* The owner consumed a handle: the group still tracks the child. */
+	cr_assert_eq(baton_task_ignore(&a), 0);
+	cr_assert_eq(baton_supervisor_count(sup), 3);
+
+	gate_open(&gate);
+	cr_assert_eq(baton_task_await(&b, LONG_MS, &v, NULL), 0);
+	free(v);
+	count_wait_at_most(sup, 0);
+	cr_assert_eq(baton_supervisor_children(sup, infos, 8), 0);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	cr_assert_eq(counter_get(&destroyed), 2, "a (ignored) and c");
+}
+
+Test(supervisor, terminate_child_stops_a_cooperative_child, .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	baton_supervisor *sup = make_sup(pool, 0);
+	struct baton_exit_reason why;
+	baton_task t, u, copy;
+	void *v = NULL;
+
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &t, cooperative, NULL,
+						   &counted), 0);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &u, cooperative_exit,
+						   NULL, &counted), 0);
+	counter_wait(&started, 2);
+	copy = t;
+
+	/* A returned value after a stop is still a normal exit. */
+	cr_assert_eq(baton_supervisor_terminate_child(sup, &copy), 0);
+	cr_assert_eq(baton_task_await(&t, LONG_MS, &v, NULL), 0,
+		     "the handle was not consumed");
+	cr_assert_eq(*(int *)v, 2);
+	free(v);
+
+	/* A body that exits with SHUTDOWN is reported. */
+	cr_assert_eq(baton_supervisor_terminate_child(sup, &u), 0);
+	cr_assert_eq(baton_task_await(&u, LONG_MS, NULL, &why), BATON_EXITED);
+	cr_assert_eq(why.kind, BATON_EXIT_SHUTDOWN);
+	counter_wait(&failures, 1);
+	cr_assert_eq(failure_log[0].reason.kind, BATON_EXIT_SHUTDOWN);
+	cr_assert_str_eq(failure_log[0].reason.message, "asked to stop");
+
+	cr_assert_eq(baton_supervisor_shutdown(sup, LONG_MS), 0);
+	cr_assert_eq(counter_get(&failures), 1);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	cr_assert_eq(counter_get(&destroyed), 0);
+}
+
+Test(supervisor, terminate_child_means_a_queued_child_never_runs,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(1);
+	baton_supervisor *sup = make_sup(pool, 0);
+	struct baton_exit_reason why;
+	baton_task busy, queued;
+	void *v;
+
+	/* The only worker is busy, so the second child stays queued. */
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &busy, gated, &gate,
+						   &counted), 0);
+	counter_wait(&started, 1);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &queued, return_42,
+		     NULL, &(struct baton_task_opts){ .label = "queued",
+		     .destroy = destroy_int }), 0);
+	cr_assert_eq(baton_supervisor_count(sup), 2);
+
+	/* Claimed and completed as SHUTDOWN at once, on this thread. */
+	cr_assert_eq(baton_supervisor_terminate_child(sup, &queued), 0);
+	cr_assert_eq(baton_supervisor_count(sup), 1);
+	cr_assert_eq(counter_get(&failures), 1);
+	cr_assert_eq(failure_log[0].reason.kind, BATON_EXIT_SHUTDOWN);
+	cr_assert_str_eq(failure_log[0].info.label, "queued");
+	cr_assert(pthread_equal(failure_log[0].thread, pthread_self()));
+	cr_assert_eq(baton_task_await(&queued, LONG_MS, NULL, &why),
+		     BATON_EXITED);
+	cr_assert_eq(why.kind, BATON_EXIT_SHUTDOWN);
+
+	gate_open(&gate);
+	cr_assert_eq(baton_task_await(&busy, LONG_MS, &v, NULL), 0);
+	free(v);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	cr_assert_eq(atomic_load(&ran), 0, "the queued body never ran");
+	cr_assert_eq(counter_get(&failures), 1);
+	cr_assert_eq(counter_get(&destroyed), 0);
+}
+
+Test(supervisor, terminate_child_refuses_what_is_not_its_child,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	baton_supervisor *sup = make_sup(pool, 0), *other = make_sup(pool, 0);
+	baton_task mine, theirs, plain, stale = { 0 }, copy;
+	void *v;
+
+	cr_assert_eq(baton_task_async_opts(&plain, gated, &gate,
+		     &(struct baton_task_opts){ .pool = pool,
+		     .destroy = destroy_int }), 0);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &mine, return_42, NULL,
+						   &counted), 0);
+	cr_assert_eq(baton_supervisor_async_nolink(other, &theirs, gated,
+						   &gate, &counted), 0);
+
+	cr_assert_eq(baton_supervisor_terminate_child(sup, &stale), -ESTALE);
+	cr_assert_eq(baton_supervisor_terminate_child(sup, &plain), -ESRCH);
+	cr_assert_eq(baton_supervisor_terminate_child(sup, &theirs), -ESRCH);
+
+	/* A child that ended is no longer a child; a consumed one is stale. */
+	copy = mine;
+	count_wait_at_most(sup, 0);
+	cr_assert_eq(baton_supervisor_terminate_child(sup, &mine), -ESRCH);
+	cr_assert_eq(baton_task_await(&mine, LONG_MS, &v, NULL), 0);
+	free(v);
+
+	gate_open(&gate);
+	cr_assert_eq(baton_task_await(&plain, LONG_MS, &v, NULL), 0);
+	free(v);
+	cr_assert_eq(baton_task_await(&theirs, LONG_MS, &v, NULL), 0);
+	free(v);
+	/*
+	 * A worker may hold the queue's reference on `mine` for a moment
+	 * after the await; once the pool is joined the cell is surely freed.
+	 */
+	baton_pool_destroy(pool);
+	cr_assert_eq(baton_supervisor_terminate_child(sup, &copy), -ESTALE);
+	baton_supervisor_destroy(sup);
+	baton_supervisor_destroy(other);
+	cr_assert_eq(counter_get(&destroyed), 0);
+}
+
+Test(supervisor, shutdown_stops_every_child_and_returns_zero, .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	baton_supervisor *sup = make_sup(pool, 0);
+	struct baton_exit_reason why;
+	baton_task t[4];
+	int normal = 0, stopped = 0;
+	void *v;
+
+	/* Two run (one worker each), two stay queued behind them. */
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &t[0], cooperative,
+						   NULL, &counted), 0);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &t[1], cooperative,
+						   NULL, &counted), 0);
+	counter_wait(&started, 2);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &t[2], cooperative,
+						   NULL, &counted), 0);
+	cr_assert_eq(baton_supervisor_start_child(sup, cooperative, NULL,
+						  &counted), 0);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &t[3], cooperative,
+						   NULL, &counted), 0);
+	cr_assert_eq(baton_supervisor_count(sup), 5);
+
+	cr_assert_eq(baton_supervisor_shutdown(sup, LONG_MS), 0);
+	cr_assert_eq(baton_supervisor_count(sup), 0);
+	cr_assert_eq(counter_get(&started), 2, "queued children never ran");
+	/* Every hook has returned by then. */
+	cr_assert_eq(counter_get(&failures), 3);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(failure_log[i].reason.kind, BATON_EXIT_SHUTDOWN);
+
+	for (int i = 0; i < 4; i++) {
+		int r = baton_task_await(&t[i], LONG_MS, &v, &why);
+
+		if (r == 0) {
+			cr_assert_eq(*(int *)v, 2);
+			free(v);
+			normal++;
+		} else {
+			cr_assert_eq(r, BATON_EXITED);
+			cr_assert_eq(why.kind, BATON_EXIT_SHUTDOWN);
+			stopped++;
+		}
+	}
+	cr_assert_eq(normal, 2);
+	cr_assert_eq(stopped, 2);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	cr_assert_eq(counter_get(&destroyed), 0);
+}
+
+Test(supervisor, shutdown_times_out_on_a_child_that_ignores_stop,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	baton_supervisor *sup = make_sup(pool, 0);
+	struct baton_task_info info;
+	baton_task t;
+	int64_t t0;
+	void *v;
+
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &t, gated, &gate,
+						   &counted), 0);
+	cr_assert_eq(baton_supervisor_start_child(sup, gated, &gate,
+						  &counted), 0);
+	counter_wait(&started, 2);
+
+	t0 = now_ms();
+	cr_assert_eq(baton_supervisor_shutdown(sup, 50), -ETIMEDOUT);
+	cr_assert_geq(now_ms() - t0, 50, "never early");
+	cr_assert_eq(baton_supervisor_count(sup), 2, "abandoned, not gone");
+	cr_assert_eq(baton_supervisor_children(sup, &info, 1), 1);
+	cr_assert(info.stop_requested);
+	cr_assert_eq(baton_supervisor_shutdown(sup, 0), -ETIMEDOUT);
+	cr_assert_eq(baton_supervisor_start_child(sup, return_42, NULL,
+						  &counted), -EPIPE);
+
+	/* Released: the owner can still await; destroy waits for the rest. */
+	gate_open(&gate);
+	cr_assert_eq(baton_task_await(&t, LONG_MS, &v, NULL), 0);
+	cr_assert_eq(*(int *)v, 1);
+	free(v);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	cr_assert_eq(counter_get(&destroyed), 1, "start_child's value");
+	cr_assert_eq(counter_get(&failures), 0);
+	cr_assert_eq(atomic_load(&ran), 0);
+}
+
+Test(supervisor, starts_fail_with_epipe_after_shutdown, .timeout = 10)
+{
+	baton_pool *pool = make_pool(1);
+	baton_supervisor *sup = make_sup(pool, 0);
+	baton_task t;
+
+	cr_assert_eq(baton_supervisor_shutdown(sup, 0), 0);
+	t.cell_ = (void *)&ctx_token;
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &t, return_42, NULL,
+						   &counted), -EPIPE);
+	cr_assert_null(t.cell_);
+	cr_assert_eq(baton_supervisor_start_child(sup, return_42, NULL,
+						  &counted), -EPIPE);
+	cr_assert_eq(baton_supervisor_count(sup), 0);
+	cr_assert_eq(baton_supervisor_shutdown(sup, LONG_MS), 0, "idempotent");
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	cr_assert_eq(atomic_load(&ran), 0);
+	cr_assert_eq(counter_get(&destroyed), 0);
+}
+
+Test(supervisor, a_task_pool_option_overrides_the_supervisor_pool,
+     .timeout = 10)
+{
+	baton_pool *mine = make_pool(1), *theirs = make_pool(1);
+	baton_supervisor *sup = make_sup(theirs, 0);
+	struct baton_pool_stats st;
+	baton_task t;
+	void *v;
+
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &t, return_42, NULL,
+		     &(struct baton_task_opts){ .pool = mine,
+		     .destroy = destroy_int }), 0);
+	cr_assert_eq(baton_task_await(&t, LONG_MS, &v, NULL), 0);
+	free(v);
+	cr_assert_eq(baton_supervisor_start_child(sup, return_42, NULL,
+						  &counted), 0);
+	count_wait_at_most(sup, 0); /* destroy would stop it if queued */
+	baton_supervisor_destroy(sup);
+	cr_assert_eq(baton_pool_stats(mine, &st), 0);
+	cr_assert_eq(st.spawned, 1);
+	cr_assert_eq(baton_pool_stats(theirs, &st), 0);
+	cr_assert_eq(st.spawned, 1);
+	baton_pool_destroy(mine);
+	baton_pool_destroy(theirs);
+	cr_assert_eq(atomic_load(&ran), 2);
+	cr_assert_eq(counter_get(&destroyed), 1);
+}
+
+/* The owner thread of the link test: starts both tasks, waits, exits. */
+struct owner_args {
+	baton_supervisor *sup;
+	baton_pool *pool;
+};
+
+static atomic_int saw_stop_nolink = -1, saw_stop_linked = -1;
+
+static void *
+report_stop_nolink(void *arg)
+{
+	counter_add(&started);
+	gate_wait(arg);
+	atomic_store(&saw_stop_nolink, baton_should_stop());
+	return new_int(3);
+}
+
+static void *
+report_stop_linked(void *arg)
+{
+	counter_add(&started);
+	gate_wait(arg);
+	atomic_store(&saw_stop_linked, baton_should_stop());
+	return new_int(4);
+}
+
+static struct counter orphans = COUNTER_INIT;
+static const void *orphan_fn;
+
+static void
+count_orphan(const struct baton_task_info *info, void *ctx)
+{
+	(void)ctx;
+	orphan_fn = info->fn;
+	counter_add(&orphans);
+}
+
+static void *
+owner_main(void *arg)
+{
+	struct owner_args *a = arg;
+	baton_task nolink, linked;
+
+	if (baton_supervisor_async_nolink(a->sup, &nolink, report_stop_nolink,
+					  &gate, &counted) != 0)
+		return (void *)1;
+	if (baton_task_async_opts(&linked, report_stop_linked, &gate,
+				  &(struct baton_task_opts){ .pool = a->pool,
+				  .destroy = destroy_int }) != 0)
+		return (void *)2;
+	/* Both bodies run before the owner leaves without awaiting. */
+	counter_wait(&started, 2);
+	return NULL;
+}
+
+Test(supervisor, a_nolink_task_survives_its_owner_thread_exit, .timeout = 10)
+{
+	struct owner_args a = { .pool = make_pool(2) };
+	pthread_t owner;
+	void *r;
+
+	a.sup = make_sup(a.pool, 0);
+	baton_set_orphan_hook(count_orphan, NULL);
+	cr_assert_eq(pthread_create(&owner, NULL, owner_main, &a), 0);
+	cr_assert_eq(pthread_join(owner, &r), 0);
+	cr_assert_null(r);
+
+	/* The owner is gone: only the linked task was asked to stop. */
+	cr_assert_eq(counter_get(&orphans), 1);
+	cr_assert_eq(orphan_fn, FNPTR(report_stop_linked));
+	cr_assert_eq(baton_supervisor_count(a.sup), 1);
+	gate_open(&gate);
+	counter_wait(&destroyed, 2);
+	cr_assert_eq(atomic_load(&saw_stop_nolink), 0, "not linked");
+	cr_assert_eq(atomic_load(&saw_stop_linked), 1, "linked: stopped");
+	cr_assert_eq(baton_supervisor_shutdown(a.sup, LONG_MS), 0);
+	baton_supervisor_destroy(a.sup);
+	baton_pool_destroy(a.pool);
+	baton_set_orphan_hook(NULL, NULL);
+	cr_assert_eq(counter_get(&destroyed), 2, "both values, once each");
+	cr_assert_eq(counter_get(&failures), 0);
+}
+
+static void *
+fail_with_value(void *arg)
+{
+	(void)arg;
+	baton_exit(BATON_EXIT_ERROR, 1, NULL);
+	return new_int(5);
+}
+
+Test(supervisor, the_destructor_runs_exactly_once_in_every_path,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(1);
+	baton_supervisor *sup = make_sup(pool, 0);
+	struct counter gate1 = COUNTER_INIT;
+	baton_task busy, ignored, failed, taken, dropped, never;
+	void *v;
+
+	/* Behind the busy worker, in FIFO order. */
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &busy, gated, &gate1,
+						   &counted), 0);
+	counter_wait(&started, 1);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &ignored, return_42,
+						   NULL, &counted), 0);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &failed,
+						   fail_with_value, NULL,
+						   &counted), 0);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &taken, return_42,
+						   NULL, &counted), 0);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &dropped, return_42,
+						   NULL, &counted), 0);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &never, return_42,
+						   NULL, &counted), 0);
+	cr_assert_eq(baton_supervisor_start_child(sup, return_42, NULL,
+						  &counted), 0);
+
+	cr_assert_eq(baton_task_ignore(&ignored), 0);             /* +1 */
+	cr_assert_eq(baton_supervisor_terminate_child(sup, &never), 0); /* 0 */
+	gate_open(&gate1);
+	cr_assert_eq(baton_task_await(&busy, LONG_MS, NULL, NULL), 0); /* +1 */
+	cr_assert_eq(baton_task_await(&failed, LONG_MS, &v, NULL),
+		     BATON_EXITED);                               /* +1 */
+	cr_assert_eq(baton_task_await(&taken, LONG_MS, &v, NULL), 0);  /* 0 */
+	free(v);
+	cr_assert_eq(baton_task_await(&dropped, LONG_MS, NULL, NULL),
+		     0);                                          /* +1 */
+	cr_assert_eq(baton_task_await(&never, LONG_MS, &v, NULL),
+		     BATON_EXITED);                               /* 0 */
+	baton_supervisor_destroy(sup);                          /* child: +1 */
+	baton_pool_destroy(pool);
+	cr_assert_eq(counter_get(&destroyed), 5);
+	cr_assert_eq(atomic_load(&ran), 4, "all but the terminated one");
+	cr_assert_eq(counter_get(&failures), 2, "failed and never");
+}
+
+/* Racing starters and completions never exceed max_children. */
+#define RACE_THREADS	4
+#define RACE_CHILDREN	300
+#define RACE_MAX	8
+
+static atomic_int running, peak;
+
+static void *
+count_running(void *arg)
+{
+	int now = atomic_fetch_add(&running, 1) + 1;
+	int seen = atomic_load(&peak);
+
+	(void)arg;
+	while (now > seen && !atomic_compare_exchange_weak(&peak, &seen, now))
+		;
+	sched_yield();
+	atomic_fetch_sub(&running, 1);
+	return new_int(6);
+}
+
+static void *
+race_starter(void *arg)
+{
+	baton_supervisor *sup = arg;
+	intptr_t refused = 0;
+
+	for (int i = 0; i < RACE_CHILDREN; i++) {
+		int r;
+
+		while ((r = baton_supervisor_start_child(sup, count_running,
+							 NULL, &counted)) ==
+		       -EAGAIN) {
+			refused++;
+			sched_yield();
+		}
+		if (r != 0)
+			return (void *)(intptr_t)-1;
+	}
+	return (void *)refused;
+}
+
+Test(supervisor, racing_starters_never_exceed_max_children, .timeout = 10)
+{
+	baton_pool *pool = make_pool(RACE_MAX * 2);
+	baton_supervisor *sup = make_sup(pool, RACE_MAX);
+	pthread_t th[RACE_THREADS];
+
+	for (int i = 0; i < RACE_THREADS; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, race_starter, sup),
+			     0);
+	for (int i = 0; i < RACE_THREADS; i++) {
+		void *r;
+
+		cr_assert_eq(pthread_join(th[i], &r), 0);
+		cr_assert_geq((intptr_t)r, 0);
+	}
+	/* Let every child finish: shutdown would stop the queued ones. */
+	count_wait_at_most(sup, 0);
+	cr_assert_eq(baton_supervisor_shutdown(sup, LONG_MS), 0);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	cr_assert_leq(atomic_load(&peak), RACE_MAX);
+	cr_assert_eq(counter_get(&destroyed), RACE_THREADS * RACE_CHILDREN);
+	cr_assert_eq(counter_get(&failures), 0);
+}
