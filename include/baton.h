@@ -9,6 +9,7 @@
 #define BATON_H
 
 #include "baton/common.h"
+#include "baton/future.h"
 #include "baton/pool.h"
 #include "baton/queue.h"
 #include "baton/stream.h"

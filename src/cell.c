@@ -40,6 +40,7 @@
 #include "lock.h"
 
 #define CHUNK_CELLS 128
+#define CALLBACKS_CLOSED ((struct baton__callback *)1)
 #define CACHE_MAX 64
 #define CACHE_BATCH 32
 
@@ -114,6 +115,8 @@ baton__cell_alloc(void)
 	cell->value = NULL;
 	cell->destroy = NULL;
 	cell->reason = (struct baton_exit_reason){ BATON_EXIT_NORMAL, 0, NULL };
+	cell->body_reason = cell->reason;
+	atomic_store_explicit(&cell->callbacks, NULL, memory_order_relaxed);
 	atomic_store_explicit(&cell->owner, NULL, memory_order_relaxed);
 	cell->owned_prev = cell->owned_next = NULL;
 	cell->listed = false;
@@ -184,29 +187,116 @@ baton__cell_unref(struct baton__cell *cell)
 	cell_free(cell);
 }
 
-void
-baton__cell_complete(struct baton__cell *cell, void *value)
+static void
+run_callbacks(struct baton__cell *cell)
 {
-	if (cell->reason.kind != BATON_EXIT_NORMAL) {
+	/* acq_rel: take every registration; later ones see CLOSED. */
+	struct baton__callback *list = atomic_exchange_explicit(
+	    &cell->callbacks, CALLBACKS_CLOSED, memory_order_acq_rel);
+	struct baton__callback *ordered = NULL;
+
+	while (list != NULL) { /* a stack: reverse into registration order */
+		struct baton__callback *next = list->next;
+
+		list->next = ordered;
+		ordered = list;
+		list = next;
+	}
+	while (ordered != NULL) {
+		struct baton__callback *next = ordered->next;
+
+		ordered->fn(cell, ordered->ctx);
+		free(ordered);
+		ordered = next;
+	}
+}
+
+bool
+baton__cell_add_callback(struct baton__cell *cell, struct baton__callback *cb)
+{
+	/* acquire: a CLOSED list means the completion is visible. */
+	struct baton__callback *head = atomic_load_explicit(
+	    &cell->callbacks, memory_order_acquire);
+
+	do {
+		if (head == CALLBACKS_CLOSED)
+			return false;
+		cb->next = head;
+		/* release: the node is complete before it is reachable. */
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &cell->callbacks, &head, cb, memory_order_release,
+	    memory_order_acquire));
+	return true;
+}
+
+bool
+baton__cell_claim_completion(struct baton__cell *cell)
+{
+	unsigned int expected = BATON_TASK_RUNNING;
+
+	/* acquire: the winner alone fills the result. */
+	return atomic_compare_exchange_strong_explicit(
+	    &cell->state, &expected, CELL_COMPLETING, memory_order_acquire,
+	    memory_order_relaxed);
+}
+
+void
+baton__cell_publish(struct baton__cell *cell)
+{
+	/* release: whoever sees DONE sees value, reason and flags. */
+	atomic_store_explicit(&cell->state, BATON_TASK_DONE,
+			      memory_order_release);
+	if (cell->on_done != NULL)
+		cell->on_done(cell, cell->on_done_ctx);
+	run_callbacks(cell);
+	baton__ec_signal(&cell->done);
+}
+
+bool
+baton__cell_settle(struct baton__cell *cell, void *value,
+		   const struct baton_exit_reason *reason)
+{
+	if (!baton__cell_claim_completion(cell))
+		return false;
+	cell->value = value;
+	cell->reason = *reason;
+	baton__cell_publish(cell);
+	return true;
+}
+
+/* The body returned value: complete with it unless someone else did. */
+static void
+complete_from_body(struct baton__cell *cell, void *value)
+{
+	static const struct baton_exit_reason cancelled = {
+		BATON_EXIT_SHUTDOWN, ECANCELED, "cancelled"
+	};
+	struct baton_exit_reason reason = cell->body_reason;
+
+	/* acquire: a future cancel voids whatever the body returns. */
+	if (atomic_load_explicit(&cell->flags, memory_order_acquire) &
+	    CELL_CANCELLED)
+		reason = cancelled;
+	if (reason.kind != BATON_EXIT_NORMAL) {
 		/* The body exited with a reason: its return value is nobody's. */
 		if (value != NULL && cell->destroy != NULL)
 			cell->destroy(value);
 		value = NULL;
 	}
-	cell->value = value;
-	/* release: whoever sees DONE sees value and reason. */
-	atomic_store_explicit(&cell->state, BATON_TASK_DONE,
-			      memory_order_release);
-	if (cell->on_done != NULL)
-		cell->on_done(cell, cell->on_done_ctx);
-	baton__ec_signal(&cell->done);
+	if (!baton__cell_settle(cell, value, &reason) && value != NULL &&
+	    cell->destroy != NULL)
+		cell->destroy(value); /* someone else completed it first */
 }
 
 bool
 baton__cell_run(struct baton__cell *cell)
 {
+	static const struct baton_exit_reason stopped = {
+		BATON_EXIT_SHUTDOWN, ECANCELED, "stopped before it ran"
+	};
 	unsigned int expected = BATON_TASK_QUEUED;
 	struct baton__thread *self;
+	unsigned int flags;
 	void *value;
 
 	/* acq_rel: one claimer; it sees what the spawner wrote. */
@@ -214,14 +304,18 @@ baton__cell_run(struct baton__cell *cell)
 		&cell->state, &expected, BATON_TASK_RUNNING,
 		memory_order_acq_rel, memory_order_relaxed))
 		return false;
-	/* acquire: pairs with baton__cell_request_stop. */
-	if (atomic_load_explicit(&cell->flags, memory_order_acquire) &
-	    CELL_STOP) {
+	/*
+	 * acq_rel: announce the body before looking for a stop request.
+	 * Both are read-modify-writes of `flags`, so a canceller either sees
+	 * IN_BODY (and waits for it to clear) or we see STOP.
+	 */
+	flags = atomic_fetch_or_explicit(&cell->flags, CELL_IN_BODY,
+					 memory_order_acq_rel);
+	if (flags & CELL_STOP) {
 		/* Counted as cancelled when the stop was requested. */
-		cell->reason = (struct baton_exit_reason){
-			BATON_EXIT_SHUTDOWN, ECANCELED, "stopped before it ran"
-		};
-		baton__cell_complete(cell, NULL);
+		atomic_fetch_and_explicit(&cell->flags, ~CELL_IN_BODY,
+					  memory_order_release);
+		baton__cell_settle(cell, NULL, &stopped);
 		return true;
 	}
 	self = baton__thread_self();
@@ -231,23 +325,27 @@ baton__cell_run(struct baton__cell *cell)
 	self->current = cell->outer;
 	baton__pool_count_outcome(
 	    atomic_load_explicit(&cell->pool, memory_order_relaxed),
-	    &cell->reason);
-	baton__cell_complete(cell, value);
+	    &cell->body_reason);
+	/* release: cancel_wait, seeing it clear, sees the body's effects. */
+	atomic_fetch_and_explicit(&cell->flags, ~CELL_IN_BODY,
+				  memory_order_release);
+	complete_from_body(cell, value);
 	return true;
 }
 
-void
-baton__cell_request_stop(struct baton__cell *cell)
+unsigned int
+baton__cell_stop(struct baton__cell *cell, unsigned int also)
 {
-	/* release: a claimer or body that sees the flag sees why. */
-	unsigned int old = atomic_fetch_or_explicit(&cell->flags, CELL_STOP,
-						    memory_order_release);
+	/* acq_rel: pairs with baton__cell_run's announcement of the body. */
+	unsigned int old = atomic_fetch_or_explicit(
+	    &cell->flags, CELL_STOP | also, memory_order_acq_rel);
 
 	if (!(old & CELL_STOP) &&
 	    atomic_load_explicit(&cell->state, memory_order_relaxed) !=
 		BATON_TASK_DONE)
 		baton__pool_count_cancel(
 		    atomic_load_explicit(&cell->pool, memory_order_relaxed));
+	return old;
 }
 
 struct ec_watch {
@@ -304,6 +402,10 @@ int
 baton__cell_outcome(struct baton__cell *cell, void **value,
 		    struct baton_exit_reason *reason)
 {
+	/* relaxed: set before the completion that the caller observed. */
+	if (atomic_load_explicit(&cell->flags, memory_order_relaxed) &
+	    CELL_BROKEN)
+		return -EPIPE;
 	if (cell->reason.kind != BATON_EXIT_NORMAL) {
 		if (reason != NULL)
 			*reason = cell->reason;
@@ -333,6 +435,8 @@ baton__cell_info(struct baton__cell *cell, struct baton_task_info *info)
 					       memory_order_relaxed);
 	info->state = (enum baton_task_state)atomic_load_explicit(
 	    &cell->state, memory_order_relaxed);
+	if ((unsigned int)info->state == CELL_COMPLETING)
+		info->state = BATON_TASK_RUNNING;
 	info->stop_requested = atomic_load_explicit(
 				   &cell->flags, memory_order_relaxed) &
 	    CELL_STOP;

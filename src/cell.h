@@ -21,6 +21,19 @@
 #define CELL_TAKEN 2u    /* the value was handed to someone */
 #define CELL_NOLINK 4u   /* not stopped when its owner thread exits */
 #define CELL_CONSUMED 8u /* the strict handle was consumed: copies are stale */
+#define CELL_IN_BODY 16u /* a thread is inside the body (cancel_wait) */
+#define CELL_BROKEN 32u  /* a promise dropped without completing */
+#define CELL_CANCELLED 64u /* a future cancel: the body's result is void */
+
+/* cell->state beyond enum baton_task_state: one completer is filling it. */
+#define CELL_COMPLETING 3u
+
+/* A completion callback (cell.c runs and frees it). */
+struct baton__callback {
+	void (*fn)(struct baton__cell *cell, void *ctx);
+	void *ctx;
+	struct baton__callback *next;
+};
 
 struct baton__thread;
 
@@ -46,10 +59,15 @@ struct baton__cell {
 	_Atomic(const char *) label;
 	_Atomic pid_t owner_tid;
 
-	/* The result: written by the body's thread before state = DONE. */
+	/* The result: written by the one completer before state = DONE. */
 	void *value;
 	baton_destroy_fn destroy;
 	struct baton_exit_reason reason;
+	/* What baton_exit recorded: the body's thread only. */
+	struct baton_exit_reason body_reason;
+
+	/* Completion callbacks; CALLBACKS_CLOSED once they have run. */
+	_Atomic(struct baton__callback *) callbacks;
 
 	/* Strict face: the owner thread and its list of owned cells. */
 	_Atomic(struct baton__thread *) owner; /* read by non-owners */
@@ -114,8 +132,28 @@ baton__cell_ref(struct baton__cell *cell)
  */
 bool baton__cell_run(struct baton__cell *cell);
 
-/* Completes a RUNNING cell with the body's return value. */
-void baton__cell_complete(struct baton__cell *cell, void *value);
+/*
+ * Completes a RUNNING cell with value and reason, once: false (nothing
+ * changed) if another completer won.  Publishes DONE, runs on_done and
+ * the callbacks, wakes waiters.
+ */
+bool baton__cell_settle(struct baton__cell *cell, void *value,
+			const struct baton_exit_reason *reason);
+
+/*
+ * The two halves of settle, for completers that set more than value and
+ * reason (a promise sets the destructor): claim RUNNING -> COMPLETING
+ * (false if another completer won), fill the result, then publish.
+ */
+bool baton__cell_claim_completion(struct baton__cell *cell);
+void baton__cell_publish(struct baton__cell *cell);
+
+/*
+ * Registers a callback; false if the cell has completed and its callbacks
+ * already ran (the caller then runs it itself).
+ */
+bool baton__cell_add_callback(struct baton__cell *cell,
+			      struct baton__callback *cb);
 
 /*
  * Waits until the cell is DONE or the deadline passes (-ETIMEDOUT).  If the
@@ -126,8 +164,17 @@ void baton__cell_complete(struct baton__cell *cell, void *value);
 int baton__cell_wait(struct baton__cell *cell,
 		     const struct baton__deadline *deadline);
 
-/* Sets CELL_STOP; a queued cell will then never run its body. */
-void baton__cell_request_stop(struct baton__cell *cell);
+/*
+ * Sets CELL_STOP and `also`; a queued cell will then never run its body.
+ * Returns the flags as they were (CELL_IN_BODY: a body is running).
+ */
+unsigned int baton__cell_stop(struct baton__cell *cell, unsigned int also);
+
+static inline void
+baton__cell_request_stop(struct baton__cell *cell)
+{
+	(void)baton__cell_stop(cell, 0);
+}
 
 /*
  * Hands a DONE cell's outcome over: 0 with the value (marking it taken, if

@@ -95,17 +95,17 @@ is_done(struct baton__cell *cell)
 	    BATON_TASK_DONE;
 }
 
-static int
-spawn(baton_task *out, baton_task_fn fn, void *arg,
-      const struct baton_task_opts *opts, bool owned, unsigned int flags)
+int
+baton__spawn_cell(struct baton__cell **out, baton_task_fn fn, void *arg,
+		  const struct baton_task_opts *opts, bool owned,
+		  unsigned int flags)
 {
 	baton_pool *pool = opts != NULL ? opts->pool : NULL;
 	struct baton__cell *cell;
 	int r;
 
-	if (out != NULL)
-		memset(out, 0, sizeof(*out));
-	if (fn == NULL || (owned && out == NULL))
+	*out = NULL;
+	if (fn == NULL)
 		return -EINVAL;
 	if (pool == NULL && (pool = baton_pool_default()) == NULL)
 		return -ENOMEM;
@@ -129,6 +129,24 @@ spawn(baton_task *out, baton_task_fn fn, void *arg,
 		baton__cell_unref(cell);
 		return r;
 	}
+	*out = cell;
+	return 0;
+}
+
+static int
+spawn(baton_task *out, baton_task_fn fn, void *arg,
+      const struct baton_task_opts *opts, bool owned, unsigned int flags)
+{
+	struct baton__cell *cell;
+	int r;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (owned && out == NULL)
+		return -EINVAL;
+	r = baton__spawn_cell(&cell, fn, arg, opts, owned, flags);
+	if (r != 0)
+		return r;
 	if (!owned) {
 		baton__cell_unref(cell);
 		return 0;
@@ -168,6 +186,8 @@ baton_task_start(baton_task_fn fn, void *arg,
 int
 baton_task_completed(baton_task *out, void *value, baton_destroy_fn destroy)
 {
+	static const struct baton_exit_reason normal = { BATON_EXIT_NORMAL, 0,
+							 NULL };
 	struct baton__cell *cell;
 
 	if (out == NULL)
@@ -176,10 +196,10 @@ baton_task_completed(baton_task *out, void *value, baton_destroy_fn destroy)
 	cell = baton__cell_alloc();
 	if (cell == NULL)
 		return -ENOMEM;
-	cell->value = value;
 	cell->destroy = destroy;
-	atomic_store_explicit(&cell->state, BATON_TASK_DONE,
+	atomic_store_explicit(&cell->state, BATON_TASK_RUNNING,
 			      memory_order_relaxed);
+	baton__cell_settle(cell, value, &normal);
 	baton__own(baton__thread_self(), cell);
 	out->cell_ = cell;
 	out->gen_ = atomic_load_explicit(&cell->gen, memory_order_relaxed);

@@ -14,6 +14,13 @@ int baton__task_resolve_owned(const baton_task *task,
 			      struct baton__cell **out);
 /* Disowns, zeroes the handle, drops the handle's reference. */
 void baton__task_consume(baton_task *task, struct baton__cell *cell);
+/*
+ * Allocates and submits a cell running fn(arg): *out holds the caller's
+ * reference.  owned: the calling thread owns it (a strict task).
+ */
+int baton__spawn_cell(struct baton__cell **out, baton_task_fn fn, void *arg,
+		      const struct baton_task_opts *opts, bool owned,
+		      unsigned int flags);
 /* Starts an owned task with extra CELL_* flags (e.g. CELL_NOLINK). */
 int baton__task_spawn(baton_task *out, baton_task_fn fn, void *arg,
 		      const struct baton_task_opts *opts, unsigned int flags);

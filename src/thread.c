@@ -147,8 +147,8 @@ baton_exit(enum baton_exit_kind kind, int code, const char *message)
 	if (cell == NULL || kind == BATON_EXIT_NORMAL ||
 	    (unsigned int)kind > BATON_EXIT_KILLED)
 		return -EINVAL;
-	/* Published by the completion's release store of DONE. */
-	cell->reason = (struct baton_exit_reason){ kind, code, message };
+	/* Read back by this thread when the body returns (cell.c). */
+	cell->body_reason = (struct baton_exit_reason){ kind, code, message };
 	return 0;
 }
 

@@ -1,0 +1,524 @@
+/*
+ * future.c - shareable futures and promises: the sharing face of the
+ * result cell (cell.c), where task.c is the owner-only face.
+ *
+ * Design notes
+ * ============
+ * A baton_future * is a struct baton__cell *, and every future reference
+ * is a cell reference: ref and unref are the cell's.  A baton_promise * is
+ * the same cell seen from the completing side; the promise holds a
+ * reference of its own until baton_promise_destroy.
+ *
+ * Completion happens once.  A body's return, a promise's fulfil or fail, a
+ * cancel, a broken promise and a continuation's failed input all race to
+ * claim the cell (RUNNING -> COMPLETING, cell.c); the winner fills value,
+ * reason and flags, then publishes DONE.  A loser keeps what it brought: a
+ * fulfil gets -EALREADY and its value stays the caller's; a body's late
+ * value goes to the destructor.
+ *
+ * Taking: CELL_TAKEN is set by an atomic OR, so among many takers exactly
+ * one sees it clear and wins; the last unref then skips the destructor.
+ * Borrowing and copying read the value in place and are only as safe as
+ * the program's ordering between them and any take (documented).
+ *
+ * Cancellation: CELL_STOP and CELL_CANCELLED are raised first (the body
+ * sees baton_should_stop); a queued body is then claimed here and never
+ * runs; a cell with no body running (a promise, a continuation waiting for
+ * its input) is completed as cancelled on the spot; a running body
+ * completes it as cancelled when it returns, its value freed (never
+ * earlier: the body may be using what completion releases).  So
+ * cancel_wait is cancel plus a wait for completion.  Continuations and
+ * combinators fail when their input fails, so cancelling an input
+ * propagates to everything derived from it.
+ *
+ * Continuations (then): the derived cell starts RUNNING with no body
+ * submitted, so nobody can help-run it early; a callback on the input
+ * either completes it with the input's failure, or moves it to QUEUED and
+ * submits it.  Its context (the input reference, fn, ctx) is released by
+ * the derived cell's on_done hook, which runs exactly once, whichever way
+ * the cell completes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "baton/future.h"
+#include "task_internal.h"
+
+#define CELL(f) ((struct baton__cell *)(void *)(f))
+#define FUTURE(c) ((baton_future *)(void *)(c))
+
+static const struct baton_exit_reason cancelled = {
+	BATON_EXIT_SHUTDOWN, ECANCELED, "cancelled"
+};
+static const struct baton_exit_reason broken = {
+	BATON_EXIT_SHUTDOWN, EPIPE, "broken promise"
+};
+
+int
+baton_future_start(baton_future **out, baton_task_fn fn, void *arg,
+		   const struct baton_task_opts *opts)
+{
+	struct baton__cell *cell;
+	int r;
+
+	if (out == NULL)
+		return -EINVAL;
+	*out = NULL;
+	r = baton__spawn_cell(&cell, fn, arg, opts, false, 0);
+	if (r == 0)
+		*out = FUTURE(cell);
+	return r;
+}
+
+baton_future *
+baton_future_ref(baton_future *f)
+{
+	if (f != NULL)
+		baton__cell_ref(CELL(f));
+	return f;
+}
+
+void
+baton_future_unref(baton_future *f)
+{
+	if (f != NULL)
+		baton__cell_unref(CELL(f));
+}
+
+void
+baton_future_release(void *future)
+{
+	baton_future_unref(future);
+}
+
+bool
+baton_future_is_done(const baton_future *f)
+{
+	/* acquire: pairs with the release store of DONE. */
+	return f != NULL &&
+	    atomic_load_explicit(&CELL(f)->state, memory_order_acquire) ==
+		BATON_TASK_DONE;
+}
+
+int
+baton_future_wait(baton_future *f, int timeout_ms)
+{
+	struct baton__deadline deadline;
+
+	if (f == NULL || baton__timeout_check(timeout_ms) != 0)
+		return -EINVAL;
+	if (baton_future_is_done(f))
+		return 0;
+	if (timeout_ms == 0)
+		return -ETIMEDOUT;
+	baton__deadline_init(&deadline, timeout_ms);
+	return baton__cell_wait(CELL(f), &deadline);
+}
+
+enum access { BORROW, TAKE, COPY };
+
+/* The outcome of a DONE cell, lent, moved or cloned. */
+static int
+access_value(struct baton__cell *cell, enum access how, void **value,
+	     void *(*clone)(const void *), struct baton_exit_reason *reason)
+{
+	/* relaxed: the flags below were set before DONE was published. */
+	unsigned int flags = atomic_load_explicit(&cell->flags,
+						  memory_order_relaxed);
+
+	if (flags & CELL_BROKEN)
+		return -EPIPE;
+	if (cell->reason.kind != BATON_EXIT_NORMAL) {
+		if (reason != NULL)
+			*reason = cell->reason;
+		return BATON_EXITED;
+	}
+	switch (how) {
+	case TAKE:
+		/* relaxed: exactly one taker sees the bit clear. */
+		flags = atomic_fetch_or_explicit(&cell->flags, CELL_TAKEN,
+						 memory_order_relaxed);
+		if (flags & CELL_TAKEN)
+			return -EALREADY;
+		*value = cell->value;
+		return 0;
+	case BORROW:
+		if (flags & CELL_TAKEN)
+			return -EALREADY;
+		*value = cell->value;
+		return 0;
+	case COPY:
+		if (flags & CELL_TAKEN)
+			return -EALREADY;
+		if (cell->value == NULL) {
+			*value = NULL;
+			return 0;
+		}
+		*value = clone(cell->value);
+		return *value != NULL ? 0 : -ENOMEM;
+	}
+	return -EINVAL;
+}
+
+static int
+wait_and_access(baton_future *f, int timeout_ms, enum access how,
+		void **value, void *(*clone)(const void *),
+		struct baton_exit_reason *reason)
+{
+	int r;
+
+	if (value == NULL || (how == COPY && clone == NULL))
+		return -EINVAL;
+	r = baton_future_wait(f, timeout_ms);
+	if (r != 0)
+		return r;
+	return access_value(CELL(f), how, value, clone, reason);
+}
+
+int
+baton_future_borrow(baton_future *f, int timeout_ms, void **value,
+		    struct baton_exit_reason *reason)
+{
+	return wait_and_access(f, timeout_ms, BORROW, value, NULL, reason);
+}
+
+int
+baton_future_take(baton_future *f, int timeout_ms, void **value,
+		  struct baton_exit_reason *reason)
+{
+	return wait_and_access(f, timeout_ms, TAKE, value, NULL, reason);
+}
+
+int
+baton_future_copy(baton_future *f, int timeout_ms,
+		  void *(*clone)(const void *value), void **copy,
+		  struct baton_exit_reason *reason)
+{
+	return wait_and_access(f, timeout_ms, COPY, copy, clone, reason);
+}
+
+int
+baton_future_peek(baton_future *f, void **value,
+		  struct baton_exit_reason *reason)
+{
+	if (f == NULL || value == NULL)
+		return -EINVAL;
+	if (!baton_future_is_done(f))
+		return -EAGAIN;
+	return access_value(CELL(f), BORROW, value, NULL, reason);
+}
+
+/* A user callback waiting for its future. */
+struct user_cb {
+	struct baton__callback node; /* first: cell.c frees the node */
+	baton_future_cb cb;
+	void *ctx;
+	baton_pool *pool;
+};
+
+struct pooled_cb {
+	baton_future_cb cb;
+	void *ctx;
+	struct baton__cell *cell;
+};
+
+static void *
+run_pooled_cb(void *arg)
+{
+	struct pooled_cb p = *(struct pooled_cb *)arg;
+
+	free(arg);
+	p.cb(FUTURE(p.cell), p.ctx);
+	baton__cell_unref(p.cell);
+	return NULL;
+}
+
+/* Runs a user callback now, or hands it to its pool; drops its reference. */
+static void
+dispatch(struct baton__cell *cell, baton_future_cb cb, void *ctx,
+	 baton_pool *pool)
+{
+	struct baton_task_opts opts = { .pool = pool, .label = "on_done" };
+	struct pooled_cb *p;
+
+	if (pool != NULL && (p = malloc(sizeof(*p))) != NULL) {
+		*p = (struct pooled_cb){ cb, ctx, cell };
+		if (baton_task_start(run_pooled_cb, p, &opts) == 0)
+			return;
+		free(p); /* the pool is shut down: run it here */
+	}
+	cb(FUTURE(cell), ctx);
+	baton__cell_unref(cell);
+}
+
+static void
+user_cb_fired(struct baton__cell *cell, void *arg)
+{
+	struct user_cb *u = arg;
+
+	dispatch(cell, u->cb, u->ctx, u->pool);
+}
+
+int
+baton_future_on_done(baton_future *f, baton_future_cb cb, void *ctx,
+		     baton_pool *pool)
+{
+	struct user_cb *u;
+
+	if (f == NULL || cb == NULL)
+		return -EINVAL;
+	u = malloc(sizeof(*u));
+	if (u == NULL)
+		return -ENOMEM;
+	*u = (struct user_cb){ { user_cb_fired, u, NULL }, cb, ctx, pool };
+	/* The callback's own reference: the future lives until cb ran. */
+	baton__cell_ref(CELL(f));
+	if (!baton__cell_add_callback(CELL(f), &u->node)) {
+		free(u);
+		dispatch(CELL(f), cb, ctx, pool);
+	}
+	return 0;
+}
+
+int
+baton_future_cancel(baton_future *f)
+{
+	struct baton__cell *cell = CELL(f);
+	unsigned int was;
+
+	if (f == NULL)
+		return -EINVAL;
+	if (baton_future_is_done(f))
+		return -EALREADY;
+	was = baton__cell_stop(cell, CELL_CANCELLED);
+	/* A queued body is claimed here and completes as SHUTDOWN unrun. */
+	if (baton__cell_run(cell))
+		return 0;
+	/*
+	 * A running body completes the cell as cancelled when it returns
+	 * (cell.c); settling now would free what the body still uses.  A
+	 * claimer that has not announced its body yet will see CELL_STOP
+	 * and never run it, so settling is safe then.
+	 */
+	if (was & CELL_IN_BODY)
+		return 0;
+	return baton__cell_settle(cell, NULL, &cancelled) ? 0 : -EALREADY;
+}
+
+int
+baton_future_cancel_wait(baton_future *f, int timeout_ms)
+{
+	if (f == NULL || baton__timeout_check(timeout_ms) != 0)
+		return -EINVAL;
+	(void)baton_future_cancel(f);
+	/* Completion now comes when the body (if any) has returned. */
+	return baton_future_wait(f, timeout_ms);
+}
+
+/* ---- promises ------------------------------------------------------ */
+
+int
+baton_promise_create(baton_promise **promise, baton_future **future)
+{
+	struct baton__cell *cell;
+
+	if (promise == NULL || future == NULL)
+		return -EINVAL;
+	*promise = NULL;
+	*future = NULL;
+	cell = baton__cell_alloc();
+	if (cell == NULL)
+		return -ENOMEM;
+	/* RUNNING: nothing to run, nobody may claim it; completers race. */
+	atomic_store_explicit(&cell->state, BATON_TASK_RUNNING,
+			      memory_order_relaxed);
+	baton__cell_ref(cell); /* one for the promise, one for the future */
+	*promise = (baton_promise *)(void *)cell;
+	*future = FUTURE(cell);
+	return 0;
+}
+
+int
+baton_promise_fulfil(baton_promise *promise, void *value,
+		     baton_destroy_fn destroy)
+{
+	struct baton__cell *cell = CELL(promise);
+
+	if (promise == NULL)
+		return -EINVAL;
+	if (!baton__cell_claim_completion(cell))
+		return -EALREADY;
+	cell->value = value;
+	cell->destroy = destroy;
+	baton__cell_publish(cell);
+	return 0;
+}
+
+int
+baton_promise_fail(baton_promise *promise,
+		   const struct baton_exit_reason *reason)
+{
+	if (promise == NULL || reason == NULL ||
+	    reason->kind == BATON_EXIT_NORMAL ||
+	    (unsigned int)reason->kind > BATON_EXIT_KILLED)
+		return -EINVAL;
+	return baton__cell_settle(CELL(promise), NULL, reason) ? 0
+							       : -EALREADY;
+}
+
+bool
+baton_promise_is_cancelled(const baton_promise *promise)
+{
+	/* acquire: pairs with the stop request's release. */
+	return promise != NULL &&
+	    (atomic_load_explicit(&CELL(promise)->flags,
+				  memory_order_acquire) &
+	     CELL_STOP);
+}
+
+void
+baton_promise_destroy(baton_promise *promise)
+{
+	struct baton__cell *cell = CELL(promise);
+
+	if (promise == NULL)
+		return;
+	if (baton__cell_claim_completion(cell)) {
+		/* relaxed: published by the release store of DONE. */
+		atomic_fetch_or_explicit(&cell->flags, CELL_BROKEN,
+					 memory_order_relaxed);
+		cell->reason = broken;
+		baton__cell_publish(cell);
+	}
+	baton__cell_unref(cell);
+}
+
+/* ---- strict task to future ----------------------------------------- */
+
+int
+baton_task_to_future(baton_task *task, baton_future **out)
+{
+	struct baton__cell *cell;
+	int r;
+
+	if (out == NULL)
+		return -EINVAL;
+	*out = NULL;
+	if ((r = baton__task_resolve_owned(task, &cell)) != 0)
+		return r;
+	/* The handle's reference becomes the future's. */
+	baton__cell_ref(cell);
+	baton__task_consume(task, cell);
+	*out = FUTURE(cell);
+	return 0;
+}
+
+/* ---- continuations --------------------------------------------------- */
+
+struct then_ctx {
+	struct baton__cell *input;
+	baton_then_fn fn;
+	void *ctx;
+	baton_pool *pool;
+};
+
+static void *
+then_body(void *arg)
+{
+	struct then_ctx *t = arg;
+
+	return t->fn(t->input->value, t->ctx);
+}
+
+/* on_done of the derived cell: runs once, however it completed. */
+static void
+then_release(struct baton__cell *derived, void *arg)
+{
+	struct then_ctx *t = arg;
+
+	(void)derived;
+	baton__cell_unref(t->input);
+	free(t);
+}
+
+static void
+input_done(struct baton__cell *input, void *arg)
+{
+	struct baton__cell *derived = arg;
+	struct then_ctx *t = derived->arg;
+	unsigned int running = BATON_TASK_RUNNING;
+	/* relaxed: set before the input's DONE, which the caller saw. */
+	unsigned int flags = atomic_load_explicit(&input->flags,
+						  memory_order_relaxed);
+
+	if (flags & CELL_BROKEN) {
+		if (baton__cell_claim_completion(derived)) {
+			atomic_fetch_or_explicit(&derived->flags, CELL_BROKEN,
+						 memory_order_relaxed);
+			derived->reason = input->reason;
+			baton__cell_publish(derived);
+		}
+	} else if (input->reason.kind != BATON_EXIT_NORMAL) {
+		baton__cell_settle(derived, NULL, &input->reason);
+	} else if (atomic_compare_exchange_strong_explicit(
+		       &derived->state, &running, BATON_TASK_QUEUED,
+		       memory_order_acq_rel, memory_order_relaxed)) {
+		/* acq_rel above: unless a cancel completed it meanwhile. */
+		baton_pool *pool = t->pool != NULL ? t->pool
+						   : baton_pool_default();
+
+		if (pool == NULL || baton__pool_submit(pool, derived) != 0) {
+			/* No pool to run it: it completes unrun. */
+			baton__cell_request_stop(derived);
+			baton__cell_run(derived);
+		}
+	}
+	baton__cell_unref(derived); /* the callback's reference */
+}
+
+int
+baton_future_then(baton_future **out, baton_future *f, baton_then_fn fn,
+		  void *ctx, const struct baton_task_opts *opts)
+{
+	struct baton__cell *derived;
+	struct baton__callback *node;
+	struct then_ctx *t;
+
+	if (out == NULL)
+		return -EINVAL;
+	*out = NULL;
+	if (f == NULL || fn == NULL)
+		return -EINVAL;
+	t = malloc(sizeof(*t));
+	node = malloc(sizeof(*node));
+	derived = baton__cell_alloc();
+	if (t == NULL || node == NULL || derived == NULL) {
+		free(t);
+		free(node);
+		if (derived != NULL)
+			baton__cell_unref(derived);
+		return -ENOMEM;
+	}
+	*t = (struct then_ctx){ baton__cell_ref(CELL(f)), fn, ctx,
+				opts != NULL ? opts->pool : NULL };
+	atomic_store_explicit(&derived->fn, then_body, memory_order_relaxed);
+	derived->arg = t;
+	if (opts != NULL) {
+		atomic_store_explicit(&derived->label, opts->label,
+				      memory_order_relaxed);
+		derived->destroy = opts->destroy;
+	}
+	derived->on_done = then_release;
+	derived->on_done_ctx = t;
+	/* Waiting for its input: RUNNING, so nobody helps it run early. */
+	atomic_store_explicit(&derived->state, BATON_TASK_RUNNING,
+			      memory_order_relaxed);
+	*node = (struct baton__callback){ input_done,
+					  baton__cell_ref(derived), NULL };
+	if (!baton__cell_add_callback(CELL(f), node)) {
+		free(node);
+		input_done(CELL(f), derived);
+	}
+	*out = FUTURE(derived);
+	return 0;
+}
