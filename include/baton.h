@@ -8,6 +8,7 @@
 #ifndef BATON_H
 #define BATON_H
 
+#include "baton/combinators.h"
 #include "baton/common.h"
 #include "baton/future.h"
 #include "baton/pool.h"

@@ -7,6 +7,7 @@
 #define BATON_QUEUE_LOCK_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 
 /* 0: free; 1: held; 2: held, and a thread may be parked on it. */
 struct baton__lock {
@@ -28,6 +29,18 @@ baton__lock_acquire(struct baton__lock *l)
 						     memory_order_acquire,
 						     memory_order_relaxed))
 		baton__lock_acquire_slow(l);
+}
+
+/* Takes the lock only if it is free right now. */
+static inline bool
+baton__lock_try_acquire(struct baton__lock *l)
+{
+	unsigned int free_state = 0;
+
+	/* acquire: as baton__lock_acquire. */
+	return atomic_compare_exchange_strong_explicit(
+	    &l->state, &free_state, 1, memory_order_acquire,
+	    memory_order_relaxed);
 }
 
 static inline void

@@ -55,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "gate.h"
 #include "lock.h"
 #include "wait.h"
@@ -110,12 +111,12 @@ baton_queue_create(baton_queue **out, size_t capacity,
 	if (capacity == 0 || capacity > BATON_QUEUE_MAX_CAPACITY)
 		return -EINVAL;
 
-	q = aligned_alloc(CACHELINE, sizeof(*q));
+	q = baton__aligned_alloc(CACHELINE, sizeof(*q));
 	if (q == NULL)
 		return -ENOMEM;
 	memset(q, 0, sizeof(*q));
 	size = ring_size_for(capacity);
-	q->slots = calloc(size, sizeof(*q->slots));
+	q->slots = baton__calloc(size, sizeof(*q->slots));
 	if (q->slots == NULL) {
 		free(q);
 		return -ENOMEM;

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "lock.h"
 
 #define CHUNK_CELLS 128
@@ -69,7 +70,7 @@ refill(struct baton__thread *self)
 	if (self->ncached > 0)
 		return true;
 
-	c = calloc(1, sizeof(*c));
+	c = baton__calloc(1, sizeof(*c));
 	if (c == NULL)
 		return false;
 	for (int i = CHUNK_CELLS - 1; i >= CACHE_BATCH; i--) {
@@ -98,7 +99,8 @@ baton__cell_alloc(void)
 	struct baton__thread *self = baton__thread_self();
 	struct baton__cell *cell;
 
-	if (self->ncached == 0 && !refill(self))
+	/* The fail point: a test can fail an allocation the cache serves. */
+	if (baton__fail_point() || (self->ncached == 0 && !refill(self)))
 		return NULL;
 	cell = self->cache[--self->ncached];
 	atomic_store_explicit(&cell->refs, 1, memory_order_relaxed);
@@ -264,19 +266,41 @@ baton__cell_settle(struct baton__cell *cell, void *value,
 	return true;
 }
 
-/* The body returned value: complete with it unless someone else did. */
-static void
-complete_from_body(struct baton__cell *cell, void *value)
+const struct baton_exit_reason baton__cancelled = {
+	BATON_EXIT_SHUTDOWN, ECANCELED, "cancelled"
+};
+
+bool
+baton__cell_settle_cancelled(struct baton__cell *cell)
 {
-	static const struct baton_exit_reason cancelled = {
-		BATON_EXIT_SHUTDOWN, ECANCELED, "cancelled"
-	};
+	if (!baton__cell_claim_completion(cell))
+		return false;
+	cell->value = NULL;
+	cell->reason = baton__cancelled;
+	/* relaxed: published with DONE. */
+	atomic_fetch_or_explicit(&cell->flags, CELL_CANCEL_WON,
+				 memory_order_relaxed);
+	baton__cell_publish(cell);
+	return true;
+}
+
+/*
+ * The body returned value; `flags` are the cell's flags as the body's
+ * end cleared IN_BODY (one RMW: a cancel either came before it, and voids
+ * the result, or after it, and finds no body running).
+ */
+static void
+complete_from_body(struct baton__cell *cell, void *value, unsigned int flags)
+{
 	struct baton_exit_reason reason = cell->body_reason;
 
-	/* acquire: a future cancel voids whatever the body returns. */
-	if (atomic_load_explicit(&cell->flags, memory_order_acquire) &
-	    CELL_CANCELLED)
-		reason = cancelled;
+	if (flags & CELL_CANCELLED) {
+		/* A future cancel voids whatever the body returns. */
+		if (value != NULL && cell->destroy != NULL)
+			cell->destroy(value);
+		baton__cell_settle_cancelled(cell);
+		return;
+	}
 	if (reason.kind != BATON_EXIT_NORMAL) {
 		/* The body exited with a reason: its return value is nobody's. */
 		if (value != NULL && cell->destroy != NULL)
@@ -315,7 +339,10 @@ baton__cell_run(struct baton__cell *cell)
 		/* Counted as cancelled when the stop was requested. */
 		atomic_fetch_and_explicit(&cell->flags, ~CELL_IN_BODY,
 					  memory_order_release);
-		baton__cell_settle(cell, NULL, &stopped);
+		if (flags & CELL_CANCELLED)
+			baton__cell_settle_cancelled(cell);
+		else
+			baton__cell_settle(cell, NULL, &stopped);
 		return true;
 	}
 	self = baton__thread_self();
@@ -326,10 +353,13 @@ baton__cell_run(struct baton__cell *cell)
 	baton__pool_count_outcome(
 	    atomic_load_explicit(&cell->pool, memory_order_relaxed),
 	    &cell->body_reason);
-	/* release: cancel_wait, seeing it clear, sees the body's effects. */
-	atomic_fetch_and_explicit(&cell->flags, ~CELL_IN_BODY,
-				  memory_order_release);
-	complete_from_body(cell, value);
+	/*
+	 * acq_rel: cancel_wait, seeing it clear, sees the body's effects;
+	 * and the old flags decide whether a cancel came first.
+	 */
+	flags = atomic_fetch_and_explicit(&cell->flags, ~CELL_IN_BODY,
+					  memory_order_acq_rel);
+	complete_from_body(cell, value, flags);
 	return true;
 }
 
@@ -376,8 +406,13 @@ baton__cell_wait(struct baton__cell *cell,
 
 		if (s == BATON_TASK_DONE)
 			return 0;
-		if (s == BATON_TASK_QUEUED && help && baton__cell_run(cell))
+		if (s == BATON_TASK_QUEUED && help && baton__cell_run(cell)) {
+			/* Helpers outrun workers: keep the queue from piling up. */
+			baton__pool_reap(atomic_load_explicit(
+					     &cell->pool, memory_order_relaxed),
+					 8);
 			return 0;
+		}
 		if (!spun) {
 			struct ec_watch w = { &cell->done, seen };
 

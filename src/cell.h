@@ -24,6 +24,7 @@
 #define CELL_IN_BODY 16u /* a thread is inside the body (cancel_wait) */
 #define CELL_BROKEN 32u  /* a promise dropped without completing */
 #define CELL_CANCELLED 64u /* a future cancel: the body's result is void */
+#define CELL_CANCEL_WON 128u /* it completed as cancelled by a cancel */
 
 /* cell->state beyond enum baton_task_state: one completer is filling it. */
 #define CELL_COMPLETING 3u
@@ -148,6 +149,15 @@ bool baton__cell_settle(struct baton__cell *cell, void *value,
 bool baton__cell_claim_completion(struct baton__cell *cell);
 void baton__cell_publish(struct baton__cell *cell);
 
+/* The reason a cancelled future reports: SHUTDOWN, ECANCELED. */
+extern const struct baton_exit_reason baton__cancelled;
+
+/*
+ * Completes a RUNNING cell as cancelled by a cancel (CELL_CANCEL_WON),
+ * once: false if another completer won.
+ */
+bool baton__cell_settle_cancelled(struct baton__cell *cell);
+
 /*
  * Registers a callback; false if the cell has completed and its callbacks
  * already ran (the caller then runs it itself).
@@ -192,6 +202,8 @@ void baton__cell_for_each_live(baton_pool *pool,
 			       void *ctx);
 
 /* Pool hooks used by the cell (pool.c). */
+/* Drops up to max already-claimed cells from the front of the queue. */
+void baton__pool_reap(baton_pool *pool, int max);
 struct baton__spinner *baton__pool_await_spinner(baton_pool *pool);
 void baton__pool_count_outcome(baton_pool *pool,
 			       const struct baton_exit_reason *reason);

@@ -41,15 +41,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "baton/future.h"
 #include "task_internal.h"
 
 #define CELL(f) ((struct baton__cell *)(void *)(f))
 #define FUTURE(c) ((baton_future *)(void *)(c))
 
-static const struct baton_exit_reason cancelled = {
-	BATON_EXIT_SHUTDOWN, ECANCELED, "cancelled"
-};
 static const struct baton_exit_reason broken = {
 	BATON_EXIT_SHUTDOWN, EPIPE, "broken promise"
 };
@@ -241,7 +239,7 @@ dispatch(struct baton__cell *cell, baton_future_cb cb, void *ctx,
 	struct baton_task_opts opts = { .pool = pool, .label = "on_done" };
 	struct pooled_cb *p;
 
-	if (pool != NULL && (p = malloc(sizeof(*p))) != NULL) {
+	if (pool != NULL && (p = baton__malloc(sizeof(*p))) != NULL) {
 		*p = (struct pooled_cb){ cb, ctx, cell };
 		if (baton_task_start(run_pooled_cb, p, &opts) == 0)
 			return;
@@ -267,13 +265,18 @@ baton_future_on_done(baton_future *f, baton_future_cb cb, void *ctx,
 
 	if (f == NULL || cb == NULL)
 		return -EINVAL;
-	u = malloc(sizeof(*u));
+	u = baton__malloc(sizeof(*u));
 	if (u == NULL)
 		return -ENOMEM;
 	*u = (struct user_cb){ { user_cb_fired, u, NULL }, cb, ctx, pool };
 	/* The callback's own reference: the future lives until cb ran. */
 	baton__cell_ref(CELL(f));
-	if (!baton__cell_add_callback(CELL(f), &u->node)) {
+	/*
+	 * Already done: run it now, as documented, even if the completer is
+	 * still draining the list (it publishes DONE before it closes it).
+	 */
+	if (baton_future_is_done(f) ||
+	    !baton__cell_add_callback(CELL(f), &u->node)) {
 		free(u);
 		dispatch(CELL(f), cb, ctx, pool);
 	}
@@ -291,18 +294,19 @@ baton_future_cancel(baton_future *f)
 	if (baton_future_is_done(f))
 		return -EALREADY;
 	was = baton__cell_stop(cell, CELL_CANCELLED);
-	/* A queued body is claimed here and completes as SHUTDOWN unrun. */
+	/* A queued body is claimed here and completes cancelled, unrun. */
 	if (baton__cell_run(cell))
 		return 0;
 	/*
 	 * A running body completes the cell as cancelled when it returns
-	 * (cell.c); settling now would free what the body still uses.  A
-	 * claimer that has not announced its body yet will see CELL_STOP
-	 * and never run it, so settling is safe then.
+	 * (cell.c decides by the same RMW order on the flags word); settling
+	 * now would free what the body still uses.  A claimer that has not
+	 * announced its body yet will see CELL_STOP and never run it, so
+	 * settling is safe then.
 	 */
 	if (was & CELL_IN_BODY)
 		return 0;
-	return baton__cell_settle(cell, NULL, &cancelled) ? 0 : -EALREADY;
+	return baton__cell_settle_cancelled(cell) ? 0 : -EALREADY;
 }
 
 int
@@ -369,11 +373,11 @@ baton_promise_fail(baton_promise *promise,
 bool
 baton_promise_is_cancelled(const baton_promise *promise)
 {
-	/* acquire: pairs with the stop request's release. */
+	/* acquire: the flag is set by the cancel that completed it. */
 	return promise != NULL &&
 	    (atomic_load_explicit(&CELL(promise)->flags,
 				  memory_order_acquire) &
-	     CELL_STOP);
+	     CELL_CANCEL_WON);
 }
 
 void
@@ -489,8 +493,8 @@ baton_future_then(baton_future **out, baton_future *f, baton_then_fn fn,
 	*out = NULL;
 	if (f == NULL || fn == NULL)
 		return -EINVAL;
-	t = malloc(sizeof(*t));
-	node = malloc(sizeof(*node));
+	t = baton__malloc(sizeof(*t));
+	node = baton__malloc(sizeof(*node));
 	derived = baton__cell_alloc();
 	if (t == NULL || node == NULL || derived == NULL) {
 		free(t);

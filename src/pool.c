@@ -16,7 +16,10 @@
  * Workers take cells one at a time under a short spin-then-park lock (the
  * queue has a single-consumer end).  A cell popped by a worker may already
  * have been claimed by a helping awaiter (cell.c); the worker then only
- * drops the queue's reference.
+ * drops the queue's reference.  Such finished cells would pile up in the
+ * queue whenever the workers are not scheduled (a consumer that helps can
+ * outrun them by far), so a helper also reaps finished cells from the
+ * front of the queue (baton__pool_reap), never running anyone else's.
  *
  * Idling: a worker that finds no work spins for a few microseconds
  * watching the queue head, then joins the idle gate (queue/gate.c): one
@@ -44,6 +47,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "cell.h"
 #include "gate.h"
 #include "lock.h"
@@ -137,6 +141,38 @@ pop(baton_pool *pool)
 	cell = pop_locked(pool);
 	baton__lock_release(&pool->consumers);
 	return cell;
+}
+
+/* The cell the next pop would return, if linked.  Consumer lock held. */
+static struct baton__cell *
+peek_locked(baton_pool *pool)
+{
+	struct baton__cell *tail = pool->tail;
+
+	if (tail != &pool->stub)
+		return tail;
+	/* acquire: pairs with the link store in push. */
+	return atomic_load_explicit(&tail->next, memory_order_acquire);
+}
+
+void
+baton__pool_reap(baton_pool *pool, int max)
+{
+	struct baton__cell *cell;
+
+	if (pool == NULL || !baton__lock_try_acquire(&pool->consumers))
+		return;
+	while (max-- > 0 && (cell = peek_locked(pool)) != NULL &&
+	       atomic_load_explicit(&cell->state, memory_order_relaxed) !=
+		   BATON_TASK_QUEUED &&
+	       (cell = pop_locked(pool)) != NULL) {
+		/* Claimed by a helper long ago: only the queue's reference. */
+		baton__lock_release(&pool->consumers);
+		baton__cell_unref(cell);
+		if (!baton__lock_try_acquire(&pool->consumers))
+			return;
+	}
+	baton__lock_release(&pool->consumers);
 }
 
 int
@@ -284,11 +320,11 @@ baton_pool_create(baton_pool **out, unsigned int workers)
 		cpus = sysconf(_SC_NPROCESSORS_ONLN);
 		workers = cpus > 0 ? (unsigned int)cpus : 1;
 	}
-	pool = aligned_alloc(CACHELINE, sizeof(*pool));
+	pool = baton__aligned_alloc(CACHELINE, sizeof(*pool));
 	if (pool == NULL)
 		return -ENOMEM;
 	memset(pool, 0, sizeof(*pool));
-	pool->threads = calloc(workers, sizeof(*pool->threads));
+	pool->threads = baton__calloc(workers, sizeof(*pool->threads));
 	if (pool->threads == NULL) {
 		free(pool);
 		return -ENOMEM;
@@ -299,8 +335,8 @@ baton_pool_create(baton_pool **out, unsigned int workers)
 	ck_ec32_init(&pool->work, 0);
 	pool->nworkers = workers;
 	for (unsigned int i = 0; i < workers; i++) {
-		if (pthread_create(&pool->threads[i], NULL, worker_main,
-				   pool) != 0) {
+		if (baton__pthread_create(&pool->threads[i], NULL,
+					  worker_main, pool) != 0) {
 			stop_workers(pool, i);
 			free(pool->threads);
 			free(pool);

@@ -93,6 +93,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "baton/stream.h"
 #include "task_internal.h"
 
@@ -624,8 +625,8 @@ baton_task_async_stream(baton_stream **out, void *const *inputs, size_t n,
 	if (n > (SIZE_MAX - sizeof(*hub)) / sizeof(hub->items[0]))
 		return -ENOMEM;
 
-	hub = malloc(sizeof(*hub) + n * sizeof(hub->items[0]));
-	s = calloc(1, sizeof(*s));
+	hub = baton__malloc(sizeof(*hub) + n * sizeof(hub->items[0]));
+	s = baton__calloc(1, sizeof(*s));
 	if (hub == NULL || s == NULL) {
 		free(hub);
 		free(s);
@@ -671,10 +672,10 @@ baton_task_async_stream(baton_stream **out, void *const *inputs, size_t n,
 	/* No item has started yet: none can expire before this. */
 	s->check_at = s->timeout_ns >= 0 ? now_ns() + s->timeout_ns
 					 : INT64_MAX;
-	s->slots = calloc(n > 0 ? n : 1, sizeof(*s->slots));
-	s->live = calloc(s->max > 0 ? s->max : 1, sizeof(*s->live));
+	s->slots = baton__calloc(n > 0 ? n : 1, sizeof(*s->slots));
+	s->live = baton__calloc(s->max > 0 ? s->max : 1, sizeof(*s->live));
 	if (s->unordered)
-		s->ready = calloc(n > 0 ? n : 1, sizeof(*s->ready));
+		s->ready = baton__calloc(n > 0 ? n : 1, sizeof(*s->ready));
 	if (s->slots == NULL || s->live == NULL ||
 	    (s->unordered && s->ready == NULL)) {
 		stream_free(s);

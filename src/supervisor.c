@@ -70,6 +70,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "baton/supervisor.h"
 #include "cell.h"
 #include "lock.h"
@@ -182,7 +183,7 @@ baton_supervisor_create(baton_supervisor **out,
 	if (out == NULL)
 		return -EINVAL;
 	*out = NULL;
-	sup = calloc(1, sizeof(*sup));
+	sup = baton__calloc(1, sizeof(*sup));
 	if (sup == NULL)
 		return -ENOMEM;
 	sup->lock = (struct baton__lock)BATON__LOCK_INIT;
@@ -220,7 +221,7 @@ start(baton_supervisor *sup, baton_task *out, baton_task_fn fn, void *arg,
 		pool = sup->pool;
 	if (pool == NULL && (pool = baton_pool_default()) == NULL)
 		return -ENOMEM;
-	c = malloc(sizeof(*c));
+	c = baton__malloc(sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
 	cell = baton__cell_alloc();
@@ -390,7 +391,7 @@ sweep_queued(baton_supervisor *sup, size_t n)
 	struct baton__cell **cells;
 	size_t k = 0;
 
-	if (n == 0 || (cells = malloc(n * sizeof(*cells))) == NULL)
+	if (n == 0 || (cells = baton__malloc(n * sizeof(*cells))) == NULL)
 		return;
 	baton__lock_acquire(&sup->lock);
 	for (struct child *c = sup->head; c != NULL && k < n; c = c->next) {

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "task_internal.h"
 
 #define SLICE_MS 1
@@ -100,7 +101,7 @@ baton_task_await_many(baton_task *tasks, size_t n, int timeout_ms,
 
 	if ((n > 0 && values == NULL) || baton__timeout_check(timeout_ms) != 0)
 		return -EINVAL;
-	if (n > 64 && (cells = malloc(n * sizeof(*cells))) == NULL)
+	if (n > 64 && (cells = baton__malloc(n * sizeof(*cells))) == NULL)
 		return -ENOMEM;
 	r = resolve_all(tasks, n, cells);
 	if (r != 0)
@@ -174,7 +175,7 @@ baton_task_yield_many(baton_task *tasks, size_t n,
 	if ((n > 0 && results == NULL) || baton__timeout_check(o.timeout_ms) ||
 	    (unsigned int)o.on_timeout > BATON_ON_TIMEOUT_KILL)
 		return -EINVAL;
-	if (n > 64 && (cells = malloc(n * sizeof(*cells))) == NULL)
+	if (n > 64 && (cells = baton__malloc(n * sizeof(*cells))) == NULL)
 		return -ENOMEM;
 	r = resolve_all(tasks, n, cells);
 	if (r != 0) {
@@ -187,14 +188,19 @@ baton_task_yield_many(baton_task *tasks, size_t n,
 	while (count_done(cells, n) < want) {
 		size_t i = 0;
 
-		while (done(cells[i]))
+		while (i < n && done(cells[i]))
 			i++;
+		if (i == n)
+			continue; /* the rest finished since the count */
 		if (o.timeout_ms == 0 ||
 		    (wait_slice(cells[i], &deadline) != 0 &&
 		     baton__deadline_expired(&deadline)))
 			break;
 	}
 
+	/* Elixir: a limit reached in time leaves the rest alone. */
+	if (o.limit != 0 && count_done(cells, n) >= want)
+		o.on_timeout = BATON_ON_TIMEOUT_NOTHING;
 	for (size_t i = 0; i < n; i++) {
 		struct baton_yield_result *res = &results[i];
 

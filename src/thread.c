@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "cell.h"
 
 /*
@@ -32,6 +33,8 @@
 static _Thread_local struct baton__thread self_record FAST_TLS;
 static _Thread_local bool self_ready FAST_TLS;
 static pthread_key_t exit_key;
+/* Set once by make_exit_key; pthread_once publishes it to every caller. */
+static bool exit_key_made;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 
 static _Atomic(baton_orphan_hook) orphan_hook;
@@ -47,6 +50,8 @@ thread_exit(void *arg)
 		struct baton__cell *cell = self->owned;
 		struct baton_task_info info;
 
+		/* The hook is told who owned it: snapshot before detaching. */
+		baton__cell_info(cell, &info);
 		baton__disown(cell);
 		if (atomic_load_explicit(&cell->flags, memory_order_relaxed) &
 		    CELL_NOLINK) {
@@ -58,7 +63,7 @@ thread_exit(void *arg)
 		/* acquire: the hook's context was published with the hook. */
 		hook = atomic_load_explicit(&orphan_hook, memory_order_acquire);
 		if (hook != NULL) {
-			baton__cell_info(cell, &info);
+			info.stop_requested = true;
 			hook(&info, atomic_load_explicit(&orphan_ctx,
 							 memory_order_relaxed));
 		}
@@ -72,7 +77,7 @@ static void
 make_exit_key(void)
 {
 	/* Without the key, exits are not noticed; nothing else breaks. */
-	(void)pthread_key_create(&exit_key, thread_exit);
+	exit_key_made = baton__pthread_key_create(&exit_key, thread_exit) == 0;
 }
 
 struct baton__thread *
@@ -82,7 +87,9 @@ baton__thread_self(void)
 		self_ready = true;
 		self_record.tid = gettid();
 		pthread_once(&exit_key_once, make_exit_key);
-		(void)pthread_setspecific(exit_key, &self_record);
+		/* Never on a key we did not create: it may be another's. */
+		if (exit_key_made)
+			(void)pthread_setspecific(exit_key, &self_record);
 	}
 	return &self_record;
 }

@@ -21,9 +21,12 @@
  *   submitter, however many threads submit on however few cores.
  * - Idle workers spin for a few microseconds, then sleep: an idle pool
  *   uses no CPU.
- * - Awaiting never deadlocks a saturated pool: a thread that awaits a task
- *   still queued runs it itself (helping), so a task that spawns and awaits
- *   subtasks completes even on a one-worker pool.
+ * - Awaiting never deadlocks a saturated pool: a pool worker that awaits a
+ *   task still queued runs it itself (helping), whatever its timeout, so a
+ *   task that spawns and awaits subtasks completes even on a one-worker
+ *   pool.  Any thread that waits without a time limit helps the same way;
+ *   a bounded wait from outside the pool never runs a body, so its timeout
+ *   holds.
  * - Every task records its function, an optional label and its owner
  *   thread; baton_pool_list shows the live ones (the C counterpart of
  *   Elixir's $initial_call and $callers).

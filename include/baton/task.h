@@ -126,7 +126,12 @@ BATON_API int baton_task_async_opts(baton_task *out, baton_task_fn fn,
  * its destructor.  -EPERM from a thread that is not the owner: the task is
  * untouched and its owner can still await it.  -EDEADLK when a task
  * awaits itself; -ESTALE for a consumed or invalid handle; -EINVAL.
- * If the task is still queued, the caller runs it itself (helping).
+ * Helping: if the task is still queued and the wait has no time limit
+ * (BATON_INFINITY) or the caller is a pool worker, the caller runs it
+ * itself; the call then returns when the body does (a worker helps even
+ * past its timeout: that is what keeps nested awaits on a saturated pool
+ * from deadlocking).  A bounded wait from any other thread never runs the
+ * body, so its timeout holds.
  *
  * Pointers: borrows task and consumes what it names (not on -EPERM,
  * -EDEADLK, -ESTALE, -EINVAL); *task is zeroed when consumed.
@@ -245,9 +250,11 @@ struct baton_yield_result {
 /*
  * Waits until every task replied, `limit` of them replied, or the timeout
  * expired, and reports each in input order.  Tasks that replied are
- * consumed; the others are handled by on_timeout (with KILL they are
- * consumed and reported as BATON_EXITED/KILLED, with IGNORE consumed and
- * left -ETIMEDOUT, with NOTHING left alive and -ETIMEDOUT).  Returns how
+ * consumed; when the timeout expired, the others are handled by on_timeout
+ * (with KILL they are consumed and reported as BATON_EXITED/KILLED, with
+ * IGNORE consumed and left -ETIMEDOUT, with NOTHING left alive and
+ * -ETIMEDOUT).  As in Elixir, reaching the limit in time returns without
+ * applying on_timeout: the rest stay alive (-ETIMEDOUT, not consumed).  Returns how
  * many replied, or a negative errno (nothing consumed) if a handle is bad.
  *
  * Thread safety: the owner thread only.  Ordering: as await, per task.
