@@ -57,9 +57,11 @@
 #define MAX_WORKERS 1024
 
 struct baton_pool {
-	/* Submitters: the head of the intrusive queue, their counter. */
+	/* Submitters: the head of the intrusive queue (idle workers poll it). */
 	alignas(CACHELINE) _Atomic(struct baton__cell *) head;
-	atomic_uint_fast64_t spawned;
+
+	/* Submitters' counter, away from the line idle workers poll. */
+	alignas(CACHELINE) atomic_uint_fast64_t spawned;
 
 	/* Read by every submitter, written when a worker sleeps or wakes. */
 	alignas(CACHELINE) atomic_int sleepers;
