@@ -148,7 +148,9 @@ typedef void (*baton_future_cb)(baton_future *f, void *ctx);
  * Registers cb(f, ctx) to run once f completes: on the completing thread,
  * or, if f has already completed, at once on the calling thread (before
  * this call returns).  With pool not NULL the callback runs on that pool
- * instead.  Any number may be registered; each runs exactly once.
+ * instead (or, if it cannot be handed to the pool because memory ran out
+ * or the pool is shut down, on the completing thread).  Any number may be
+ * registered; each runs exactly once.
  * Errors: -EINVAL, -ENOMEM (cb will not run).
  * Pointers: borrows f (the future is kept alive until cb has run).
  * Thread safety: any thread with a reference.

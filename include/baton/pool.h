@@ -103,7 +103,9 @@ BATON_API void baton_pool_destroy(baton_pool *pool);
 
 /*
  * The default pool, created on first use (one worker per online CPU) and
- * shut down at exit.  Returns NULL only if it could not be created.
+ * shut down at exit.  Returns NULL only if it could not be created; that
+ * failure is final for the process (calls that need the default pool then
+ * return -ENOMEM): create a pool of your own to retry.
  *
  * Pointers: returns a borrowed pointer; never destroy it.
  * Thread safety: any thread.  Ordering: none.

@@ -697,8 +697,14 @@ start_and_leave(void *arg)
 	(void)arg;
 	if (baton_task_async_stream(&orphaned, inputs, 6, one_and_on_hang,
 	    &(struct baton_stream_opts){ .max_concurrency = 2,
-	    .destroy = count_free }) == 0)
+	    .destroy = count_free }) == 0) {
 		wait_until_set(&one_started);
+		/*
+		 * Item 0 may have been popped but not yet started: leaving
+		 * now would stop it before it ran.  Wait until it has run.
+		 */
+		wait_for_count(&ran, 2);
+	}
 	return NULL;
 }
 
