@@ -25,8 +25,9 @@
  * watching the queue head, then joins the idle gate (queue/gate.c): one
  * idle worker, the leader, sleeps on the `work` event count; the others
  * sleep in the gate, and each leave wakes one more.  Submitters signal
- * `work` only when the leader has announced itself in `sleepers`, so a busy
- * pool pays no wake-up syscall per task.  The announcement and the
+ * `work` only when the leader has announced itself in `sleepers` and no
+ * worker is spinning (the spinner will take the task), so neither a busy
+ * pool nor a steady trickle pays a wake-up syscall per task.  The announcement and the
  * submitter's check are both sequentially consistent around the queue
  * update (a Dekker pair), so either the leader sees the new cell or the
  * submitter sees the leader.
@@ -188,8 +189,14 @@ baton__pool_submit(baton_pool *pool, struct baton__cell *cell)
 	baton__cell_ref(cell);
 	atomic_fetch_add_explicit(&pool->spawned, 1, memory_order_relaxed);
 	push(pool, cell);
-	/* seq_cst: the other half of the Dekker pair with idle_wait. */
-	if (atomic_load_explicit(&pool->sleepers, memory_order_seq_cst) > 0)
+	/*
+	 * seq_cst: the other half of the Dekker pairs with idle_wait.  A
+	 * spinning worker will see the new head, so the sleeping leader is
+	 * left alone: a wake-up here costs the submitter a syscall and the
+	 * pool two context switches for a task the spinner takes anyway.
+	 */
+	if (atomic_load_explicit(&pool->sleepers, memory_order_seq_cst) > 0 &&
+	    !atomic_load_explicit(&pool->spinning, memory_order_seq_cst))
 		baton__ec_signal(&pool->work);
 	return 0;
 }
@@ -239,9 +246,16 @@ idle_wait(baton_pool *pool)
 		bool moved = baton__spin_until(&pool->idle_spin, head_moved,
 					       &watch);
 
+		/*
+		 * seq_cst, and a last look after it: a submitter that saw
+		 * us spinning did not wake the leader, so either we see its
+		 * cell here or it sees the flag down (Dekker pair).
+		 */
 		atomic_store_explicit(&pool->spinning, false,
-				      memory_order_relaxed);
-		if (moved)
+				      memory_order_seq_cst);
+		if (moved || atomic_load_explicit(&pool->head,
+						  memory_order_seq_cst) !=
+				 watch.seen)
 			return;
 	}
 	if (baton__gate_enter(&pool->idle_gate, &forever) != 0)
