@@ -57,7 +57,9 @@
  * spinning pays off or fades to almost nothing.  And no more threads spin
  * at once than there are CPUs.
  */
+#ifndef SPIN_MIN
 #define SPIN_MIN 32u
+#endif
 #define SPIN_START 256u
 #define SPIN_MAX 4096u
 
