@@ -306,7 +306,21 @@ baton_future_cancel(baton_future *f)
 	 */
 	if (was & CELL_IN_BODY)
 		return 0;
-	return baton__cell_settle_cancelled(cell) ? 0 : -EALREADY;
+	if (baton__cell_settle_cancelled(cell))
+		return 0;
+	/*
+	 * Another completer won the claim; it may have completed the cell
+	 * as cancelled because of this very request (a worker that claimed
+	 * the body just before us and then saw CELL_STOP).  Its result is
+	 * published within a few instructions: wait for it and tell.
+	 */
+	while (!baton_future_is_done(f))
+		ck_pr_stall();
+	/* relaxed: published with DONE, which is_done acquired. */
+	return (atomic_load_explicit(&cell->flags, memory_order_relaxed) &
+		CELL_CANCEL_WON)
+	    ? 0
+	    : -EALREADY;
 }
 
 int

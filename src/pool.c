@@ -247,16 +247,20 @@ idle_wait(baton_pool *pool)
 					       &watch);
 
 		/*
-		 * seq_cst, and a last look after it: a submitter that saw
-		 * us spinning did not wake the leader, so either we see its
-		 * cell here or it sees the flag down (Dekker pair).
+		 * seq_cst, and a last real look after it: a submitter that
+		 * saw us spinning did not wake the leader, so either we find
+		 * its cell here or it sees the flag down (Dekker pair).  A
+		 * pop, not a glance at the head: a cell pushed before we took
+		 * `seen` would not move the head again.
 		 */
 		atomic_store_explicit(&pool->spinning, false,
 				      memory_order_seq_cst);
-		if (moved || atomic_load_explicit(&pool->head,
-						  memory_order_seq_cst) !=
-				 watch.seen)
+		if (moved)
 			return;
+		if ((cell = pop(pool)) != NULL) {
+			run_popped(cell);
+			return;
+		}
 	}
 	if (baton__gate_enter(&pool->idle_gate, &forever) != 0)
 		return; /* opened: closing */
