@@ -411,7 +411,13 @@ baton__cell_wait(struct baton__cell *cell,
 			baton__pool_reap(atomic_load_explicit(
 					     &cell->pool, memory_order_relaxed),
 					 8);
-			return 0;
+			/*
+			 * Not `return 0`: a cancel may have won the completion
+			 * while we ran the stop path, and be still filling the
+			 * result (SPIN model tests/models/result_cell.pml found
+			 * this).  Look again: DONE, or wait for its publish.
+			 */
+			continue;
 		}
 		if (!spun) {
 			struct ec_watch w = { &cell->done, seen };

@@ -51,6 +51,9 @@
  * Switches (spin -D...):
  *   SCEN=1..4    the scenario (see init below), CAP=1|2 the capacity,
  *   SPURIOUS=n   spurious wakeups allowed per run (default 1),
+ *   NO_SPINPOLL  leave out the spin before the gate (a smaller model),
+ *   LOCK_ABSTRACT  the producer lock as one test-and-set (no futex),
+ *   WITNESS=n    a reachability witness (see the end of init),
  *   MUTANT_NO_RECHECK   before_sleep() does not call the ready predicate
  *                       (a flagged waiter sleeps without re-checking the
  *                       ring): must FAIL with a lost wakeup;
@@ -74,6 +77,9 @@
 #endif
 #ifndef SPURIOUS
 #define SPURIOUS 1
+#endif
+#ifndef TIMEOUTS
+#define TIMEOUTS 1	/* deadlines that may pass per run (timed ops only) */
 #endif
 
 #define NPROC 4      /* init (pid 0) + three threads */
@@ -100,18 +106,24 @@
 #define R_NONE 0
 #define R_OK 1
 #define R_EPIPE 2
+#define R_ETIMEDOUT 3
 
 /* Script operations. */
 #define OP_END 0
 #define OP_POP 1      /* one blocking pop; must return an item */
 #define OP_POPALL 2   /* blocking pops until -EPIPE */
 #define OP_CLOSE 3
+#define OP_POPT 4     /* a timed pop; after -ETIMEDOUT, an untimed one */
+#define OP_GATE 5     /* the pop gate alone: enter, then leave */
+#define OP_GATET 6    /* the same with a deadline (gives up on -ETIMEDOUT) */
 #define OP_PUSH 10    /* OP_PUSH + item: one blocking push */
+#define OP_PUSHT 20   /* OP_PUSHT + item: timed, then untimed if it timed out */
 #define MAXOPS 4
 
 byte w[NWORDS];
 byte waitq[NPROC];          /* the futex word a thread sleeps on, or NONE */
 byte spurious = SPURIOUS;
+byte tmo = TIMEOUTS;
 
 /* ck_ring: free-running indices (no wrap within a run), slots by mask. */
 byte c_head;
@@ -122,24 +134,72 @@ bool closed;
 byte script[3 * MAXOPS];
 
 /* Ghosts. */
+#ifdef WITNESS
+/*
+ * Reachability witnesses (check.sh expects each to FAIL): -DWITNESS=n
+ * asserts at the end that situation n never happened, so a violation
+ * proves the model reaches it (the runs are not vacuous).
+ */
+bool slept[NWORDS];          /* some thread really slept on this word */
+byte maxasleep;              /* most threads asleep at once */
+#define WITNESS_SLEPT(id) \
+	slept[id] = true; \
+	if \
+	:: (waitq[1] != NONE) + (waitq[2] != NONE) + (waitq[3] != NONE) > \
+	    maxasleep -> \
+		maxasleep = (waitq[1] != NONE) + (waitq[2] != NONE) + \
+		    (waitq[3] != NONE) \
+	:: else -> skip \
+	fi
+bool passed_on, leader_timed_out;
+#define WITNESS_PASSED_ON passed_on = true
+#define WITNESS_LEADER_TIMED_OUT leader_timed_out = true
+#else
+#define WITNESS_SLEPT(id) skip
+#define WITNESS_PASSED_ON skip
+#define WITNESS_LEADER_TIMED_OUT skip
+#endif
 byte popped[NITEMS + 1];
 bool pushed_ok[NITEMS + 1];
 bool push_failed[NITEMS + 1];
 
 /* ---- futexes --------------------------------------------------------- */
 
-inline futex_wait(id, expected)
+/*
+ * tw: the wait has the caller's deadline (gate and event-count waits of a
+ * timed call; the lock's waits never do).  Past the deadline such a wait
+ * returns at once; while asleep, the deadline may pass (once per run, see
+ * TIMEOUTS), which ends the sleep.
+ */
+inline futex_wait(id, expected, tw)
 {
 	atomic {
 		if
-		:: w[id] == (expected) -> waitq[_pid] = id
-		:: else -> skip
+		:: tw && expired -> skip
+		:: else ->
+			if
+			:: w[id] == (expected) ->
+				waitq[_pid] = id;
+				WITNESS_SLEPT(id)
+			:: else -> skip
+			fi
 		fi
 	}
 	if
 	:: waitq[_pid] == NONE -> skip
 	:: atomic { waitq[_pid] != NONE && spurious > 0 ->
 		spurious--; waitq[_pid] = NONE }
+	:: atomic { waitq[_pid] != NONE && tw && tmo > 0 ->
+		tmo--; expired = true; waitq[_pid] = NONE }
+	fi
+}
+
+/* baton__deadline_expired for a timed call: time may pass right here. */
+inline deadline_check()
+{
+	if
+	:: atomic { timed && !expired && tmo > 0 -> tmo--; expired = true }
+	:: skip
 	fi
 }
 
@@ -205,7 +265,7 @@ inline lock_acquire()
 			atomic { old = w[W_LOCK]; w[W_LOCK] = 2 };	/* xchg */
 			if
 			:: old == 0 -> ok = true
-			:: else -> futex_wait(W_LOCK, 2)
+			:: else -> futex_wait(W_LOCK, 2, false)
 			fi
 		od
 	fi
@@ -391,6 +451,34 @@ inline ready()
 
 /* ---- gate.c (infinite deadline) --------------------------------------- */
 
+/* A waiter giving up makes sure the line does not stall behind it. */
+inline pass_wakeup_on()
+{
+#ifndef MUTANT_NO_PASS_ON
+	gw = w[GATE(dir)];	/* relaxed */
+	do
+	:: (gw & G_OPEN) != 0 -> break
+	:: (gw & G_OPEN) == 0 && (gw & G_HELD) == 0 ->
+		WITNESS_PASSED_ON;
+		futex_wake_one(GATE(dir));
+		break
+	:: (gw & G_OPEN) == 0 && (gw & G_HELD) != 0 ->
+		atomic {
+			if
+			:: w[GATE(dir)] == gw -> w[GATE(dir)] = gw | G_SLEEPERS; ok = true
+			:: else -> gw = w[GATE(dir)]; ok = false
+			fi
+		};
+		if
+		:: ok -> break
+		:: else -> skip
+		fi
+	od
+#else
+	skip	/* the mutant: a waiter that timed out passes nothing on */
+#endif
+}
+
 inline gate_enter()
 {
 	taken = G_HELD;
@@ -422,9 +510,16 @@ inline gate_enter()
 		fi;
 		if
 		:: ok ->
-			futex_wait(GATE(dir), gw | G_SLEEPERS);
+			futex_wait(GATE(dir), gw | G_SLEEPERS, timed);
 			taken = G_HELD | G_SLEEPERS;
-			gw = w[GATE(dir)]
+			deadline_check();
+			if
+			:: expired ->
+				pass_wakeup_on();
+				waited = R_ETIMEDOUT;
+				break
+			:: else -> gw = w[GATE(dir)]
+			fi
 		:: else -> skip
 		fi
 	od
@@ -451,6 +546,7 @@ inline gate_open(g)
 inline ec_wait_until()
 {
 	ecdone = false;
+	ectimeout = false;
 	/* ck_ec32_wait_pred's inline check, then the slow path's entry check */
 	if
 	:: (w[EC(dir)] & VAL) != seen -> ecdone = true
@@ -490,6 +586,12 @@ inline ec_wait_until()
 		do
 		:: ecdone -> break
 		:: else ->
+			/* check_deadline: ck returns -1, and so -ETIMEDOUT */
+			deadline_check();
+			if
+			:: expired -> ecdone = true; ectimeout = true; break
+			:: else -> skip
+			fi;
 #ifndef MUTANT_NO_RECHECK
 			ready();
 			if
@@ -497,7 +599,7 @@ inline ec_wait_until()
 			:: else -> skip
 			fi;
 #endif
-			futex_wait(EC(dir), seen | FLAG);
+			futex_wait(EC(dir), seen | FLAG, timed);
 			if
 			:: w[EC(dir)] != (seen | FLAG) -> break
 			:: else -> skip	/* slice over or spurious: pred again */
@@ -512,57 +614,76 @@ inline ec_wait_until()
 
 /* ---- transfer(): one blocking push or pop ------------------------------- */
 
+/*
+ * transfer() is written as a loop around a single attempt() (one copy of
+ * push_some/pop_some in the generated verifier instead of four), with a
+ * phase saying what comes before and after the attempt:
+ */
+#define P_FIRST 0	/* the first attempt */
+#define P_SPUN 1	/* the attempt after the spin saw ready() */
+#define P_ENTER 2	/* join the gate, then attempt */
+#define P_OPENED 3	/* the gate was open (closed): one last attempt */
+#define P_LEADER 4	/* holds the gate: snapshot, attempt, ec wait */
+#define P_LAST 5	/* holds the gate, timed out: one last attempt */
+
 inline transfer()
 {
-	attempt();
-	if
-	:: r != R_NONE -> skip
-	:: else ->
-#ifdef SPINPOLL
-		/* baton__spin_until: one poll that saw ready, or none */
-		if
-		:: ready();
-			if
-			:: rdy -> attempt()
-			:: else -> skip
-			fi
-		:: skip
-		fi;
-#endif
-		if
-		:: r != R_NONE -> skip
-		:: else ->
+	phase = P_FIRST;
+	do
+	:: if
+		:: phase == P_ENTER ->
 			gate_enter();
 			scrub();
+			phase = (waited != R_NONE -> P_OPENED : P_LEADER)
+		:: else -> skip
+		fi;
+		if
+		:: phase == P_LEADER ->
+			/* Re-check after the snapshot: a change from here on wakes us. */
+			seen = w[EC(dir)] & VAL	/* ck_ec32_value */
+		:: else -> skip
+		fi;
+		attempt();
+		if
+		:: r != R_NONE -> break
+		:: else -> skip
+		fi;
+		if
+		:: phase == P_FIRST ->
+#ifndef NO_SPINPOLL
+			/* baton__spin_until: one poll that saw ready, or none */
 			if
-			:: waited != R_NONE ->
-				attempt();
-				if
-				:: r == R_NONE -> r = waited
-				:: else -> skip
-				fi
-			:: else ->
-				do
-				:: seen = w[EC(dir)] & VAL;	/* ck_ec32_value */
-					attempt();
-					if
-					:: r != R_NONE -> break
-					:: else -> skip
-					fi;
-					ec_wait_until()
-				od;
-				gate_leave();
-				scrub()
+			:: ready()
+			:: rdy = false
+			fi;
+#else
+			rdy = false;
+#endif
+			phase = (rdy -> P_SPUN : P_ENTER)
+		:: phase == P_SPUN -> phase = P_ENTER
+		:: phase == P_OPENED -> r = waited; break	/* -EPIPE, -ETIMEDOUT */
+		:: phase == P_LEADER ->
+			ec_wait_until();
+			if
+			:: ectimeout -> WITNESS_LEADER_TIMED_OUT; phase = P_LAST
+			:: else -> skip
 			fi
+		:: phase == P_LAST -> r = R_ETIMEDOUT; break
 		fi
+	od;
+	if
+	:: phase == P_LEADER || phase == P_LAST ->
+		gate_leave();
+		scrub()
+	:: else -> skip
 	fi
 }
 
 proctype thread(byte me)
 {
-	byte pc, op;
+	byte pc, op, phase;
 	byte dir, item, r, sz, cc, pp, it, old, gw, taken, waited, seen, cur;
-	bool got, ok, rdy, ecdone;
+	bool got, ok, rdy, ecdone, ectimeout, timed, expired;
 #ifdef MUTANT_EARLY_FLAG
 	bool flagged;
 #endif
@@ -571,6 +692,15 @@ proctype thread(byte me)
 	:: op = script[me * MAXOPS + pc];
 		if
 		:: op == OP_END -> break
+		:: op == OP_GATE || op == OP_GATET ->
+			dir = POP;
+			timed = (op == OP_GATET);
+			gate_enter();
+			if
+			:: waited == R_NONE -> gate_leave()
+			:: else -> assert(timed && waited == R_ETIMEDOUT)
+			fi;
+			scrub()
 		:: op == OP_CLOSE ->
 			/* baton_queue_close */
 			lock_acquire();
@@ -580,32 +710,36 @@ proctype thread(byte me)
 			gate_open(GATE(POP));
 			ec_add(EC(POP));
 			ec_add(EC(PUSH))
-		:: op == OP_POP ->
-			dir = POP;
-			transfer();
-			assert(r == R_OK)
-		:: op == OP_POPALL ->
-			dir = POP;
+		:: else ->
+			if
+			:: op > OP_PUSHT -> dir = PUSH; item = op - OP_PUSHT; timed = true
+			:: op > OP_PUSH && op < OP_PUSHT -> dir = PUSH; item = op - OP_PUSH
+			:: op == OP_POPT -> dir = POP; timed = true
+			:: else -> dir = POP
+			fi;
 			do
 			:: transfer();
 				if
-				:: r == R_EPIPE -> break
-				:: else -> assert(r == R_OK)
+				:: r == R_ETIMEDOUT ->
+					/* the caller tries again, without a deadline */
+					assert(timed && expired);
+					timed = false;
+					expired = false
+				:: r != R_ETIMEDOUT && op == OP_POPALL && r == R_OK -> skip
+				:: else -> break
 				fi
-			od
-		:: op > OP_PUSH ->
-			dir = PUSH;
-			item = op - OP_PUSH;
-			transfer();
+			od;
 			if
-			:: r == R_EPIPE -> push_failed[item] = true
+			:: r == R_EPIPE && dir == PUSH -> push_failed[item] = true
+			:: r == R_EPIPE && op == OP_POPALL -> skip
 			:: else -> assert(r == R_OK)
 			fi
 		fi;
-		atomic {
+progress_op:	atomic {
 			pc++;
-			dir = 0; item = 0; r = 0; waited = 0; seen = 0;
-			rdy = false; ecdone = false
+			dir = 0; item = 0; r = 0; waited = 0; seen = 0; phase = 0;
+			rdy = false; ecdone = false; ectimeout = false;
+			timed = false; expired = false
 		}
 	od
 }
@@ -632,19 +766,49 @@ init {
 	script[1 * MAXOPS + 0] = OP_POPALL;
 	script[2 * MAXOPS + 0] = OP_POPALL;
 #elif SCEN == 3
-	/* Close wakes the pushers: two producers, a consumer that closes. */
+	/*
+	 * Close wakes the pushers: two producers of three items (so with
+	 * capacity 1 both can block, one in the gate), a closer that drains.
+	 */
 	script[0 * MAXOPS + 0] = OP_PUSH + 1;
 	script[0 * MAXOPS + 1] = OP_PUSH + 2;
 	script[1 * MAXOPS + 0] = OP_PUSH + 3;
-	script[2 * MAXOPS + 0] = OP_POP;
-	script[2 * MAXOPS + 1] = OP_CLOSE;
-	script[2 * MAXOPS + 2] = OP_POPALL;
+	script[2 * MAXOPS + 0] = OP_CLOSE;
+	script[2 * MAXOPS + 1] = OP_POPALL;
 #elif SCEN == 4
 	/* Two producers contend for the lock and the push gate. */
 	script[0 * MAXOPS + 0] = OP_PUSH + 1;
 	script[1 * MAXOPS + 0] = OP_PUSH + 2;
 	script[2 * MAXOPS + 0] = OP_POP;
 	script[2 * MAXOPS + 1] = OP_POP;
+#elif SCEN == 5
+	/*
+	 * A timed popper: its deadline may pass anywhere (in the gate, asleep
+	 * or just woken; as the leader), after which it pops untimed.
+	 */
+	script[0 * MAXOPS + 0] = OP_PUSH + 1;
+	script[0 * MAXOPS + 1] = OP_PUSH + 2;
+	script[1 * MAXOPS + 0] = OP_POP;
+	script[2 * MAXOPS + 0] = OP_POPT;
+#elif SCEN == 6
+	/* A timed pusher: one producer, timed, against a consumer. */
+	script[0 * MAXOPS + 0] = OP_PUSH + 1;
+	script[0 * MAXOPS + 1] = OP_PUSHT + 2;
+	script[1 * MAXOPS + 0] = OP_PUSHT + 3;
+	script[2 * MAXOPS + 0] = OP_POP;
+	script[2 * MAXOPS + 1] = OP_POP;
+	script[2 * MAXOPS + 2] = OP_POP;
+#elif SCEN == 7
+	/*
+	 * The gate alone: three threads enter and leave, one with a deadline.
+	 * A waiter that times out right after the leader's leave woke it has
+	 * swallowed the line's wakeup and must pass it on (pass_wakeup_on).
+	 * (In the queue that takes four threads: a leader, two gate waiters
+	 * and a producer.)
+	 */
+	script[0 * MAXOPS + 0] = OP_GATE;
+	script[1 * MAXOPS + 0] = OP_GATE;
+	script[2 * MAXOPS + 0] = OP_GATET;
 #endif
 
 	atomic {
@@ -675,5 +839,24 @@ init {
 		fi;
 		i++
 	:: else -> break
-	od
+	od;
+#if WITNESS == 1
+	/* a popper slept in the gate while the leader slept on items */
+	assert(!(slept[GATE(POP)] && slept[EC(POP)] && maxasleep >= 2))
+#elif WITNESS == 2
+	/* a pusher slept in the gate while the leader slept on space */
+	assert(!(slept[GATE(PUSH)] && slept[EC(PUSH)] && maxasleep >= 2))
+#elif WITNESS == 3
+	/* a thread parked on the producer lock */
+	assert(!slept[W_LOCK])
+#elif WITNESS == 4
+	/* three threads asleep at once */
+	assert(maxasleep < 3)
+#elif WITNESS == 5
+	/* a gate waiter timed out and passed a wakeup on (woke one) */
+	assert(!passed_on)
+#elif WITNESS == 6
+	/* the leader timed out on the event count */
+	assert(!leader_timed_out)
+#endif
 }
