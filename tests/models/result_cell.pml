@@ -60,9 +60,11 @@
  *      owner (cancel_wait, then take) and a second holder (on_done, a
  *      plain stop request as at shutdown or owner exit, then take).
  *
- * HELP_WAITS_FOR_DONE=1 models the fix of the bug this model found (see
- * the README): baton__cell_wait, after a help that ran the cell, goes on
- * waiting until the cell is DONE instead of returning 0 at once.
+ * HELP_WAITS_FOR_DONE (default 1, src/cell.c since f6ed5e9): after a help
+ * that ran the cell, baton__cell_wait goes on waiting until the cell is
+ * DONE.  0 is the code before that fix, which returned 0 at once although
+ * a cancel could have won the completion and still be filling the result:
+ * the bug this model found (see the README), kept as a mutant.
  *
  * Mutants (must FAIL):
  *   MUTANT_EARLY_PUBLISH    DONE is stored right after the claim, before
@@ -489,9 +491,9 @@ inline cell_wait()
 			:: ran ->
 				pool_reap();
 #if HELP_WAITS_FOR_DONE
-				skip	/* the fix: wait on until DONE */
+				skip	/* `continue`: look again, wait for DONE */
 #else
-				break	/* as in cell.c: return 0, DONE or not */
+				break	/* the old `return 0`, DONE or not */
 #endif
 			:: else -> skip
 			fi
