@@ -266,11 +266,12 @@ ec_moved(void *arg)
 }
 
 bool
-baton__spin_for_change(struct ck_ec32 *ec, uint32_t seen)
+baton__spin_for_change(struct baton__spinner *sp, struct ck_ec32 *ec,
+		       uint32_t seen)
 {
 	struct ec_moved m = { ec, seen };
 
-	return baton__spin_until(NULL, ec_moved, &m);
+	return baton__spin_until(sp, ec_moved, &m);
 }
 
 struct wait_ctx {

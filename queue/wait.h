@@ -54,8 +54,12 @@ struct baton__spinner {
 bool baton__spin_until(struct baton__spinner *sp, baton__ready_fn ready,
 		       void *ctx);
 
-/* Spins while ec's value is still `seen`; true if it moved. */
-bool baton__spin_for_change(struct ck_ec32 *ec, uint32_t seen);
+/*
+ * Spins while ec's value is still `seen` (on sp's budget; NULL: fixed);
+ * true if it moved.
+ */
+bool baton__spin_for_change(struct baton__spinner *sp, struct ck_ec32 *ec,
+			    uint32_t seen);
 
 /*
  * Sleeps until ec's value differs from `seen` (0), or the deadline passes

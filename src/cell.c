@@ -378,19 +378,6 @@ baton__cell_stop(struct baton__cell *cell, unsigned int also)
 	return old;
 }
 
-struct ec_watch {
-	struct ck_ec32 *ec;
-	uint32_t seen;
-};
-
-static bool
-ec_moved(void *arg)
-{
-	struct ec_watch *w = arg;
-
-	return ck_ec32_value(w->ec) != w->seen;
-}
-
 int
 baton__cell_wait(struct baton__cell *cell,
 		 const struct baton__deadline *deadline)
@@ -420,14 +407,11 @@ baton__cell_wait(struct baton__cell *cell,
 			continue;
 		}
 		if (!spun) {
-			struct ec_watch w = { &cell->done, seen };
-
 			spun = true;
-			if (baton__spin_until(baton__pool_await_spinner(
-						  atomic_load_explicit(
-						      &cell->pool,
-						      memory_order_relaxed)),
-					      ec_moved, &w))
+			if (baton__spin_for_change(
+				baton__pool_await_spinner(atomic_load_explicit(
+				    &cell->pool, memory_order_relaxed)),
+				&cell->done, seen))
 				continue;
 		}
 		if (baton__ec_wait(&cell->done, seen, deadline) != 0)

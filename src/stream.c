@@ -546,7 +546,7 @@ next_element(struct baton_stream *s, struct baton_stream_item *item)
 			continue;
 		if (!spun) {
 			spun = true;
-			if (baton__spin_for_change(&s->hub->ev, seen))
+			if (baton__spin_for_change(NULL, &s->hub->ev, seen))
 				continue;
 		}
 		(void)baton__ec_wait(&s->hub->ev, seen, &deadline);
