@@ -252,6 +252,40 @@ baton__spin_until(struct baton__spinner *sp, baton__ready_fn ready,
 	return ok;
 }
 
+static long
+now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long)t.tv_sec * NSEC_PER_SEC + t.tv_nsec;
+}
+
+bool
+baton__spin_until_ns(baton__ready_fn ready, void *ctx, long ns)
+{
+	bool ok = false;
+
+	/* relaxed: only rations spinning, as in baton__spin_until. */
+	if (atomic_fetch_add_explicit(&spinners, 1, memory_order_relaxed) <
+	    max_spinners()) {
+		long end = now_ns() + ns;
+
+		/* The clock is read every 64 pauses: about 1 us here. */
+		for (unsigned int i = 1;; i++) {
+			if (ready(ctx)) {
+				ok = true;
+				break;
+			}
+			ck_pr_stall();
+			if (i % 64 == 0 && now_ns() >= end)
+				break;
+		}
+	}
+	atomic_fetch_sub_explicit(&spinners, 1, memory_order_relaxed);
+	return ok;
+}
+
 struct ec_moved {
 	struct ck_ec32 *ec;
 	uint32_t seen;
@@ -321,4 +355,12 @@ baton__ec_wait_until(struct ck_ec32 *ec, uint32_t seen,
 		if (baton__deadline_expired(d))
 			return -ETIMEDOUT;
 	}
+}
+
+bool
+baton__spin_for_change_ns(struct ck_ec32 *ec, uint32_t seen, long ns)
+{
+	struct ec_moved m = { ec, seen };
+
+	return baton__spin_until_ns(ec_moved, &m, ns);
 }

@@ -55,6 +55,17 @@ bool baton__spin_until(struct baton__spinner *sp, baton__ready_fn ready,
 		       void *ctx);
 
 /*
+ * Spins until ready(ctx) holds or about `ns` nanoseconds have passed
+ * (CLOCK_MONOTONIC), unless as many threads as CPUs spin already.  True
+ * if ready.  For waits known to be short or a wake-up away, where an
+ * adaptive budget would learn the wrong lesson.
+ */
+bool baton__spin_until_ns(baton__ready_fn ready, void *ctx, long ns);
+
+/* Spins while ec's value is still `seen`, for about ns nanoseconds. */
+bool baton__spin_for_change_ns(struct ck_ec32 *ec, uint32_t seen, long ns);
+
+/*
  * Spins while ec's value is still `seen` (on sp's budget; NULL: fixed);
  * true if it moved.
  */

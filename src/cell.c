@@ -22,6 +22,16 @@
  * destructor, exactly once, then frees the cell.  So releasing a pending
  * handle never blocks: the result is freed when the body returns.
  *
+ * Awaiting: an awaiter that may not run the body (a bounded wait from
+ * outside the pool) spins on the `done` line only, then parks on it.
+ * The cell's three cache lines (cell.h) keep that polling off the line
+ * the worker writes while it claims, runs and completes the body, so a
+ * spawn-await round trip moves few lines between cores.  The spin is a
+ * fixed ~60 us when an idle worker is about to take the cell (a pickup,
+ * at worst a futex wake-up, plus the body), else the pool's adaptive
+ * budget: an adaptive budget alone learns from failed spins that parking
+ * is cheaper, and once both sides park every handoff costs two wake-ups.
+ *
  * Allocation: cells come from chunks that are never returned to malloc
  * while the process runs (type-stable memory).  A generation counter, odd
  * while the cell is in use, is bumped on every free and alloc; handles
@@ -32,7 +42,9 @@
  */
 #include "cell.h"
 
+#include <assert.h>
 #include <dlfcn.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +61,12 @@ struct chunk {
 	struct chunk *next;
 	struct baton__cell cells[CHUNK_CELLS];
 };
+
+static_assert(sizeof(struct baton__cell) == 3 * BATON__CACHELINE,
+	      "a cell is three cache lines");
+static_assert(offsetof(struct baton__cell, done) == BATON__CACHELINE &&
+		  offsetof(struct baton__cell, gen) == 2 * BATON__CACHELINE,
+	      "the run, done and owner lines are separate");
 
 /* Prepend-only list of every chunk, walked by introspection. */
 static _Atomic(struct chunk *) chunks;
@@ -70,9 +88,11 @@ refill(struct baton__thread *self)
 	if (self->ncached > 0)
 		return true;
 
-	c = baton__calloc(1, sizeof(*c));
+	/* Aligned: each cell's lines are its own (see cell.h). */
+	c = baton__aligned_alloc(BATON__CACHELINE, sizeof(*c));
 	if (c == NULL)
 		return false;
+	memset(c, 0, sizeof(*c));
 	for (int i = CHUNK_CELLS - 1; i >= CACHE_BATCH; i--) {
 		c->cells[i].free_next = (i + 1 < CHUNK_CELLS)
 		    ? &c->cells[i + 1] : NULL;
@@ -108,6 +128,8 @@ baton__cell_alloc(void)
 			      memory_order_relaxed);
 	atomic_store_explicit(&cell->flags, 0, memory_order_relaxed);
 	ck_ec32_init(&cell->done, 0);
+	atomic_store_explicit(&cell->published, 0, memory_order_relaxed);
+	atomic_store_explicit(&cell->consumed, false, memory_order_relaxed);
 	atomic_store_explicit(&cell->next, NULL, memory_order_relaxed);
 	atomic_store_explicit(&cell->pool, NULL, memory_order_relaxed);
 	atomic_store_explicit(&cell->fn, NULL, memory_order_relaxed);
@@ -184,8 +206,10 @@ baton__cell_unref(struct baton__cell *cell)
 		BATON_TASK_DONE &&
 	    !(atomic_load_explicit(&cell->flags, memory_order_relaxed) &
 	      CELL_TAKEN) &&
-	    cell->value != NULL && cell->destroy != NULL)
+	    cell->value != NULL && cell->destroy != NULL) {
+		baton__pool_watch_give_back(baton__thread_self());
 		cell->destroy(cell->value);
+	}
 	cell_free(cell);
 }
 
@@ -197,6 +221,8 @@ run_callbacks(struct baton__cell *cell)
 	    &cell->callbacks, CALLBACKS_CLOSED, memory_order_acq_rel);
 	struct baton__callback *ordered = NULL;
 
+	if (list != NULL)
+		baton__pool_watch_give_back(baton__thread_self());
 	while (list != NULL) { /* a stack: reverse into registration order */
 		struct baton__callback *next = list->next;
 
@@ -245,12 +271,25 @@ baton__cell_claim_completion(struct baton__cell *cell)
 void
 baton__cell_publish(struct baton__cell *cell)
 {
+	struct baton__thread *self = baton__thread_self();
+
+	/*
+	 * A worker finishing its outermost body goes back to look for work
+	 * right after this; saying so before DONE is visible spares the
+	 * owner's next submission a wake-up (pool.c, "The watch").
+	 */
+	if (self->finishing == cell && cell->on_done == NULL)
+		baton__pool_watch_take(
+		    self, atomic_load_explicit(&cell->pool,
+					       memory_order_relaxed));
 	/* release: whoever sees DONE sees value, reason and flags. */
 	atomic_store_explicit(&cell->state, BATON_TASK_DONE,
 			      memory_order_release);
 	if (cell->on_done != NULL)
 		cell->on_done(cell, cell->on_done_ctx);
 	run_callbacks(cell);
+	/* release: an awaiter that sees it sees the whole completion. */
+	atomic_store_explicit(&cell->published, 1, memory_order_release);
 	baton__ec_signal(&cell->done);
 }
 
@@ -320,7 +359,9 @@ baton__cell_run(struct baton__cell *cell)
 	};
 	unsigned int expected = BATON_TASK_QUEUED;
 	struct baton__thread *self;
+	struct baton__cell *outer;
 	unsigned int flags;
+	bool outermost;
 	void *value;
 
 	/* acq_rel: one claimer; it sees what the spawner wrote. */
@@ -335,21 +376,33 @@ baton__cell_run(struct baton__cell *cell)
 	 */
 	flags = atomic_fetch_or_explicit(&cell->flags, CELL_IN_BODY,
 					 memory_order_acq_rel);
+	self = baton__thread_self();
+	/* A worker's outermost cell: its loop looks for work right after. */
+	outermost = self->worker && self->current == NULL;
 	if (flags & CELL_STOP) {
 		/* Counted as cancelled when the stop was requested. */
 		atomic_fetch_and_explicit(&cell->flags, ~CELL_IN_BODY,
 					  memory_order_release);
+		if (outermost)
+			self->finishing = cell;
 		if (flags & CELL_CANCELLED)
 			baton__cell_settle_cancelled(cell);
 		else
 			baton__cell_settle(cell, NULL, &stopped);
+		self->finishing = NULL;
 		return true;
 	}
-	self = baton__thread_self();
-	cell->outer = self->current;
+	/*
+	 * The chain of bodies on this thread, for -EDEADLK; `outer` is
+	 * written only when nested, so the worker's outermost body leaves
+	 * the owner's line alone (alloc set it NULL).
+	 */
+	outer = self->current;
+	if (outer != NULL)
+		cell->outer = outer;
 	self->current = cell;
 	value = atomic_load_explicit(&cell->fn, memory_order_relaxed)(cell->arg);
-	self->current = cell->outer;
+	self->current = outer;
 	baton__pool_count_outcome(
 	    atomic_load_explicit(&cell->pool, memory_order_relaxed),
 	    &cell->body_reason);
@@ -359,7 +412,10 @@ baton__cell_run(struct baton__cell *cell)
 	 */
 	flags = atomic_fetch_and_explicit(&cell->flags, ~CELL_IN_BODY,
 					  memory_order_acq_rel);
+	if (outermost)
+		self->finishing = cell;
 	complete_from_body(cell, value, flags);
+	self->finishing = NULL;
 	return true;
 }
 
@@ -378,6 +434,26 @@ baton__cell_stop(struct baton__cell *cell, unsigned int also)
 	return old;
 }
 
+/*
+ * How long an awaiter spins for an idle worker to take its cell: a futex
+ * wake-up takes 30-60 us here.
+ */
+#define PICKUP_SPIN_NS 60000L
+
+/* Spins until `done` moves from `seen`; true if it did. */
+static bool
+spin_for_publish(struct baton__cell *cell, uint32_t seen)
+{
+	baton_pool *pool = atomic_load_explicit(&cell->pool,
+						memory_order_relaxed);
+
+	if (baton__pool_pickup_soon(pool))
+		return baton__spin_for_change_ns(&cell->done, seen,
+						 PICKUP_SPIN_NS);
+	return baton__spin_for_change(baton__pool_await_spinner(pool),
+				      &cell->done, seen);
+}
+
 int
 baton__cell_wait(struct baton__cell *cell,
 		 const struct baton__deadline *deadline)
@@ -387,10 +463,28 @@ baton__cell_wait(struct baton__cell *cell,
 
 	for (;;) {
 		uint32_t seen = ck_ec32_value(&cell->done);
-		/* acquire: pairs with the release store of DONE. */
-		unsigned int s = atomic_load_explicit(&cell->state,
-						      memory_order_acquire);
+		unsigned int s;
 
+		if (baton__cell_published(cell))
+			return 0;
+		if (!help && !spun) {
+			spun = true;
+			/*
+			 * Spin on the done line only, so the worker keeps the
+			 * run line to itself (cell.h).  With an idle worker to
+			 * take the cell, the wait is a pickup (at worst a
+			 * wake-up) plus the body: a fixed spin.  Otherwise the
+			 * pool's adaptive budget, which learns how long bodies
+			 * take.
+			 */
+			if (spin_for_publish(cell, seen))
+				continue;
+		}
+		/*
+		 * acquire: pairs with the release store of DONE, which comes
+		 * before the callbacks run (one may await its own cell).
+		 */
+		s = atomic_load_explicit(&cell->state, memory_order_acquire);
 		if (s == BATON_TASK_DONE)
 			return 0;
 		if (s == BATON_TASK_QUEUED && help && baton__cell_run(cell)) {
@@ -408,10 +502,7 @@ baton__cell_wait(struct baton__cell *cell,
 		}
 		if (!spun) {
 			spun = true;
-			if (baton__spin_for_change(
-				baton__pool_await_spinner(atomic_load_explicit(
-				    &cell->pool, memory_order_relaxed)),
-				&cell->done, seen))
+			if (spin_for_publish(cell, seen))
 				continue;
 		}
 		if (baton__ec_wait(&cell->done, seen, deadline) != 0)
@@ -427,21 +518,28 @@ int
 baton__cell_outcome(struct baton__cell *cell, void **value,
 		    struct baton_exit_reason *reason)
 {
-	/* relaxed: set before the completion that the caller observed. */
-	if (atomic_load_explicit(&cell->flags, memory_order_relaxed) &
-	    CELL_BROKEN)
+	/*
+	 * One RMW, not a load and then an RMW: the run line is fetched once
+	 * and for writing.  Marking TAKEN before looking is harmless: a
+	 * failed or broken cell's value is NULL.  relaxed: BROKEN was set
+	 * before the completion the caller observed; only the unref that
+	 * frees the cell reads TAKEN.
+	 */
+	unsigned int flags =
+	    value != NULL ? atomic_fetch_or_explicit(&cell->flags, CELL_TAKEN,
+						     memory_order_relaxed)
+			  : atomic_load_explicit(&cell->flags,
+						 memory_order_relaxed);
+
+	if (flags & CELL_BROKEN)
 		return -EPIPE;
 	if (cell->reason.kind != BATON_EXIT_NORMAL) {
 		if (reason != NULL)
 			*reason = cell->reason;
 		return BATON_EXITED;
 	}
-	if (value != NULL) {
+	if (value != NULL)
 		*value = cell->value;
-		/* relaxed: only the unref that frees the cell reads it. */
-		atomic_fetch_or_explicit(&cell->flags, CELL_TAKEN,
-					 memory_order_relaxed);
-	}
 	return 0;
 }
 

@@ -20,7 +20,6 @@
 #define CELL_STOP 1u     /* asked to stop: shutdown, timeout, owner exit */
 #define CELL_TAKEN 2u    /* the value was handed to someone */
 #define CELL_NOLINK 4u   /* not stopped when its owner thread exits */
-#define CELL_CONSUMED 8u /* the strict handle was consumed: copies are stale */
 #define CELL_IN_BODY 16u /* a thread is inside the body (cancel_wait) */
 #define CELL_BROKEN 32u  /* a promise dropped without completing */
 #define CELL_CANCELLED 64u /* a future cancel: the body's result is void */
@@ -38,42 +37,45 @@ struct baton__callback {
 
 struct baton__thread;
 
+/*
+ * Three cache lines, laid out by who writes them while an awaiter spins:
+ * the run line changes as the body is claimed, run and completed; the
+ * done line holds the event count awaiters poll, which the completer
+ * touches once, so polling never steals the run line from the worker
+ * mid-body; the owner line is the spawner's and the queue's.
+ */
+#define BATON__CACHELINE 64
+
 struct baton__cell {
-	/*
-	 * Bumped (by 2) when the cell is freed; odd while in use.  Handles
-	 * carry the generation they were given, so a stale one is detected:
-	 * cells are type-stable (never returned to malloc while baton runs).
-	 */
-	_Atomic uint64_t gen;
+	/* --- The run line. --- */
 	atomic_uint refs;
 	atomic_uint state;            /* enum baton_task_state */
 	atomic_uint flags;            /* CELL_* */
-	struct ck_ec32 done;          /* bumped once, at completion */
 
-	/* The pool's submission queue (pool.c). */
-	_Atomic(struct baton__cell *) next;
+	/* Completion callbacks; CALLBACKS_CLOSED once they have run. */
+	alignas(8) _Atomic(struct baton__callback *) callbacks;
+
+	/* The result: written by the one completer before state = DONE. */
+	void *value;
+	struct baton_exit_reason reason;
+	/* What baton_exit recorded: the body's thread only. */
+	struct baton_exit_reason body_reason;
+
+	/* --- The done line: polled by awaiters, read-mostly otherwise. --- */
+	alignas(BATON__CACHELINE) struct ck_ec32 done; /* bumped once, last */
+	/*
+	 * Set (release) just before `done` is bumped, after the callbacks
+	 * ran: lets an awaiter see the completion without reading the run
+	 * line.  DONE in `state` comes first and stays the truth.
+	 */
+	atomic_uint published;
 	_Atomic(baton_pool *) pool;
 
 	/* The body, read by introspection concurrently: atomics. */
 	_Atomic(baton_task_fn) fn;
 	void *arg;
 	_Atomic(const char *) label;
-	_Atomic pid_t owner_tid;
-
-	/* The result: written by the one completer before state = DONE. */
-	void *value;
 	baton_destroy_fn destroy;
-	struct baton_exit_reason reason;
-	/* What baton_exit recorded: the body's thread only. */
-	struct baton_exit_reason body_reason;
-
-	/* Completion callbacks; CALLBACKS_CLOSED once they have run. */
-	_Atomic(struct baton__callback *) callbacks;
-
-	/* Strict face: the owner thread and its list of owned cells. */
-	_Atomic(struct baton__thread *) owner; /* read by non-owners */
-	struct baton__cell *owned_prev, *owned_next; /* owner thread only */
-	bool listed; /* owner thread only: duplicate check in *_many calls */
 
 	/*
 	 * Called once on the completing thread right after DONE is
@@ -83,17 +85,38 @@ struct baton__cell {
 	void (*on_done)(struct baton__cell *cell, void *ctx);
 	void *on_done_ctx;
 
+	/* --- The owner line. --- */
+	/*
+	 * Bumped (by 2) when the cell is freed; odd while in use.  Handles
+	 * carry the generation they were given, so a stale one is detected:
+	 * cells are type-stable (never returned to malloc while baton runs).
+	 */
+	alignas(BATON__CACHELINE) _Atomic uint64_t gen;
+	union {
+		/* In use: the pool's submission queue (pool.c). */
+		_Atomic(struct baton__cell *) next;
+		/* Free: the free list (cell.c). */
+		struct baton__cell *free_next;
+	};
+
+	/* Strict face: the owner thread and its list of owned cells. */
+	_Atomic(struct baton__thread *) owner; /* read by non-owners */
+	struct baton__cell *owned_prev, *owned_next; /* owner thread only */
+	_Atomic pid_t owner_tid;
+	bool listed; /* owner thread only: duplicate check in *_many calls */
+	/* The strict handle was consumed: its copies are stale. */
+	atomic_bool consumed;
+
 	/* The body this one interrupted on its thread (helping); that thread only. */
 	struct baton__cell *outer;
-
-	/* Free list (cell.c). */
-	struct baton__cell *free_next;
 };
 
 /* One per thread that uses baton, created on first use (thread.c). */
 struct baton__thread {
 	pid_t tid;
 	bool worker;                  /* a pool worker: awaits always help */
+	baton_pool *watching;         /* whose idle watch this worker holds */
+	struct baton__cell *finishing; /* outermost body being completed */
 	struct baton__cell *owned;    /* tasks started here, not consumed */
 	struct baton__cell *current;  /* the body running on this thread */
 	unsigned int ncached;         /* free cells kept by this thread */
@@ -115,6 +138,17 @@ struct baton__cell *baton__cell_alloc(void);
 
 /* Returns a thread's cached free cells to the shared list (thread exit). */
 void baton__cell_cache_flush(struct baton__thread *self);
+
+/*
+ * Whether the completion is published, callbacks run (acquire: the
+ * result is visible).  Reads only the done line; DONE in `state` comes
+ * earlier.
+ */
+static inline bool
+baton__cell_published(struct baton__cell *cell)
+{
+	return atomic_load_explicit(&cell->published, memory_order_acquire);
+}
 
 /* Releases a reference; the last one frees an untaken value and the cell. */
 void baton__cell_unref(struct baton__cell *cell);
@@ -204,6 +238,17 @@ void baton__cell_for_each_live(baton_pool *pool,
 /* Pool hooks used by the cell (pool.c). */
 /* Drops up to max already-claimed cells from the front of the queue. */
 void baton__pool_reap(baton_pool *pool, int max);
+/* Whether an idle worker (spinning, or asleep and being woken) will take
+ * the next queued cell: no busy worker stands in the way. */
+bool baton__pool_pickup_soon(baton_pool *pool);
+/*
+ * A worker about to publish its outermost body's result takes its pool's
+ * idle watch if nobody holds it (so the owner's next submission, made as
+ * soon as it sees the result, wakes nobody); and gives it back before it
+ * runs code of the program's (callbacks, destructors), which may block.
+ */
+void baton__pool_watch_take(struct baton__thread *self, baton_pool *pool);
+void baton__pool_watch_give_back(struct baton__thread *self);
 struct baton__spinner *baton__pool_await_spinner(baton_pool *pool);
 void baton__pool_count_outcome(baton_pool *pool,
 			       const struct baton_exit_reason *reason);

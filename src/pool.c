@@ -21,21 +21,29 @@
  * outrun them by far), so a helper also reaps finished cells from the
  * front of the queue (baton__pool_reap), never running anyone else's.
  *
- * Idling: a worker that finds no work spins for a few microseconds
- * watching the queue head, then joins the idle gate (queue/gate.c): one
- * idle worker, the leader, sleeps on the `work` event count; the others
- * sleep in the gate, and each leave wakes one more.  Submitters signal
- * `work` only when the leader has announced itself in `sleepers` and no
- * worker is spinning (the spinner will take the task), so neither a busy
- * pool nor a steady trickle pays a wake-up syscall per task.  The announcement and the
- * submitter's check are both sequentially consistent around the queue
- * update (a Dekker pair), so either the leader sees the new cell or the
- * submitter sees the leader.
+ * Idling and the watch: one idle worker at a time holds the pool's
+ * watch and spins (on an adaptive budget) before it parks; the other
+ * idle workers sleep: one leader on the `work` event count, the rest in
+ * the idle gate (queue/gate.c), each leave waking one more.  The watch
+ * is one word: NULL (nobody watches), WATCHED (a worker watches), or a
+ * cell a submitter handed straight to the watcher with one CAS, skipping
+ * the queue, its lock and any wake-up.  A worker whose last body is
+ * about to complete takes the watch before it publishes the result, so
+ * an owner that sees the result and submits at once hands the next cell
+ * over: the spawn-await ping-pong costs no syscall and few cache-line
+ * transfers.  The watch is given back before the worker runs code of
+ * the program's (a body, a callback, a destructor); a cell handed over
+ * meanwhile is queued then.  Submitters that queue signal `work` only
+ * when the leader sleeps and nobody watches.  Ending the watch (an
+ * exchange) and the submitter's check are sequentially consistent around
+ * the queue update (Dekker pairs), so either the watcher or the leader
+ * sees each queued cell, or the submitter wakes the leader.
  *
  * Shutdown: `closing` makes new submissions fail with -EPIPE; the workers
  * run everything already queued, then exit; destroy joins them.  A task
  * that submits a subtask while its pool shuts down either gets -EPIPE or
- * pushes before its own worker's final drain, so nothing is stranded;
+ * pushes (or hands over: a watcher queues or runs what it holds before
+ * it exits) before its own worker's final drain, so nothing is stranded;
  * submitting from outside the pool while destroying it is the caller's
  * race (documented).
  *
@@ -58,10 +66,17 @@
 #define MAX_WORKERS 1024
 
 struct baton_pool {
-	/* Submitters: the head of the intrusive queue (idle workers poll it). */
+	/*
+	 * The idle watch: NULL when no worker watches; WATCHED(pool) when
+	 * one idle worker spins, ready to take a cell; or a cell a submitter
+	 * handed straight to that worker.  One line, one RMW each way.
+	 */
+	alignas(CACHELINE) _Atomic(struct baton__cell *) watch;
+
+	/* Submitters: the head of the intrusive queue (the watcher polls it). */
 	alignas(CACHELINE) _Atomic(struct baton__cell *) head;
 
-	/* Submitters' counter, away from the line idle workers poll. */
+	/* Submitters' counter, away from the lines idle workers poll. */
 	alignas(CACHELINE) atomic_uint_fast64_t spawned;
 
 	/* Read by every submitter, written when a worker sleeps or wakes. */
@@ -75,7 +90,6 @@ struct baton_pool {
 
 	/* Idle workers. */
 	alignas(CACHELINE) struct ck_ec32 work;
-	atomic_bool spinning; /* one idle worker at a time spins */
 	struct baton__spinner idle_spin;
 	struct baton__gate idle_gate;
 
@@ -91,14 +105,21 @@ struct baton_pool {
 	pthread_t *threads;
 };
 
+/* The watch's "a worker watches, nothing handed yet" mark: never queued. */
+#define WATCHED(pool) (&(pool)->stub)
+
 static void
 push(baton_pool *pool, struct baton__cell *cell)
 {
 	struct baton__cell *prev;
 
 	atomic_store_explicit(&cell->next, NULL, memory_order_relaxed);
-	/* acq_rel: orders the cell's contents before its publication. */
-	prev = atomic_exchange_explicit(&pool->head, cell, memory_order_acq_rel);
+	/*
+	 * seq_cst: orders the cell's contents before its publication, and
+	 * the head's move before the watch and sleepers checks that follow
+	 * (Dekker pairs with idle_wait and baton__pool_watch_give_back).
+	 */
+	prev = atomic_exchange_explicit(&pool->head, cell, memory_order_seq_cst);
 	/* seq_cst: the link must precede the sleepers check (Dekker pair). */
 	atomic_store_explicit(&prev->next, cell, memory_order_seq_cst);
 }
@@ -181,48 +202,135 @@ baton__pool_reap(baton_pool *pool, int max)
 int
 baton__pool_submit(baton_pool *pool, struct baton__cell *cell)
 {
+	struct baton__cell *watched = WATCHED(pool);
+
 	/* acquire: a pool seen closing stays closed. */
 	if (atomic_load_explicit(&pool->closing, memory_order_acquire))
 		return -EPIPE;
 	atomic_store_explicit(&cell->pool, pool, memory_order_relaxed);
-	/* The queue's reference, dropped by the worker that pops the cell. */
+	/* The queue's reference, dropped by the worker that runs the cell. */
 	baton__cell_ref(cell);
 	atomic_fetch_add_explicit(&pool->spawned, 1, memory_order_relaxed);
+	/*
+	 * A watching worker takes the cell from our hand: no queue, no
+	 * wake-up.  seq_cst: publishes the cell's contents to the watcher's
+	 * exchange, and orders against its giving the watch back.
+	 */
+	if (atomic_compare_exchange_strong_explicit(&pool->watch, &watched,
+						    cell, memory_order_seq_cst,
+						    memory_order_relaxed))
+		return 0;
 	push(pool, cell);
 	/*
-	 * seq_cst: the other half of the Dekker pairs with idle_wait.  A
-	 * spinning worker will see the new head, so the sleeping leader is
-	 * left alone: a wake-up here costs the submitter a syscall and the
-	 * pool two context switches for a task the spinner takes anyway.
+	 * seq_cst: the other half of the Dekker pairs with idle_wait and
+	 * give-back.  A watching worker looks at the queue before it parks,
+	 * so the sleeping leader is left alone: a wake-up here costs the
+	 * submitter a syscall and the pool two context switches for a task
+	 * the watcher takes anyway.
 	 */
 	if (atomic_load_explicit(&pool->sleepers, memory_order_seq_cst) > 0 &&
-	    !atomic_load_explicit(&pool->spinning, memory_order_seq_cst))
+	    atomic_load_explicit(&pool->watch, memory_order_seq_cst) == NULL)
 		baton__ec_signal(&pool->work);
 	return 0;
 }
 
-static void
-run_popped(struct baton__cell *cell)
+bool
+baton__pool_pickup_soon(baton_pool *pool)
 {
+	/* relaxed: a hint for whether spinning may pay. */
+	return pool != NULL &&
+	    (atomic_load_explicit(&pool->watch, memory_order_relaxed) != NULL ||
+	     atomic_load_explicit(&pool->sleepers, memory_order_relaxed) > 0);
+}
+
+/* Whether the queue looks empty: its head is the stub after the last pop. */
+static bool
+queue_looks_empty(baton_pool *pool, memory_order order)
+{
+	return atomic_load_explicit(&pool->head, order) == &pool->stub;
+}
+
+void
+baton__pool_watch_take(struct baton__thread *self, baton_pool *pool)
+{
+	struct baton__cell *none = NULL;
+
+	/*
+	 * Only when the queue looks empty: otherwise the next pop finds work
+	 * and nobody needs watching.  relaxed: the watch is taken before the
+	 * DONE it precedes is published, so an owner that sees the result
+	 * and submits finds the watch up and hands its cell over.
+	 */
+	if (pool == NULL || !queue_looks_empty(pool, memory_order_relaxed) ||
+	    atomic_load_explicit(&pool->watch, memory_order_relaxed) != NULL ||
+	    !atomic_compare_exchange_strong_explicit(
+		&pool->watch, &none, WATCHED(pool), memory_order_relaxed,
+		memory_order_relaxed))
+		return;
+	self->watching = pool;
+}
+
+/*
+ * Ends the watch: returns the cell handed over meanwhile, or NULL.
+ * seq_cst: a submitter either handed its cell before this (returned
+ * here) or finds the watch down and queues it, and then either sees no
+ * watcher and wakes a sleeper, or queued before this and is seen by the
+ * caller's look at the queue (Dekker pairs with submit).
+ */
+static struct baton__cell *
+watch_end(baton_pool *pool)
+{
+	struct baton__cell *c = atomic_exchange_explicit(&pool->watch, NULL,
+							 memory_order_seq_cst);
+
+	return c == WATCHED(pool) ? NULL : c;
+}
+
+/* Wakes a sleeper if work is queued: this worker is off to run a body. */
+static void
+wake_for_queued(baton_pool *pool)
+{
+	/* seq_cst: after watch_end (Dekker pair, see there). */
+	if (atomic_load_explicit(&pool->sleepers, memory_order_seq_cst) > 0 &&
+	    !queue_looks_empty(pool, memory_order_seq_cst))
+		baton__ec_signal(&pool->work);
+}
+
+void
+baton__pool_watch_give_back(struct baton__thread *self)
+{
+	baton_pool *pool = self->watching;
+	struct baton__cell *handed;
+
+	if (pool == NULL)
+		return;
+	self->watching = NULL;
+	/* A cell handed to us meanwhile goes to the queue for the others. */
+	if ((handed = watch_end(pool)) != NULL)
+		push(pool, handed);
+	wake_for_queued(pool);
+}
+
+/* Runs a cell a worker took; the watch is not held across a body. */
+static void
+run_taken(struct baton__cell *cell)
+{
+	baton__pool_watch_give_back(baton__thread_self());
 	baton__cell_run(cell);
 	baton__cell_unref(cell);
 }
 
-struct head_watch {
-	baton_pool *pool;
-	struct baton__cell *seen;
-};
-
-/* Whether the queue's head moved (a submission) or the pool is closing. */
+/* What the watcher spins for: a handed cell, a queued one, or closing. */
 static bool
-head_moved(void *arg)
+watch_ready(void *arg)
 {
-	struct head_watch *w = arg;
+	baton_pool *pool = arg;
 
-	/* relaxed: a hint; the pop that follows decides. */
-	return atomic_load_explicit(&w->pool->head, memory_order_relaxed) !=
-		w->seen ||
-	    atomic_load_explicit(&w->pool->closing, memory_order_relaxed);
+	/* relaxed: hints; the exchange and the pop that follow decide. */
+	return atomic_load_explicit(&pool->watch, memory_order_relaxed) !=
+		WATCHED(pool) ||
+	    !queue_looks_empty(pool, memory_order_relaxed) ||
+	    atomic_load_explicit(&pool->closing, memory_order_relaxed);
 }
 
 /* Sleeps until work may have arrived or the pool is closing. */
@@ -230,35 +338,30 @@ static void
 idle_wait(baton_pool *pool)
 {
 	struct baton__deadline forever = { .infinite = true };
-	struct head_watch watch = {
-		pool, atomic_load_explicit(&pool->head, memory_order_relaxed)
-	};
-	struct baton__cell *cell;
+	struct baton__thread *self = baton__thread_self();
+	struct baton__cell *cell, *none = NULL;
 
 	/*
 	 * One idle worker watches for new work before parking (on the pool's
 	 * adaptive budget), so a steady trickle of tasks never pays a futex
 	 * wake; the others park at once rather than take CPU from the
-	 * submitters.  relaxed: the flag only rations spinning.
+	 * submitters.  It may hold the watch already (taken as its last body
+	 * finished).  relaxed: the exchange in watch_end orders what matters.
 	 */
-	if (!atomic_exchange_explicit(&pool->spinning, true,
-				      memory_order_relaxed)) {
-		bool moved = baton__spin_until(&pool->idle_spin, head_moved,
-					       &watch);
-
-		/*
-		 * seq_cst, and a last real look after it: a submitter that
-		 * saw us spinning did not wake the leader, so either we find
-		 * its cell here or it sees the flag down (Dekker pair).  A
-		 * pop, not a glance at the head: a cell pushed before we took
-		 * `seen` would not move the head again.
-		 */
-		atomic_store_explicit(&pool->spinning, false,
-				      memory_order_seq_cst);
-		if (moved)
+	if (self->watching == pool ||
+	    atomic_compare_exchange_strong_explicit(
+		&pool->watch, &none, WATCHED(pool), memory_order_relaxed,
+		memory_order_relaxed)) {
+		self->watching = NULL;
+		baton__spin_until(&pool->idle_spin, watch_ready, pool);
+		if ((cell = watch_end(pool)) != NULL) {
+			wake_for_queued(pool);
+			run_taken(cell);
 			return;
+		}
+		/* A real look after watch_end: the spin's glance was relaxed. */
 		if ((cell = pop(pool)) != NULL) {
-			run_popped(cell);
+			run_taken(cell);
 			return;
 		}
 	}
@@ -288,17 +391,18 @@ idle_wait(baton_pool *pool)
 	/* Leave first: the next idle worker takes over the watch. */
 	baton__gate_leave(&pool->idle_gate);
 	if (cell != NULL)
-		run_popped(cell);
+		run_taken(cell);
 }
 
 static void *
 worker_main(void *arg)
 {
 	baton_pool *pool = arg;
+	struct baton__thread *self = baton__thread_self();
 	struct baton__cell *cell;
 	bool closing;
 
-	baton__thread_self()->worker = true;
+	self->worker = true;
 	for (;;) {
 		/*
 		 * acquire: pairs with destroy's release; once closing is
@@ -307,9 +411,14 @@ worker_main(void *arg)
 		closing = atomic_load_explicit(&pool->closing,
 					       memory_order_acquire);
 		while ((cell = pop(pool)) != NULL)
-			run_popped(cell);
-		if (closing)
-			return NULL;
+			run_taken(cell);
+		if (closing) {
+			if (self->watching == NULL)
+				return NULL;
+			/* A cell handed to us goes to the queue: drain again. */
+			baton__pool_watch_give_back(self);
+			continue;
+		}
 		idle_wait(pool);
 	}
 }

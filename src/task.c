@@ -5,7 +5,7 @@
  * ============
  * A baton_task is {cell, generation}.  Every call first resolves it: a
  * NULL cell, a generation that no longer matches, or a cell whose handle
- * was consumed (CELL_CONSUMED: the cell itself may live on while a worker
+ * was consumed (`consumed`: the cell itself may live on while a worker
  * holds it) is -ESTALE (cells are type-stable, so reading a stale one is
  * safe).  Calls that only the
  * owner may make then compare the cell's owner with the caller's thread
@@ -46,8 +46,7 @@ baton__task_resolve(const baton_task *task, struct baton__cell **out)
 	 * handle's copies are stale from the moment it was consumed.
 	 * relaxed: the flag is set by the owner, before anything it frees.
 	 */
-	if (atomic_load_explicit(&cell->flags, memory_order_relaxed) &
-	    CELL_CONSUMED)
+	if (atomic_load_explicit(&cell->consumed, memory_order_relaxed))
 		return -ESTALE;
 	*out = cell;
 	return 0;
@@ -80,19 +79,10 @@ void
 baton__task_consume(baton_task *task, struct baton__cell *cell)
 {
 	/* relaxed: only makes later resolutions of copies fail. */
-	atomic_fetch_or_explicit(&cell->flags, CELL_CONSUMED,
-				 memory_order_relaxed);
+	atomic_store_explicit(&cell->consumed, true, memory_order_relaxed);
 	baton__disown(cell);
 	memset(task, 0, sizeof(*task));
 	baton__cell_unref(cell);
-}
-
-static bool
-is_done(struct baton__cell *cell)
-{
-	/* acquire: pairs with the completion's release store. */
-	return atomic_load_explicit(&cell->state, memory_order_acquire) ==
-	    BATON_TASK_DONE;
 }
 
 int
@@ -212,7 +202,7 @@ baton__task_wait(struct baton__cell *cell, int timeout_ms)
 {
 	struct baton__deadline deadline;
 
-	if (is_done(cell))
+	if (baton__cell_published(cell))
 		return 0;
 	baton__deadline_init(&deadline, timeout_ms);
 	return baton__cell_wait(cell, &deadline);
