@@ -123,6 +123,9 @@ baton__cell_alloc(void)
 	if (baton__fail_point() || (self->ncached == 0 && !refill(self)))
 		return NULL;
 	cell = self->cache[--self->ncached];
+	/* The next allocation's lines, while this one is filled in. */
+	if (self->ncached > 0)
+		baton__cell_prefetch(self->cache[self->ncached - 1], true);
 	atomic_store_explicit(&cell->refs, 1, memory_order_relaxed);
 	atomic_store_explicit(&cell->state, BATON_TASK_QUEUED,
 			      memory_order_relaxed);

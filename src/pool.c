@@ -86,6 +86,8 @@ struct baton_pool {
 	/* Workers: the tail end, under the consumer lock. */
 	alignas(CACHELINE) struct baton__lock consumers;
 	struct baton__cell *tail;
+	/* The last pop left the queue empty: a hint read without the lock. */
+	atomic_bool drained;
 	struct baton__cell stub;
 
 	/* Idle workers. */
@@ -124,9 +126,9 @@ push(baton_pool *pool, struct baton__cell *cell)
 	atomic_store_explicit(&prev->next, cell, memory_order_seq_cst);
 }
 
-/* Pops one cell, or NULL if none is (fully) linked yet.  Consumer lock held. */
+/* Unlinks one cell, or NULL if none is (fully) linked yet.  Lock held. */
 static struct baton__cell *
-pop_locked(baton_pool *pool)
+take_locked(baton_pool *pool)
 {
 	struct baton__cell *tail = pool->tail;
 	/* acquire: pairs with the link store in push. */
@@ -154,6 +156,21 @@ pop_locked(baton_pool *pool)
 		return tail;
 	}
 	return NULL;
+}
+
+/* Pops one cell, or NULL; notes whether the queue was left empty.  Lock held. */
+static struct baton__cell *
+pop_locked(baton_pool *pool)
+{
+	struct baton__cell *cell = take_locked(pool);
+	bool drained = cell == NULL || pool->tail == &pool->stub;
+
+	/* relaxed: a hint (baton__pool_watch_take); written only on change. */
+	if (atomic_load_explicit(&pool->drained, memory_order_relaxed) !=
+	    drained)
+		atomic_store_explicit(&pool->drained, drained,
+				      memory_order_relaxed);
+	return cell;
 }
 
 static struct baton__cell *
@@ -216,7 +233,9 @@ baton__pool_submit(baton_pool *pool, struct baton__cell *cell)
 	 * wake-up.  seq_cst: publishes the cell's contents to the watcher's
 	 * exchange, and orders against its giving the watch back.
 	 */
-	if (atomic_compare_exchange_strong_explicit(&pool->watch, &watched,
+	if (atomic_load_explicit(&pool->watch, memory_order_relaxed) ==
+		watched &&
+	    atomic_compare_exchange_strong_explicit(&pool->watch, &watched,
 						    cell, memory_order_seq_cst,
 						    memory_order_relaxed))
 		return 0;
@@ -226,11 +245,14 @@ baton__pool_submit(baton_pool *pool, struct baton__cell *cell)
 	 * give-back.  A watching worker looks at the queue before it parks,
 	 * so the sleeping leader is left alone: a wake-up here costs the
 	 * submitter a syscall and the pool two context switches for a task
-	 * the watcher takes anyway.
+	 * the watcher takes anyway.  And only once the leader has flagged
+	 * the event count: until then its last look (queue_ready, below)
+	 * still finds the cell, and the leader waking up takes ~50 us, in
+	 * which hundreds of submitters would otherwise each bump the count.
 	 */
 	if (atomic_load_explicit(&pool->sleepers, memory_order_seq_cst) > 0 &&
 	    atomic_load_explicit(&pool->watch, memory_order_seq_cst) == NULL)
-		baton__ec_signal(&pool->work);
+		baton__ec_signal_waiters(&pool->work);
 	return 0;
 }
 
@@ -256,13 +278,15 @@ baton__pool_watch_take(struct baton__thread *self, baton_pool *pool)
 	struct baton__cell *none = NULL;
 
 	/*
-	 * Only when the queue looks empty: otherwise the next pop finds work
-	 * and nobody needs watching.  relaxed: the watch is taken before the
+	 * Only when the last pop left the queue empty (the consumers' own
+	 * line: the head is the submitters'): otherwise the next pop finds
+	 * work and nobody needs watching.  relaxed: the watch is taken before the
 	 * DONE it precedes is published, so an owner that sees the result
 	 * and submits finds the watch up and hands its cell over.
 	 */
-	if (pool == NULL || !queue_looks_empty(pool, memory_order_relaxed) ||
+	if (pool == NULL ||
 	    atomic_load_explicit(&pool->watch, memory_order_relaxed) != NULL ||
+	    !atomic_load_explicit(&pool->drained, memory_order_relaxed) ||
 	    !atomic_compare_exchange_strong_explicit(
 		&pool->watch, &none, WATCHED(pool), memory_order_relaxed,
 		memory_order_relaxed))
@@ -293,7 +317,7 @@ wake_for_queued(baton_pool *pool)
 	/* seq_cst: after watch_end (Dekker pair, see there). */
 	if (atomic_load_explicit(&pool->sleepers, memory_order_seq_cst) > 0 &&
 	    !queue_looks_empty(pool, memory_order_seq_cst))
-		baton__ec_signal(&pool->work);
+		baton__ec_signal_waiters(&pool->work);
 }
 
 void
@@ -331,6 +355,19 @@ watch_ready(void *arg)
 		WATCHED(pool) ||
 	    !queue_looks_empty(pool, memory_order_relaxed) ||
 	    atomic_load_explicit(&pool->closing, memory_order_relaxed);
+}
+
+/*
+ * The leader's last look before it sleeps, made after it flagged `work`:
+ * a submitter that saw no flag skipped the signal (Dekker pair).
+ */
+static bool
+queue_ready(void *arg)
+{
+	baton_pool *pool = arg;
+
+	return !queue_looks_empty(pool, memory_order_seq_cst) ||
+	    atomic_load_explicit(&pool->closing, memory_order_acquire);
 }
 
 /* Sleeps until work may have arrived or the pool is closing. */
@@ -380,7 +417,8 @@ idle_wait(baton_pool *pool)
 						  memory_order_relaxed);
 			break;
 		}
-		baton__ec_wait(&pool->work, ticket, &forever);
+		baton__ec_wait_until(&pool->work, ticket, &forever,
+				     queue_ready, pool);
 		atomic_fetch_sub_explicit(&pool->sleepers, 1,
 					  memory_order_relaxed);
 		cell = pop(pool);
@@ -459,6 +497,7 @@ baton_pool_create(baton_pool **out, unsigned int workers)
 		return -ENOMEM;
 	}
 	atomic_init(&pool->head, &pool->stub);
+	atomic_init(&pool->drained, true);
 	pool->tail = &pool->stub;
 	atomic_init(&pool->stub.next, NULL);
 	ck_ec32_init(&pool->work, 0);
