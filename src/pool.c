@@ -22,7 +22,8 @@
  * front of the queue (baton__pool_reap), never running anyone else's.
  *
  * Idling and the watch: one idle worker at a time holds the pool's
- * watch and spins (on an adaptive budget) before it parks; the other
+ * watch and spins (about what a park and wake-up would cost) before it
+ * parks, so an idle pool soon uses no CPU; the other
  * idle workers sleep: one leader on the `work` event count, the rest in
  * the idle gate (queue/gate.c), each leave waking one more.  The watch
  * is one word: NULL (nobody watches), WATCHED (a worker watches), or a
@@ -92,7 +93,6 @@ struct baton_pool {
 
 	/* Idle workers. */
 	alignas(CACHELINE) struct ck_ec32 work;
-	struct baton__spinner idle_spin;
 	struct baton__gate idle_gate;
 
 	/* Awaiters of this pool's cells. */
@@ -106,6 +106,15 @@ struct baton_pool {
 	unsigned int nworkers;
 	pthread_t *threads;
 };
+
+/*
+ * How long the watcher spins before it parks: about what parking and
+ * being woken costs here (a futex round trip is 30-60 us), so the spin
+ * wastes at most what it can save.  Not adaptive: a budget that shrinks
+ * after failed spins ends with the watcher parked for every task of a
+ * spawn-await loop whose owner is a little slower than usual.
+ */
+#define WATCH_SPIN_NS 20000L
 
 /* The watch's "a worker watches, nothing handed yet" mark: never queued. */
 #define WATCHED(pool) (&(pool)->stub)
@@ -379,8 +388,8 @@ idle_wait(baton_pool *pool)
 	struct baton__cell *cell, *none = NULL;
 
 	/*
-	 * One idle worker watches for new work before parking (on the pool's
-	 * adaptive budget), so a steady trickle of tasks never pays a futex
+	 * One idle worker watches for new work before parking (for
+	 * WATCH_SPIN_NS), so a steady trickle of tasks never pays a futex
 	 * wake; the others park at once rather than take CPU from the
 	 * submitters.  It may hold the watch already (taken as its last body
 	 * finished).  relaxed: the exchange in watch_end orders what matters.
@@ -390,7 +399,7 @@ idle_wait(baton_pool *pool)
 		&pool->watch, &none, WATCHED(pool), memory_order_relaxed,
 		memory_order_relaxed)) {
 		self->watching = NULL;
-		baton__spin_until(&pool->idle_spin, watch_ready, pool);
+		baton__spin_until_ns(watch_ready, pool, WATCH_SPIN_NS);
 		if ((cell = watch_end(pool)) != NULL) {
 			wake_for_queued(pool);
 			run_taken(cell);
