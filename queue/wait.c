@@ -130,6 +130,24 @@ baton__deadline_expired(const struct baton__deadline *d)
 	return !timespec_before(now, d->at);
 }
 
+long
+baton__deadline_left_ns(const struct baton__deadline *d, long cap)
+{
+	struct timespec now;
+	long left;
+
+	if (d->infinite)
+		return cap;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!timespec_before(now, d->at))
+		return 0;
+	if (d->at.tv_sec - now.tv_sec > 1)
+		return cap; /* no overflow for far deadlines */
+	left = (long)(d->at.tv_sec - now.tv_sec) * NSEC_PER_SEC +
+	    (d->at.tv_nsec - now.tv_nsec);
+	return left < cap ? left : cap;
+}
+
 void
 baton__futex_wait(atomic_uint *word, unsigned int expected)
 {

@@ -35,6 +35,9 @@ struct timespec baton__timespec_add_ms(struct timespec now, int64_t ms);
 /* Whether the deadline has passed (never true for an infinite one). */
 bool baton__deadline_expired(const struct baton__deadline *d);
 
+/* Nanoseconds until the deadline, at most cap (cap if infinite; 0 if past). */
+long baton__deadline_left_ns(const struct baton__deadline *d, long cap);
+
 /* Event-count mode used everywhere: multi-producer, futex-backed ops. */
 extern const struct ck_ec_mode baton__ec_mode;
 

@@ -443,16 +443,22 @@ baton__cell_stop(struct baton__cell *cell, unsigned int also)
  */
 #define PICKUP_SPIN_NS 60000L
 
-/* Spins until `done` moves from `seen`; true if it did. */
+/*
+ * Spins until `done` moves from `seen`; true if it did.  Never past the
+ * deadline: a poll (timeout 0) does not spin at all.
+ */
 static bool
-spin_for_publish(struct baton__cell *cell, uint32_t seen)
+spin_for_publish(struct baton__cell *cell, uint32_t seen,
+		 const struct baton__deadline *deadline)
 {
 	baton_pool *pool = atomic_load_explicit(&cell->pool,
 						memory_order_relaxed);
+	long left = baton__deadline_left_ns(deadline, PICKUP_SPIN_NS);
 
-	if (baton__pool_pickup_soon(pool))
-		return baton__spin_for_change_ns(&cell->done, seen,
-						 PICKUP_SPIN_NS);
+	if (left == 0)
+		return false;
+	if (left < PICKUP_SPIN_NS || baton__pool_pickup_soon(pool))
+		return baton__spin_for_change_ns(&cell->done, seen, left);
 	return baton__spin_for_change(baton__pool_await_spinner(pool),
 				      &cell->done, seen);
 }
@@ -480,7 +486,7 @@ baton__cell_wait(struct baton__cell *cell,
 			 * pool's adaptive budget, which learns how long bodies
 			 * take.
 			 */
-			if (spin_for_publish(cell, seen))
+			if (spin_for_publish(cell, seen, deadline))
 				continue;
 		}
 		/*
@@ -505,7 +511,7 @@ baton__cell_wait(struct baton__cell *cell,
 		}
 		if (!spun) {
 			spun = true;
-			if (spin_for_publish(cell, seen))
+			if (spin_for_publish(cell, seen, deadline))
 				continue;
 		}
 		if (baton__ec_wait(&cell->done, seen, deadline) != 0)
