@@ -64,14 +64,12 @@
 #include <inttypes.h>
 #include <malloc.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "baton/future.h"
@@ -81,6 +79,7 @@
 
 #include "baseline_pool.h"
 #include "baseline_queue.h"
+#include "bench.h"
 
 #define DEFAULT_ITEMS 1000000
 #define DEFAULT_RUNS 5
@@ -88,9 +87,6 @@
 #define DEFAULT_WORKERS 2
 #define DEFAULT_SAMPLES 20000
 #define DEFAULT_HOLD 100000
-#define WATCHDOG_SECONDS 120
-#define STR_(x) #x
-#define STR(x) STR_(x)
 
 /* The targets, reported on stderr only. */
 #define TARGET_PIPELINE_RATIO 1.5
@@ -178,77 +174,6 @@ static const char *const lat_names[NLAT] = { "strict", "future",
 static baton_pool *pool;
 static baseline_pool *bpool;
 static struct baton_task_opts opts;
-static const char *watchdog_label = "";
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void
-on_alarm(int sig)
-{
-	static const char a[] = "bench_pipeline: ";
-	static const char b[] = ": still running after "
-	    STR(WATCHDOG_SECONDS) " s: hung?\n";
-
-	(void)sig;
-	/* Only async-signal-safe calls here. */
-	(void)!write(STDERR_FILENO, a, sizeof(a) - 1);
-	(void)!write(STDERR_FILENO, watchdog_label, strlen(watchdog_label));
-	(void)!write(STDERR_FILENO, b, sizeof(b) - 1);
-	_exit(3);
-}
-
-static void
-watch(const char *label)
-{
-	watchdog_label = label;
-	alarm(WATCHDOG_SECONDS);
-}
-
-static void
-die(const char *what, const char *sys, int rc)
-{
-	fprintf(stderr, "bench_pipeline: %s %s: %d (%s)\n", what, sys, rc,
-		rc < 0 ? strerror(-rc) : rc == BATON_EXITED ? "exited"
-							    : strerror(rc));
-	exit(1);
-}
-
-/* The trivial body: its argument back. */
-static void *
-body(void *arg)
-{
-	return arg;
-}
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(double), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* ---- (a) the pipeline --------------------------------------------- */
 
@@ -406,7 +331,7 @@ throughputs(size_t n, size_t capacity, unsigned runs)
 			rates[s][r] = pipeline(&p);
 		}
 	}
-	alarm(0);
+	watch(NULL);
 	for (int s = 0; s < NPIPE; s++) {
 		fprintf(stderr, "# pipeline %-12s", pipe_names[s]);
 		for (unsigned r = 0; r < runs; r++)
@@ -487,7 +412,7 @@ latency(size_t n, unsigned runs)
 				samples[s][r * per + i] = one(s, i);
 		}
 	}
-	alarm(0);
+	watch(NULL);
 	for (int s = 0; s < NLAT; s++) {
 		qsort(samples[s], count, sizeof(uint64_t), cmp_u64);
 		med[s] = samples[s][count / 2];
@@ -663,7 +588,7 @@ memory(size_t h, unsigned workers)
 	watch("pending_future_bytes");
 	bytes[0] = pending_bytes(true, h, workers, &rss[0]);
 	bytes[1] = pending_bytes(false, h, workers, &rss[1]);
-	alarm(0);
+	watch(NULL);
 #ifdef NO_MALLOC_HOOK
 	fprintf(stderr, "# pending_future_*_bytes: not reported (sanitizer "
 		"build: its allocator and shadow memory distort both)\n");
@@ -724,43 +649,12 @@ mallocs(size_t n, size_t capacity)
 		printf("bench\tpipeline_frees_per_item\t%s\t%.6f\tfrees/item\n",
 		       pipe_names[s], (double)p.frees / (double)window);
 	}
-	alarm(0);
+	watch(NULL);
 	fflush(stdout);
 #endif
 }
 
 /* ---- main ----------------------------------------------------------- */
-
-static void
-print_load(const char *when)
-{
-	char buf[128];
-	FILE *f = fopen("/proc/loadavg", "r");
-
-	if (f == NULL)
-		return;
-	if (fgets(buf, sizeof(buf), f) != NULL)
-		fprintf(stderr, "# load average at %s: %s", when, buf);
-	fclose(f);
-}
-
-static unsigned long long
-parse_num(const char *opt, const char *arg, unsigned long long min,
-	  unsigned long long max)
-{
-	unsigned long long x;
-	char *end;
-
-	errno = 0;
-	x = strtoull(arg, &end, 10);
-	if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-' ||
-	    x < min || x > max) {
-		fprintf(stderr, "bench_pipeline: %s wants an integer in "
-			"[%llu, %llu], not '%s'\n", opt, min, max, arg);
-		exit(2);
-	}
-	return x;
-}
 
 static void
 usage(FILE *f)
@@ -787,14 +681,13 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	unsigned long long n = 0, samples = 0, scale = 100;
+	unsigned long long n = 0, samples = 0, scale;
 	unsigned long long capacity = DEFAULT_CAPACITY, hold = DEFAULT_HOLD;
 	unsigned runs = DEFAULT_RUNS, workers = DEFAULT_WORKERS;
-	struct sigaction sa;
-	const char *env;
 	uint64_t t0;
 	int opt, rc;
 
+	bench_program = "bench_pipeline";
 	while ((opt = getopt_long(argc, argv, "n:r:c:w:s:H:h", longopts,
 				  NULL)) != -1) {
 		switch (opt) {
@@ -820,20 +713,14 @@ main(int argc, char **argv)
 			hold = parse_num("--hold", optarg, 1, 100000000);
 			break;
 		case 'h':
-			usage(stdout);
-			return 0;
+			usage_exit(usage, 0);
 		default:
-			usage(stderr);
-			return 2;
+			usage_exit(usage, 2);
 		}
 	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
-	env = getenv("BENCH_SCALE");
-	if (env != NULL && *env != '\0')
-		scale = parse_num("BENCH_SCALE", env, 1, 100000);
+	if (optind != argc)
+		usage_exit(usage, 2);
+	scale = bench_scale();
 	if (n == 0)
 		n = DEFAULT_ITEMS * scale / 100;
 	if (samples == 0)
@@ -844,9 +731,7 @@ main(int argc, char **argv)
 	if (n < 20 * capacity + 20)
 		n = 20 * capacity + 20;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm;
-	sigaction(SIGALRM, &sa, NULL);
+	watchdog_init();
 
 	if ((rc = baton_pool_create(&pool, workers)) != 0)
 		die("pool_create", "baton", rc);
@@ -858,7 +743,7 @@ main(int argc, char **argv)
 		"%llu pending per memory step, %ld CPUs online\n", n,
 		capacity, workers, runs, samples, hold,
 		sysconf(_SC_NPROCESSORS_ONLN));
-	print_load("start");
+	print_load("start", false);
 	t0 = now_ns();
 
 	/* First, from a cold start: the steady state must not allocate. */
@@ -869,7 +754,7 @@ main(int argc, char **argv)
 
 	fprintf(stderr, "# measured for %.1f s\n",
 		(double)(now_ns() - t0) / 1e9);
-	print_load("end");
+	print_load("end", false);
 	baton_pool_destroy(pool);
 	baseline_pool_destroy(bpool);
 	return 0;

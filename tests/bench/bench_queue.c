@@ -47,7 +47,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -55,21 +54,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "baton/queue.h"
 
 #include "baseline_queue.h"
+#include "bench.h"
 
 #define DEFAULT_ITEMS 2000000ULL
 #define DEFAULT_RUNS 5
 #define DEFAULT_BATCH 32
 #define MAX_BATCH 4096
 #define MAX_THREADS 1024
-#define WATCHDOG_SECONDS 120
-#define STR_(x) #x
-#define STR(x) STR_(x)
 
 /* The calls a measurement needs, so both systems run the same code. */
 struct system {
@@ -223,32 +219,6 @@ static const struct system systems[] = {
 };
 #define NSYSTEMS (sizeof(systems) / sizeof(systems[0]))
 
-static const char *watchdog_label = "";
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void
-on_alarm(int sig)
-{
-	static const char a[] = "bench_queue: ";
-	static const char b[] = ": still running after "
-	    STR(WATCHDOG_SECONDS) " s: hung?\n";
-
-	(void)sig;
-	/* Only async-signal-safe calls here. */
-	(void)!write(STDERR_FILENO, a, sizeof(a) - 1);
-	(void)!write(STDERR_FILENO, watchdog_label, strlen(watchdog_label));
-	(void)!write(STDERR_FILENO, b, sizeof(b) - 1);
-	_exit(3);
-}
-
 static void
 produce(struct worker *w)
 {
@@ -394,8 +364,7 @@ measure(const struct system *sys, const struct config *cfg, const char *name,
 	}
 	memset(w, 0, nthreads * sizeof(*w));
 
-	watchdog_label = name;
-	alarm(WATCHDOG_SECONDS);
+	watch(name);
 	for (i = 0; i < nthreads; i++) {
 		w[i].run = &run;
 		w[i].producer = i < cfg->producers;
@@ -413,7 +382,7 @@ measure(const struct system *sys, const struct config *cfg, const char *name,
 	}
 	for (i = 0; i < nthreads; i++)
 		pthread_join(w[i].tid, NULL);
-	alarm(0);
+	watch(NULL);
 
 	for (i = 0; i < nthreads; i++) {
 		if (w[i].start_ns < start)
@@ -452,38 +421,6 @@ measure(const struct system *sys, const struct config *cfg, const char *name,
 		return -1;
 	*rate = (double)cfg->items * 1e9 / (double)(end - start);
 	return 0;
-}
-
-/*
- * Other processes skew everything on a small machine: say how busy it was
- * (the load average counts our own threads too).
- */
-static void
-print_load(const char *when)
-{
-	char buf[128];
-	FILE *f = fopen("/proc/loadavg", "r");
-
-	if (f == NULL)
-		return;
-	if (fgets(buf, sizeof(buf), f) != NULL)
-		fprintf(stderr, "# load average at %s: %s", when, buf);
-	fclose(f);
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* Fills in the value layout and the expected sums. */
@@ -573,24 +510,6 @@ run_config(struct config base, unsigned runs)
 	return 0;
 }
 
-static unsigned long long
-parse_num(const char *opt, const char *arg, unsigned long long min,
-	  unsigned long long max)
-{
-	unsigned long long x;
-	char *end;
-
-	errno = 0;
-	x = strtoull(arg, &end, 10);
-	if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-'
-	    || x < min || x > max) {
-		fprintf(stderr, "bench_queue: %s wants an integer in "
-			"[%llu, %llu], not '%s'\n", opt, min, max, arg);
-		exit(2);
-	}
-	return x;
-}
-
 static void
 usage(FILE *f)
 {
@@ -621,13 +540,12 @@ main(int argc, char **argv)
 	unsigned pcs[3][2], npc = 0, producers = 0, consumers = 0;
 	size_t caps[2], ncap = 0, capacity = 0, batch = DEFAULT_BATCH;
 	unsigned runs = DEFAULT_RUNS, i, j;
-	uint64_t items = 0, scale = 100, t0;
-	const char *env;
+	uint64_t items = 0, scale, t0;
 	struct config cfg;
-	struct sigaction sa;
 	double ignored;
 	int opt;
 
+	bench_program = "bench_queue";
 	while ((opt = getopt_long(argc, argv, "p:c:n:m:r:b:h", longopts,
 				  NULL)) != -1) {
 		switch (opt) {
@@ -654,21 +572,15 @@ main(int argc, char **argv)
 			batch = parse_num("--batch", optarg, 0, MAX_BATCH);
 			break;
 		case 'h':
-			usage(stdout);
-			return 0;
+			usage_exit(usage, 0);
 		default:
-			usage(stderr);
-			return 2;
+			usage_exit(usage, 2);
 		}
 	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
+	if (optind != argc)
+		usage_exit(usage, 2);
 
-	env = getenv("BENCH_SCALE");
-	if (env != NULL && *env != '\0')
-		scale = parse_num("BENCH_SCALE", env, 1, 100000);
+	scale = bench_scale();
 	if (items == 0)
 		items = DEFAULT_ITEMS * scale / 100;
 
@@ -690,14 +602,12 @@ main(int argc, char **argv)
 			caps[ncap] = default_cap[ncap];
 	}
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm;
-	sigaction(SIGALRM, &sa, NULL);
+	watchdog_init();
 
 	fprintf(stderr, "# bench_queue: %" PRIu64 " items/measurement, "
 		"median of %u runs, batch %zu, %ld CPUs online\n", items,
 		runs, batch, sysconf(_SC_NPROCESSORS_ONLN));
-	print_load("start");
+	print_load("start", false);
 
 	/* Warm-up, unmeasured: page in, spin up the CPU frequency. */
 	memset(&cfg, 0, sizeof(cfg));
@@ -727,6 +637,6 @@ main(int argc, char **argv)
 	}
 	fprintf(stderr, "# measured for %.1f s\n",
 		(double)(now_ns() - t0) / 1e9);
-	print_load("end");
+	print_load("end", false);
 	return 0;
 }

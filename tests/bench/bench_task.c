@@ -44,28 +44,23 @@
  * systems alternating.  The task body returns its argument; every value is
  * checked after the clock stops.  An unmeasured warm-up precedes all.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "baton/task.h"
 
 #include "baseline_pool.h"
+#include "bench.h"
 
 #define DEFAULT_ITERATIONS 20000
 #define DEFAULT_TASKS 100000
 #define DEFAULT_RUNS 5
-#define WATCHDOG_SECONDS 120
-#define STR_(x) #x
-#define STR(x) STR_(x)
 
 /* Targets from the issue, reported on stderr only. */
 #define TARGET_LATENCY_NS 1000.0
@@ -80,47 +75,6 @@ static const char *const tp_names[NTP] = { "baton", "baton_infinity",
 					   "baseline" };
 
 static baseline_pool *bpool;
-static const char *watchdog_label = "";
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void
-on_alarm(int sig)
-{
-	static const char a[] = "bench_task: ";
-	static const char b[] = ": still running after "
-	    STR(WATCHDOG_SECONDS) " s: hung?\n";
-
-	(void)sig;
-	/* Only async-signal-safe calls here. */
-	(void)!write(STDERR_FILENO, a, sizeof(a) - 1);
-	(void)!write(STDERR_FILENO, watchdog_label, strlen(watchdog_label));
-	(void)!write(STDERR_FILENO, b, sizeof(b) - 1);
-	_exit(3);
-}
-
-static void
-die(const char *what, const char *sys, int rc)
-{
-	fprintf(stderr, "bench_task: %s %s: %d (%s)\n", what, sys, rc,
-		rc < 0 ? strerror(-rc) : rc == BATON_EXITED ? "exited"
-							    : strerror(rc));
-	exit(1);
-}
-
-/* The trivial task body: its argument back. */
-static void *
-body(void *arg)
-{
-	return arg;
-}
 
 /* One spawn+await on system s; returns the nanoseconds it took. */
 static uint64_t
@@ -214,62 +168,6 @@ throughput(enum tp_system s, size_t m, baton_task *tasks, void **values,
 	return (double)m * 1e9 / (double)(t1 - t0);
 }
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* The q-quantile (nearest rank) of n sorted samples. */
-static uint64_t
-quantile(const uint64_t *v, size_t n, double q)
-{
-	size_t k = (size_t)(q * (double)n);
-
-	return v[k < n ? k : n - 1];
-}
-
-static void
-print_load(const char *when)
-{
-	char buf[128];
-	FILE *f = fopen("/proc/loadavg", "r");
-
-	if (f == NULL)
-		return;
-	if (fgets(buf, sizeof(buf), f) != NULL)
-		fprintf(stderr, "# load average at %s: %s", when, buf);
-	fclose(f);
-}
-
-static unsigned long long
-parse_num(const char *opt, const char *arg, unsigned long long min,
-	  unsigned long long max)
-{
-	unsigned long long x;
-	char *end;
-
-	errno = 0;
-	x = strtoull(arg, &end, 10);
-	if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-' ||
-	    x < min || x > max) {
-		fprintf(stderr, "bench_task: %s wants an integer in "
-			"[%llu, %llu], not '%s'\n", opt, min, max, arg);
-		exit(2);
-	}
-	return x;
-}
-
 static void
 usage(FILE *f)
 {
@@ -292,8 +190,7 @@ latency(size_t n, unsigned runs)
 			exit(1);
 		}
 	}
-	watchdog_label = "spawn_await_latency";
-	alarm(WATCHDOG_SECONDS);
+	watch("spawn_await_latency");
 	for (unsigned r = 0; r < runs; r++) {
 		for (int k = 0; k < NLAT; k++) {
 			int s = (k + (int)r) % NLAT;
@@ -302,7 +199,7 @@ latency(size_t n, unsigned runs)
 				samples[s][r * per + i] = one(s, i);
 		}
 	}
-	alarm(0);
+	watch(NULL);
 	for (int s = 0; s < NLAT; s++) {
 		qsort(samples[s], count, sizeof(uint64_t), cmp_u64);
 		med[s] = quantile(samples[s], count, 0.5);
@@ -348,8 +245,7 @@ throughputs(size_t m, unsigned runs)
 		fprintf(stderr, "bench_task: out of memory\n");
 		exit(1);
 	}
-	watchdog_label = "task_throughput";
-	alarm(WATCHDOG_SECONDS);
+	watch("task_throughput");
 	/* Warm-up, unmeasured: baton's first M cells are allocated here. */
 	for (int s = 0; s < NTP; s++)
 		(void)throughput(s, m, tasks, values, jobs);
@@ -361,15 +257,12 @@ throughputs(size_t m, unsigned runs)
 			rates[s][r] = throughput(s, m, tasks, values, jobs);
 		}
 	}
-	alarm(0);
+	watch(NULL);
 	for (int s = 0; s < NTP; s++) {
 		fprintf(stderr, "# throughput %-15s", tp_names[s]);
 		for (unsigned r = 0; r < runs; r++)
 			fprintf(stderr, " %9.0f", rates[s][r]);
-		qsort(rates[s], runs, sizeof(double), cmp_double);
-		med[s] = runs % 2 ? rates[s][runs / 2]
-				  : (rates[s][runs / 2 - 1] +
-				     rates[s][runs / 2]) / 2;
+		med[s] = median(rates[s], runs);
 		fprintf(stderr, " tasks/s\n");
 		printf("bench\ttask_throughput\t%s\t%.0f\ttasks/s\n",
 		       tp_names[s], med[s]);
@@ -400,14 +293,13 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	unsigned long long n = 0, m = DEFAULT_TASKS, scale = 100;
+	unsigned long long n = 0, m = DEFAULT_TASKS, scale;
 	unsigned runs = DEFAULT_RUNS, workers = 0;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	struct sigaction sa;
-	const char *env;
 	uint64_t t0;
 	int opt, rc;
 
+	bench_program = "bench_task";
 	while ((opt = getopt_long(argc, argv, "n:m:r:w:h", longopts,
 				  NULL)) != -1) {
 		switch (opt) {
@@ -425,20 +317,14 @@ main(int argc, char **argv)
 						      1024);
 			break;
 		case 'h':
-			usage(stdout);
-			return 0;
+			usage_exit(usage, 0);
 		default:
-			usage(stderr);
-			return 2;
+			usage_exit(usage, 2);
 		}
 	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
-	env = getenv("BENCH_SCALE");
-	if (env != NULL && *env != '\0')
-		scale = parse_num("BENCH_SCALE", env, 1, 100000);
+	if (optind != argc)
+		usage_exit(usage, 2);
+	scale = bench_scale();
 	if (n == 0)
 		n = DEFAULT_ITERATIONS * scale / 100;
 	if (n < runs)
@@ -446,32 +332,29 @@ main(int argc, char **argv)
 	if (workers == 0)
 		workers = cpus > 0 ? (unsigned)cpus : 1;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm;
-	sigaction(SIGALRM, &sa, NULL);
+	watchdog_init();
 
 	if ((rc = baseline_pool_create(&bpool, workers)) != 0)
 		die("create", "baseline", rc);
 	fprintf(stderr, "# bench_task: %llu latency samples per system, "
 		"%llu tasks per throughput run, %u runs, %ld CPUs online, "
 		"baseline pool of %u workers\n", n, m, runs, cpus, workers);
-	print_load("start");
+	print_load("start", false);
 
 	/* Warm-up, unmeasured: start the default pool, fill caches. */
-	watchdog_label = "warmup";
-	alarm(WATCHDOG_SECONDS);
+	watch("warmup");
 	for (int s = 0; s < NLAT; s++) {
 		for (uintptr_t i = 0; i < 1000; i++)
 			(void)one(s, i);
 	}
-	alarm(0);
+	watch(NULL);
 
 	t0 = now_ns();
 	latency(n, runs);
 	throughputs(m, runs);
 	fprintf(stderr, "# measured for %.1f s\n",
 		(double)(now_ns() - t0) / 1e9);
-	print_load("end");
+	print_load("end", false);
 	baseline_pool_destroy(bpool);
 	return 0;
 }

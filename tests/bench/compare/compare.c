@@ -53,11 +53,9 @@
  * Who frees what: main owns the queues (through the system's calls), the
  * threads and their arrays.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +65,9 @@
 
 #include "compare.h"
 
+#define WATCHDOG_SECONDS 300
+#include "bench.h"
+
 #define DEFAULT_ITERATIONS 20000
 #define DEFAULT_TASKS 100000
 #define DEFAULT_ITEMS 2000000
@@ -74,18 +75,13 @@
 #define DEFAULT_CAPACITY 1024
 #define LATENCY_ROUNDS 5
 #define WARMUP_SPAWNS 1000
-#define WATCHDOG_SECONDS 300
-#define STR_(x) #x
-#define STR(x) STR_(x)
 
 enum { W_LATENCY = 1, W_THROUGHPUT = 2, W_QUEUE = 4, W_PIPELINE = 8 };
 #define W_SPAWN (W_LATENCY | W_THROUGHPUT)
 #define W_ALL (W_SPAWN | W_QUEUE | W_PIPELINE)
 
-static const char *program = "compare";
 #define MAX_SYSTEMS 64
 static bool skip[MAX_SYSTEMS]; /* by cmp_systems[] index: not in --system */
-static const char *watchdog_label = "";
 
 void *
 cmp_body(void *arg)
@@ -93,11 +89,11 @@ cmp_body(void *arg)
 	return arg;
 }
 
-void
+_Noreturn void
 cmp_fail(const char *sys, const char *what, int err)
 {
-	fprintf(stderr, "%s: %s: %s failed: %d (%s)\n", program, sys, what,
-		err, strerror(err < 0 ? -err : err));
+	fprintf(stderr, "%s: %s: %s failed: %d (%s)\n", bench_program, sys,
+		what, err, strerror(err < 0 ? -err : err));
 	exit(1);
 }
 
@@ -107,15 +103,6 @@ cmp_cpus(void)
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
 	return n > 0 ? (unsigned)n : 1;
-}
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* CPU time of the whole process, every thread included. */
@@ -135,69 +122,16 @@ print_cpu(const char *name, const char *sys, uint64_t cpu, uint64_t ops)
 	       (double)cpu / (double)ops);
 }
 
-static void
-on_alarm(int sig)
-{
-	static const char b[] = ": still running after "
-	    STR(WATCHDOG_SECONDS) " s: hung?\n";
-
-	(void)sig;
-	/* Only async-signal-safe calls here. */
-	(void)!write(STDERR_FILENO, program, strlen(program));
-	(void)!write(STDERR_FILENO, ": ", 2);
-	(void)!write(STDERR_FILENO, watchdog_label, strlen(watchdog_label));
-	(void)!write(STDERR_FILENO, b, sizeof(b) - 1);
-	_exit(3);
-}
-
-static void
-watch(const char *label)
-{
-	watchdog_label = label;
-	alarm(label != NULL ? WATCHDOG_SECONDS : 0);
-}
-
 static void *
 xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n, size);
 
 	if (p == NULL) {
-		fprintf(stderr, "%s: out of memory\n", program);
+		fprintf(stderr, "%s: out of memory\n", bench_program);
 		exit(1);
 	}
 	return p;
-}
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* The q-quantile (nearest rank) of n sorted samples. */
-static uint64_t
-quantile(const uint64_t *v, size_t n, double q)
-{
-	size_t k = (size_t)(q * (double)n);
-
-	return v[k < n ? k : n - 1];
-}
-
-static void
-print_load(const char *when)
-{
-	char buf[128];
-	FILE *f = fopen("/proc/loadavg", "r");
-
-	if (f == NULL)
-		return;
-	if (fgets(buf, sizeof(buf), f) != NULL)
-		fprintf(stderr, "# %s: load average at %s: %s", program, when,
-			buf);
-	fclose(f);
 }
 
 /* spawn: latency ------------------------------------------------------ */
@@ -213,7 +147,7 @@ one(const struct cmp_system *s, uintptr_t i)
 	t1 = now_ns();
 	if (v != arg) {
 		fprintf(stderr, "%s: %s: a task returned a wrong value\n",
-			program, s->name);
+			bench_program, s->name);
 		exit(1);
 	}
 	return t1 - t0;
@@ -290,7 +224,7 @@ throughput_once(const struct cmp_system *s, size_t m, void **values)
 	for (i = 0; i < m; i++) {
 		if (values[i] != (void *)(uintptr_t)(i + 1)) {
 			fprintf(stderr, "%s: %s: task %zu of %zu returned a "
-				"wrong value\n", program, s->name, i, m);
+				"wrong value\n", bench_program, s->name, i, m);
 			exit(1);
 		}
 	}
@@ -375,7 +309,7 @@ queue_once(const struct cmp_system *s, unsigned np, unsigned nc, size_t cap,
 	run.q = s->q_create(cap, np, nc);
 	w = aligned_alloc(64, n * sizeof(*w));
 	if (w == NULL || pthread_barrier_init(&run.start, NULL, n) != 0) {
-		fprintf(stderr, "%s: out of memory\n", program);
+		fprintf(stderr, "%s: out of memory\n", bench_program);
 		exit(1);
 	}
 	memset(w, 0, n * sizeof(*w));
@@ -425,8 +359,8 @@ queue_once(const struct cmp_system *s, unsigned np, unsigned nc, size_t cap,
 	if (count != m || sum != esum || sumsq != esumsq || disorder != 0) {
 		fprintf(stderr, "%s: %s: queue %uP/%uC FAILED: popped %" PRIu64
 			" of %" PRIu64 " items, sum %s, sum of squares %s, %"
-			PRIu64 " out of order or invalid\n", program, s->name,
-			np, nc, count, m, sum == esum ? "ok" : "WRONG",
+			PRIu64 " out of order or invalid\n", bench_program,
+			s->name, np, nc, count, m, sum == esum ? "ok" : "WRONG",
 			sumsq == esumsq ? "ok" : "WRONG", disorder);
 		exit(1);
 	}
@@ -524,7 +458,7 @@ pipeline_once(const struct cmp_system *s, size_t cap, uint64_t n)
 	s->pl_destroy(r.pl);
 	if (r.wrong != 0) {
 		fprintf(stderr, "%s: %s: pipeline FAILED: %" PRIu64 " of %"
-			PRIu64 " values wrong or out of order\n", program,
+			PRIu64 " values wrong or out of order\n", bench_program,
 			s->name, r.wrong, n);
 		exit(1);
 	}
@@ -567,24 +501,6 @@ pipelines(uint64_t items, size_t cap)
 
 /* main ---------------------------------------------------------------- */
 
-static unsigned long long
-parse_num(const char *opt, const char *arg, unsigned long long min,
-	  unsigned long long max)
-{
-	unsigned long long x;
-	char *end;
-
-	errno = 0;
-	x = strtoull(arg, &end, 10);
-	if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-' ||
-	    x < min || x > max) {
-		fprintf(stderr, "%s: %s wants an integer in [%llu, %llu], "
-			"not '%s'\n", program, opt, min, max, arg);
-		exit(2);
-	}
-	return x;
-}
-
 static void
 usage(FILE *f)
 {
@@ -593,8 +509,9 @@ usage(FILE *f)
 		"       [--system NAME]... [--iterations N] [--tasks M]\n"
 		"       [--items Q] [--pipeline-items I] [--capacity C]\n"
 		"defaults: N = %d, M = %d, Q = %d, I = %d (or the system's "
-		"own), C = %d\n", program, DEFAULT_ITERATIONS, DEFAULT_TASKS,
-		DEFAULT_ITEMS, DEFAULT_PIPELINE_ITEMS, DEFAULT_CAPACITY);
+		"own), C = %d\n", bench_program, DEFAULT_ITERATIONS,
+		DEFAULT_TASKS, DEFAULT_ITEMS, DEFAULT_PIPELINE_ITEMS,
+		DEFAULT_CAPACITY);
 }
 
 int
@@ -616,12 +533,12 @@ main(int argc, char **argv)
 	unsigned long long cap = DEFAULT_CAPACITY;
 	unsigned workloads = 0;
 	bool some = false;
-	struct sigaction sa;
 	uint64_t t0;
 	size_t s;
 	int opt, rc;
 
-	program = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	bench_program = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1
+					       : argv[0];
 	while ((opt = getopt_long(argc, argv, "w:s:n:m:q:i:c:h", longopts,
 				  NULL)) != -1) {
 		switch (opt) {
@@ -638,10 +555,8 @@ main(int argc, char **argv)
 				workloads |= W_PIPELINE;
 			else if (strcmp(optarg, "all") == 0)
 				workloads |= W_ALL;
-			else {
-				usage(stderr);
-				return 2;
-			}
+			else
+				usage_exit(usage, 2);
 			break;
 		case 's':
 			for (s = 0; s < cmp_nsystems; s++) {
@@ -650,7 +565,7 @@ main(int argc, char **argv)
 			}
 			if (s == cmp_nsystems || s >= MAX_SYSTEMS) {
 				fprintf(stderr, "%s: no system '%s' here\n",
-					program, optarg);
+					bench_program, optarg);
 				return 2;
 			}
 			if (!some) {
@@ -678,26 +593,20 @@ main(int argc, char **argv)
 			cap = parse_num("--capacity", optarg, 1, 1 << 30);
 			break;
 		case 'h':
-			usage(stdout);
-			return 0;
+			usage_exit(usage, 0);
 		default:
-			usage(stderr);
-			return 2;
+			usage_exit(usage, 2);
 		}
 	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
+	if (optind != argc)
+		usage_exit(usage, 2);
 	if (workloads == 0)
 		workloads = W_ALL;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm;
-	sigaction(SIGALRM, &sa, NULL);
+	watchdog_init();
 
 	if (cmp_nsystems > MAX_SYSTEMS) {
-		fprintf(stderr, "%s: more than %d systems\n", program,
+		fprintf(stderr, "%s: more than %d systems\n", bench_program,
 			MAX_SYSTEMS);
 		return 2;
 	}
@@ -707,9 +616,9 @@ main(int argc, char **argv)
 			cmp_fail(cmp_systems[s].name, "init", rc);
 	}
 	fprintf(stderr, "# %s: %u CPUs online; %llu latency samples, %llu "
-		"tasks, %llu queue items, capacity %llu\n", program,
+		"tasks, %llu queue items, capacity %llu\n", bench_program,
 		cmp_cpus(), n, m, items, cap);
-	print_load("start");
+	print_load("start", true);
 	t0 = now_ns();
 	if (workloads & W_LATENCY)
 		latency((size_t)n);
@@ -719,9 +628,9 @@ main(int argc, char **argv)
 		queues(items, (size_t)cap);
 	if (workloads & W_PIPELINE)
 		pipelines(pl_items, (size_t)cap);
-	fprintf(stderr, "# %s: measured for %.1f s\n", program,
+	fprintf(stderr, "# %s: measured for %.1f s\n", bench_program,
 		(double)(now_ns() - t0) / 1e9);
-	print_load("end");
+	print_load("end", true);
 	for (s = cmp_nsystems; s-- > 0;) {
 		if (cmp_systems[s].fini != NULL)
 			cmp_systems[s].fini();

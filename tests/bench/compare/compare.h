@@ -128,6 +128,11 @@ extern const size_t cmp_nsystems;
 void *cmp_body(void *arg);
 
 /* Reports a failed call of system sys and exits: benchmarks do not limp. */
+#ifdef __cplusplus
+[[noreturn]]
+#else
+_Noreturn
+#endif
 void cmp_fail(const char *sys, const char *what, int err);
 
 /* Online CPUs, at least 1: the worker count every pool is given. */
