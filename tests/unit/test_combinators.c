@@ -35,86 +35,16 @@
 #include <baton/pool.h>
 #include <baton/task.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define HAVE_LSAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HAVE_LSAN 1
-#endif
-#endif
-
-#ifdef HAVE_LSAN
-#include <sanitizer/lsan_interface.h>
-#endif
+#include "unit.h"
 
 #define MAXN		64
 
 /* A long timeout that no passing test ever waits out. */
 #define LONG_MS		10000
 
-/* How long a call must stay blocked to count as blocked. */
-#define BLOCK_CHECK_MS	100
-
-#define NSEC_PER_MSEC	INT64_C(1000000)
-#define NSEC_PER_SEC	INT64_C(1000000000)
-
 /* ------------------------------------------------------------------ */
-/* Helpers                                                             */
+/* Helpers (the shared ones are in unit.h)                             */
 /* ------------------------------------------------------------------ */
-
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
-}
-
-static int64_t
-ms_since(int64_t start_ns)
-{
-	return (now_ns() - start_ns) / NSEC_PER_MSEC;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = {
-		.tv_sec = ms / 1000,
-		.tv_nsec = (long)(ms % 1000) * 1000000L,
-	};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		continue;
-}
-
-static void
-wait_for(atomic_int *flag, int n)
-{
-	while (atomic_load_explicit(flag, memory_order_acquire) < n)
-		sched_yield();
-}
-
-/* Counts every destructor call. */
-static atomic_int destroyed;
-
-static void
-count_free(void *item)
-{
-	atomic_fetch_add(&destroyed, 1);
-	free(item);
-}
-
-static void *
-new_int(int value)
-{
-	int *p = malloc(sizeof(*p));
-
-	cr_assert_not_null(p);
-	*p = value;
-	return p;
-}
 
 /* n promises and their futures. */
 struct inputs {
@@ -206,20 +136,7 @@ int_body(void *arg)
 	return new_int((int)(uintptr_t)arg);
 }
 
-/*
- * Criterion's test processes exit without LeakSanitizer's exit-time check
- * failing the test, so check after each test: a leaked context, list,
- * set or value aborts the teardown and the runner exits non-zero.
- */
-static void
-check_leaks(void)
-{
-#ifdef HAVE_LSAN
-	if (__lsan_do_recoverable_leak_check() != 0)
-		abort();
-#endif
-}
-
+/* A leaked context, list, set or value fails the test (see unit.h). */
 TestSuite(all, .fini = check_leaks);
 TestSuite(any, .fini = check_leaks);
 TestSuite(first, .fini = check_leaks);

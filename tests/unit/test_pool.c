@@ -33,112 +33,14 @@
 #include <baton/pool.h>
 #include <baton/task.h>
 
-#define TOK(i)		((void *)(uintptr_t)(i))
-#define UNTOK(p)	((size_t)(uintptr_t)(p))
-
-/* How long a thread must stay in a call to count as blocked. */
-#define BLOCK_CHECK_MS	100
+#include "unit.h"
 
 /* A long timeout that no passing test ever waits out. */
 #define LONG_MS		10000
 
-#define NSEC_PER_MSEC	INT64_C(1000000)
-#define NSEC_PER_SEC	INT64_C(1000000000)
-
 /* ------------------------------------------------------------------ */
-/* Helpers                                                             */
+/* Helpers (the shared ones are in unit.h)                             */
 /* ------------------------------------------------------------------ */
-
-static int64_t
-ns_of(clockid_t clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (int64_t)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = {
-		.tv_sec = ms / 1000,
-		.tv_nsec = (long)(ms % 1000) * 1000000L,
-	};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		continue;
-}
-
-/* Waits until *flag reaches n; bounded by the test's Criterion timeout. */
-static void
-wait_for(atomic_int *flag, int n)
-{
-	while (atomic_load_explicit(flag, memory_order_acquire) < n)
-		sched_yield();
-}
-
-struct gate {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool open;
-};
-
-#define GATE_INIT { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false }
-
-static void
-gate_wait(struct gate *g)
-{
-	pthread_mutex_lock(&g->mu);
-	while (!g->open)
-		pthread_cond_wait(&g->cv, &g->mu);
-	pthread_mutex_unlock(&g->mu);
-}
-
-static void
-gate_open(struct gate *g)
-{
-	pthread_mutex_lock(&g->mu);
-	g->open = true;
-	pthread_cond_broadcast(&g->cv);
-	pthread_mutex_unlock(&g->mu);
-}
-
-static atomic_int destroyed;
-
-static void
-count_free(void *item)
-{
-	atomic_fetch_add(&destroyed, 1);
-	free(item);
-}
-
-static void *
-new_int(int value)
-{
-	int *p = malloc(sizeof(*p));
-
-	if (p != NULL)
-		*p = value;
-	return p;
-}
-
-static int
-int_of(void *p)
-{
-	return *(int *)p;
-}
-
-static baton_pool *
-make_pool(unsigned int workers)
-{
-	baton_pool *pool = NULL;
-	int rc = baton_pool_create(&pool, workers);
-
-	cr_assert_eq(rc, 0, "baton_pool_create(%u) returned %d", workers, rc);
-	cr_assert_not_null(pool);
-	return pool;
-}
 
 static baton_task
 spawn_on(baton_pool *pool, baton_task_fn fn, void *arg, const char *label)
@@ -195,34 +97,6 @@ failing_body(void *arg)
 {
 	baton_exit(BATON_EXIT_ERROR, (int)(intptr_t)arg, "failed");
 	return new_int(0);
-}
-
-struct gated {
-	struct gate *gate;
-	int value;
-	atomic_int started;
-	atomic_int finished;
-	pid_t tid;
-};
-
-static void
-gated_init(struct gated *g, struct gate *gate, int value)
-{
-	memset(g, 0, sizeof(*g));
-	g->gate = gate;
-	g->value = value;
-}
-
-static void *
-gated_body(void *arg)
-{
-	struct gated *g = arg;
-
-	g->tid = gettid();
-	atomic_store_explicit(&g->started, 1, memory_order_release);
-	gate_wait(g->gate);
-	atomic_store_explicit(&g->finished, 1, memory_order_release);
-	return new_int(g->value);
 }
 
 /* Runs until asked to stop, then exits with a SHUTDOWN reason. */

@@ -31,60 +31,17 @@
 
 #include <baton/queue.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define HAVE_LSAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HAVE_LSAN 1
-#endif
-#endif
-
-#ifdef HAVE_LSAN
-#include <sanitizer/lsan_interface.h>
-#endif
-
-#define TOK(i)		((void *)(uintptr_t)(i))
-#define UNTOK(p)	((size_t)(uintptr_t)(p))
-
-/* What a pop leaves in *item when it must not touch it. */
-#define SENTINEL	TOK(0xdead)
-
-/* How long a thread must stay in a call to count as blocked. */
-#define BLOCK_CHECK_MS	100
+#include "unit.h"
 
 /* A long timeout that no test ever waits out. */
 #define LONG_MS		60000
-
-#define NSEC_PER_MSEC	INT64_C(1000000)
-#define NSEC_PER_SEC	INT64_C(1000000000)
 
 #define OP_MAX_ITEMS	8
 #define NTHREADS	4
 
 /* ------------------------------------------------------------------ */
-/* Helpers                                                             */
+/* Helpers (the shared ones are in unit.h)                             */
 /* ------------------------------------------------------------------ */
-
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = {
-		.tv_sec = ms / 1000,
-		.tv_nsec = (long)(ms % 1000) * 1000000L,
-	};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		continue;
-}
 
 static void
 wait_until_set(atomic_int *flag)
@@ -92,16 +49,6 @@ wait_until_set(atomic_int *flag)
 	/* Bounded by the test's Criterion timeout. */
 	while (!atomic_load_explicit(flag, memory_order_acquire))
 		sched_yield();
-}
-
-/* Counts every destructor call; a destructor must run once per item. */
-static atomic_size_t destroyed;
-
-static void
-count_free(void *item)
-{
-	atomic_fetch_add(&destroyed, 1);
-	free(item);
 }
 
 /* Counts destructor calls per token, for tokens below MAX_TOKENS. */
@@ -116,16 +63,6 @@ count_token(void *item)
 	atomic_fetch_add(&destroyed, 1);
 	if (t < MAX_TOKENS)
 		atomic_fetch_add(&token_destroyed[t], 1);
-}
-
-static void *
-new_item(int value)
-{
-	int *p = malloc(sizeof(*p));
-
-	cr_assert_not_null(p);
-	*p = value;
-	return p;
 }
 
 static baton_queue *
@@ -253,9 +190,7 @@ op_main(void *arg)
 static void
 op_start(struct op *op)
 {
-	int rc = pthread_create(&op->thread, NULL, op_main, op);
-
-	cr_assert_eq(rc, 0, "pthread_create returned %d", rc);
+	spawn_thread(&op->thread, op_main, op);
 	wait_until_set(&op->started);
 }
 
@@ -268,9 +203,7 @@ op_returned(struct op *op)
 static ptrdiff_t
 op_join(struct op *op)
 {
-	int rc = pthread_join(op->thread, NULL);
-
-	cr_assert_eq(rc, 0, "pthread_join returned %d", rc);
+	join_thread(op->thread);
 	return op->rc;
 }
 
@@ -288,21 +221,8 @@ assert_ops_blocked(struct op *ops, size_t count, const char *what)
 		    ops[i].rc);
 }
 
-#ifdef HAVE_LSAN
-/*
- * Criterion's test processes exit without LeakSanitizer's exit-time check,
- * so check after each test: a leaked queue or item crashes the teardown,
- * and the runner then exits non-zero.
- */
-static void
-check_leaks(void)
-{
-	if (__lsan_do_recoverable_leak_check() != 0)
-		abort();
-}
-
+/* A leaked queue or item fails the test (see unit.h). */
 TestSuite(queue, .fini = check_leaks);
-#endif
 
 /* ------------------------------------------------------------------ */
 /* create, capacity                                                    */
@@ -604,7 +524,7 @@ Test(queue, push_timed_rejects_negative_timeouts_and_takes_nothing,
 	baton_queue *q = make_queue(4, count_free);
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		void *item = new_item((int)i);
+		void *item = new_int((int)i);
 
 		cr_assert_eq(baton_queue_push_timed(q, item, bad[i]), -EINVAL,
 		    "push_timed(%d ms) did not return -EINVAL", bad[i]);
@@ -991,8 +911,8 @@ Test(queue,
     .timeout = 10)
 {
 	baton_queue *q = make_queue(4, count_free);
-	void *item = new_item(1);
-	void *batch[3] = { new_item(2), new_item(3), new_item(4) };
+	void *item = new_int(1);
+	void *batch[3] = { new_int(2), new_int(3), new_int(4) };
 
 	cr_assert_eq(baton_queue_close(q), 0);
 	cr_assert_eq(baton_queue_push(q, item), -EPIPE);
@@ -1148,11 +1068,11 @@ close_wakes_blocked_pushers_of(const enum op_kind *kinds, int timeout_ms,
 	baton_queue *q = make_queue(2, count_free);
 	struct op ops[NTHREADS];
 
-	cr_assert_eq(baton_queue_push(q, new_item(-1)), 0);
-	cr_assert_eq(baton_queue_push(q, new_item(-2)), 0);
+	cr_assert_eq(baton_queue_push(q, new_int(-1)), 0);
+	cr_assert_eq(baton_queue_push(q, new_int(-2)), 0);
 	for (size_t i = 0; i < NTHREADS; i++) {
 		op_init(&ops[i], q, kinds[i], timeout_ms);
-		ops[i].item = new_item((int)i);
+		ops[i].item = new_int((int)i);
 		ops[i].items[0] = ops[i].item;
 		ops[i].n = 1;
 		op_start(&ops[i]);
@@ -1185,7 +1105,7 @@ close_wakes_blocked_pushers_of(const enum op_kind *kinds, int timeout_ms,
 	}
 	cr_assert_eq(baton_queue_size(q), 0);
 	baton_queue_destroy(q);
-	cr_assert_eq(atomic_load(&destroyed), (size_t)(discard ? 2 : 0),
+	cr_assert_eq(atomic_load(&destroyed), discard ? 2 : 0,
 	    "the queue destroyed a pusher's item");
 	/* Still the pushers': a double free would mean the queue freed it. */
 	for (size_t i = 0; i < NTHREADS; i++) {
@@ -1260,7 +1180,7 @@ Test(queue, close_discard_frees_malloced_leftovers_once, .timeout = 10)
 	baton_queue *q = make_queue(8, count_free);
 
 	for (int i = 0; i < 5; i++)
-		cr_assert_eq(baton_queue_push(q, new_item(i)), 0);
+		cr_assert_eq(baton_queue_push(q, new_int(i)), 0);
 	cr_assert_eq(baton_queue_close_discard(q, NULL, NULL), 5);
 	cr_assert_eq(atomic_load(&destroyed), 5);
 	baton_queue_destroy(q);
@@ -1446,7 +1366,7 @@ Test(queue, destroy_frees_malloced_leftovers_once, .timeout = 10)
 	void *item = NULL;
 
 	for (int i = 0; i < 6; i++)
-		cr_assert_eq(baton_queue_push(q, new_item(i)), 0);
+		cr_assert_eq(baton_queue_push(q, new_int(i)), 0);
 	cr_assert_eq(baton_queue_pop(q, &item), 0);
 	cr_assert_eq(*(int *)item, 0);
 	free(item);

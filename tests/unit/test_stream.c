@@ -30,16 +30,12 @@
 #include <baton/stream.h>
 #include <baton/task.h>
 
-#define TOK(i)		((void *)(uintptr_t)(i))
-#define UNTOK(p)	((size_t)(uintptr_t)(p))
+#include "unit.h"
 
 #define MAX_INPUTS	128
 
-#define NSEC_PER_MSEC	INT64_C(1000000)
-#define NSEC_PER_SEC	INT64_C(1000000000)
-
 /* ------------------------------------------------------------------ */
-/* Helpers                                                             */
+/* Helpers (the shared ones are in unit.h)                             */
 /* ------------------------------------------------------------------ */
 
 static void *inputs[MAX_INPUTS];
@@ -49,27 +45,6 @@ init_inputs(void)
 {
 	for (size_t i = 0; i < MAX_INPUTS; i++)
 		inputs[i] = TOK(i);
-}
-
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = {
-		.tv_sec = ms / 1000,
-		.tv_nsec = (long)(ms % 1000) * 1000000L,
-	};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		continue;
 }
 
 /* Waits until *counter reaches want; bounded by the Criterion timeout. */
@@ -95,15 +70,6 @@ spin_until_stopped(void)
 		sched_yield();
 }
 
-static atomic_size_t destroyed;
-
-static void
-count_free(void *value)
-{
-	atomic_fetch_add(&destroyed, 1);
-	free(value);
-}
-
 static void *
 new_value(size_t v)
 {
@@ -112,16 +78,6 @@ new_value(size_t v)
 	cr_assert_not_null(p);
 	*p = v;
 	return p;
-}
-
-static baton_pool *
-make_pool(unsigned int workers)
-{
-	baton_pool *pool = NULL;
-	int rc = baton_pool_create(&pool, workers);
-
-	cr_assert_eq(rc, 0, "pool_create(%u) returned %d", workers, rc);
-	return pool;
 }
 
 static baton_stream *
@@ -436,7 +392,7 @@ Test(stream, kill_task_reports_the_timed_out_item_and_goes_on,
 
 	/* The abandoned body was asked to stop; its value freed once. */
 	wait_until_set(&saw_stop);
-	wait_for_count(&destroyed, 1);
+	wait_for(&destroyed, 1);
 	baton_pool_destroy(pool);
 	cr_assert_eq(atomic_load(&destroyed), 1);
 }
@@ -460,7 +416,7 @@ Test(stream, exit_on_timeout_fails_the_stream_and_stops_the_others,
 
 	/* Items 1 and 2 were running: stopped, values freed; 3-5 never ran. */
 	wait_for_count(&stopped, 2);
-	wait_for_count(&destroyed, 2);
+	wait_for(&destroyed, 2);
 	baton_stream_destroy(s);
 	baton_pool_destroy(pool);
 	cr_assert_eq(atomic_load(&ran), 3);
@@ -507,7 +463,7 @@ Test(stream, destroy_mid_stream_frees_every_value_exactly_once,
 	baton_stream_destroy(s);
 
 	/* Items 1-4 each leave one value, freed once; 5-19 never ran. */
-	wait_for_count(&destroyed, 4);
+	wait_for(&destroyed, 4);
 	baton_pool_destroy(pool);
 	cr_assert_eq(atomic_load(&ran), 5);
 	cr_assert_eq(atomic_load(&destroyed), 4);
@@ -524,7 +480,7 @@ Test(stream, destroy_never_runs_items_that_had_not_started, .timeout = 10)
 	wait_for_count(&ran, 3);
 	baton_stream_destroy(s);
 	/* Items 0 and 1 finished untaken, item 2 was stopped. */
-	wait_for_count(&destroyed, 3);
+	wait_for(&destroyed, 3);
 	baton_pool_destroy(pool);
 	cr_assert_eq(atomic_load(&ran), 3);
 	cr_assert_eq(atomic_load(&destroyed), 3);
@@ -729,7 +685,7 @@ Test(stream, an_exited_owner_stops_its_items_and_leaves_the_stream_ownerless,
 	cr_assert_not_null(orphaned);
 	/* Items 0 and 1 ran; item 1 was stopped and its value freed. */
 	wait_for_count(&stopped, 1);
-	wait_for_count(&destroyed, 2);
+	wait_for(&destroyed, 2);
 	/* A later thread (maybe on the owner's old record) is refused. */
 	cr_assert_eq(pthread_create(&th, NULL, try_next, &rc), 0);
 	cr_assert_eq(pthread_join(th, NULL), 0);

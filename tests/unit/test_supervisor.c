@@ -30,6 +30,8 @@
 #include <baton/supervisor.h>
 #include <baton/task.h>
 
+#include "unit.h"
+
 /* A function's address as introspection reports it (baton_task_info.fn). */
 #define FNPTR(f)	((const void *)(uintptr_t)(f))
 
@@ -37,10 +39,10 @@
 #define LONG_MS		60000
 
 /* ------------------------------------------------------------------ */
-/* Helpers                                                             */
+/* Helpers (the shared ones are in unit.h)                             */
 /* ------------------------------------------------------------------ */
 
-/* A counter that threads can wait on; a gate is a counter waited at 1. */
+/* A counter that threads can wait on. */
 struct counter {
 	pthread_mutex_t m;
 	pthread_cond_t c;
@@ -79,9 +81,6 @@ counter_wait(struct counter *k, int n)
 	pthread_mutex_unlock(&k->m);
 }
 
-#define gate_open(g)	counter_add(g)
-#define gate_wait(g)	counter_wait((g), 1)
-
 static int64_t
 now_ms(void)
 {
@@ -103,24 +102,17 @@ count_wait_at_most(baton_supervisor *sup, size_t n)
 		sched_yield();
 }
 
-static int *
-new_int(int v)
-{
-	int *p = malloc(sizeof(*p));
-
-	cr_assert_not_null(p);
-	*p = v;
-	return p;
-}
-
-/* Destructor for values nobody took: counts, then frees. */
-static struct counter destroyed = COUNTER_INIT;
+/*
+ * Destructor for values nobody took: counts, then frees.  A counter (not
+ * unit.h's count_free) so that a test can block until it reaches n.
+ */
+static struct counter values_destroyed = COUNTER_INIT;
 
 static void
 destroy_int(void *p)
 {
 	free(p);
-	counter_add(&destroyed);
+	counter_add(&values_destroyed);
 }
 
 /* What on_failure saw. */
@@ -155,15 +147,6 @@ record_failure(const struct baton_task_info *info,
 
 static int ctx_token;
 
-static baton_pool *
-make_pool(unsigned int workers)
-{
-	baton_pool *pool;
-
-	cr_assert_eq(baton_pool_create(&pool, workers), 0);
-	return pool;
-}
-
 static baton_supervisor *
 make_sup(baton_pool *pool, size_t max_children)
 {
@@ -187,7 +170,7 @@ static const struct baton_task_opts counted = { .destroy = destroy_int };
 /* ------------------------------------------------------------------ */
 
 static struct counter started = COUNTER_INIT;
-static struct counter gate = COUNTER_INIT;
+static struct gate gate = GATE_INIT;
 static atomic_int ran;
 
 static void *
@@ -296,7 +279,7 @@ Test(supervisor, async_nolink_result_is_awaited_by_its_owner, .timeout = 10)
 	cr_assert_eq(baton_supervisor_shutdown(sup, LONG_MS), 0);
 	baton_supervisor_destroy(sup);
 	baton_pool_destroy(pool);
-	cr_assert_eq(counter_get(&destroyed), 0,
+	cr_assert_eq(counter_get(&values_destroyed), 0,
 		     "a taken value is the owner's");
 	cr_assert_eq(counter_get(&failures), 0);
 }
@@ -337,7 +320,7 @@ Test(supervisor, failures_are_reported_not_propagated, .timeout = 10)
 	cr_assert(pthread_equal(failure_log[0].thread, failing_thread));
 	baton_supervisor_destroy(sup);
 	baton_pool_destroy(pool);
-	cr_assert_eq(counter_get(&destroyed), 1,
+	cr_assert_eq(counter_get(&values_destroyed), 1,
 		     "the failed body's return value is destroyed once");
 }
 
@@ -348,20 +331,20 @@ Test(supervisor, start_child_runs_and_its_value_is_destroyed, .timeout = 10)
 
 	cr_assert_eq(baton_supervisor_start_child(sup, return_42, NULL,
 						  &counted), 0);
-	counter_wait(&destroyed, 1);
+	counter_wait(&values_destroyed, 1);
 	cr_assert_eq(baton_supervisor_shutdown(sup, LONG_MS), 0);
 	cr_assert_eq(baton_supervisor_count(sup), 0);
 	baton_supervisor_destroy(sup);
 	baton_pool_destroy(pool);
 	cr_assert_eq(atomic_load(&ran), 1);
-	cr_assert_eq(counter_get(&destroyed), 1);
+	cr_assert_eq(counter_get(&values_destroyed), 1);
 	cr_assert_eq(counter_get(&failures), 0);
 }
 
 Test(supervisor, max_children_gives_eagain_and_a_finished_child_frees_a_slot,
      .timeout = 10)
 {
-	struct counter gate1 = COUNTER_INIT, gate2 = COUNTER_INIT;
+	struct gate gate1 = GATE_INIT, gate2 = GATE_INIT;
 	baton_pool *pool = make_pool(4);
 	baton_supervisor *sup = make_sup(pool, 2);
 	baton_task a, c;
@@ -398,7 +381,7 @@ Test(supervisor, max_children_gives_eagain_and_a_finished_child_frees_a_slot,
 	baton_supervisor_destroy(sup);
 	baton_pool_destroy(pool);
 	cr_assert_eq(atomic_load(&ran), 1, "refused starts never ran");
-	cr_assert_eq(counter_get(&destroyed), 1, "start_child's value");
+	cr_assert_eq(counter_get(&values_destroyed), 1, "start_child's value");
 }
 
 Test(supervisor, count_and_children_reflect_running_children, .timeout = 10)
@@ -457,7 +440,7 @@ Test(supervisor, count_and_children_reflect_running_children, .timeout = 10)
 	cr_assert_eq(baton_supervisor_children(sup, infos, 8), 0);
 	baton_supervisor_destroy(sup);
 	baton_pool_destroy(pool);
-	cr_assert_eq(counter_get(&destroyed), 2, "a (ignored) and c");
+	cr_assert_eq(counter_get(&values_destroyed), 2, "a (ignored) and c");
 }
 
 Test(supervisor, terminate_child_stops_a_cooperative_child, .timeout = 10)
@@ -494,7 +477,7 @@ Test(supervisor, terminate_child_stops_a_cooperative_child, .timeout = 10)
 	cr_assert_eq(counter_get(&failures), 1);
 	baton_supervisor_destroy(sup);
 	baton_pool_destroy(pool);
-	cr_assert_eq(counter_get(&destroyed), 0);
+	cr_assert_eq(counter_get(&values_destroyed), 0);
 }
 
 Test(supervisor, terminate_child_means_a_queued_child_never_runs,
@@ -533,7 +516,7 @@ Test(supervisor, terminate_child_means_a_queued_child_never_runs,
 	baton_pool_destroy(pool);
 	cr_assert_eq(atomic_load(&ran), 0, "the queued body never ran");
 	cr_assert_eq(counter_get(&failures), 1);
-	cr_assert_eq(counter_get(&destroyed), 0);
+	cr_assert_eq(counter_get(&values_destroyed), 0);
 }
 
 Test(supervisor, terminate_child_refuses_what_is_not_its_child,
@@ -576,7 +559,7 @@ Test(supervisor, terminate_child_refuses_what_is_not_its_child,
 	cr_assert_eq(baton_supervisor_terminate_child(sup, &copy), -ESTALE);
 	baton_supervisor_destroy(sup);
 	baton_supervisor_destroy(other);
-	cr_assert_eq(counter_get(&destroyed), 0);
+	cr_assert_eq(counter_get(&values_destroyed), 0);
 }
 
 Test(supervisor, shutdown_stops_every_child_and_returns_zero, .timeout = 10)
@@ -627,7 +610,7 @@ Test(supervisor, shutdown_stops_every_child_and_returns_zero, .timeout = 10)
 	cr_assert_eq(stopped, 2);
 	baton_supervisor_destroy(sup);
 	baton_pool_destroy(pool);
-	cr_assert_eq(counter_get(&destroyed), 0);
+	cr_assert_eq(counter_get(&values_destroyed), 0);
 }
 
 Test(supervisor, shutdown_times_out_on_a_child_that_ignores_stop,
@@ -663,7 +646,7 @@ Test(supervisor, shutdown_times_out_on_a_child_that_ignores_stop,
 	free(v);
 	baton_supervisor_destroy(sup);
 	baton_pool_destroy(pool);
-	cr_assert_eq(counter_get(&destroyed), 1, "start_child's value");
+	cr_assert_eq(counter_get(&values_destroyed), 1, "start_child's value");
 	cr_assert_eq(counter_get(&failures), 0);
 	cr_assert_eq(atomic_load(&ran), 0);
 }
@@ -686,7 +669,7 @@ Test(supervisor, starts_fail_with_epipe_after_shutdown, .timeout = 10)
 	baton_supervisor_destroy(sup);
 	baton_pool_destroy(pool);
 	cr_assert_eq(atomic_load(&ran), 0);
-	cr_assert_eq(counter_get(&destroyed), 0);
+	cr_assert_eq(counter_get(&values_destroyed), 0);
 }
 
 Test(supervisor, a_task_pool_option_overrides_the_supervisor_pool,
@@ -714,7 +697,7 @@ Test(supervisor, a_task_pool_option_overrides_the_supervisor_pool,
 	baton_pool_destroy(mine);
 	baton_pool_destroy(theirs);
 	cr_assert_eq(atomic_load(&ran), 2);
-	cr_assert_eq(counter_get(&destroyed), 1);
+	cr_assert_eq(counter_get(&values_destroyed), 1);
 }
 
 /* The owner thread of the link test: starts both tasks, waits, exits. */
@@ -789,14 +772,15 @@ Test(supervisor, a_nolink_task_survives_its_owner_thread_exit, .timeout = 10)
 	cr_assert_eq(orphan_fn, FNPTR(report_stop_linked));
 	cr_assert_eq(baton_supervisor_count(a.sup), 1);
 	gate_open(&gate);
-	counter_wait(&destroyed, 2);
+	counter_wait(&values_destroyed, 2);
 	cr_assert_eq(atomic_load(&saw_stop_nolink), 0, "not linked");
 	cr_assert_eq(atomic_load(&saw_stop_linked), 1, "linked: stopped");
 	cr_assert_eq(baton_supervisor_shutdown(a.sup, LONG_MS), 0);
 	baton_supervisor_destroy(a.sup);
 	baton_pool_destroy(a.pool);
 	baton_set_orphan_hook(NULL, NULL);
-	cr_assert_eq(counter_get(&destroyed), 2, "both values, once each");
+	cr_assert_eq(counter_get(&values_destroyed), 2,
+		     "both values, once each");
 	cr_assert_eq(counter_get(&failures), 0);
 }
 
@@ -813,7 +797,7 @@ Test(supervisor, the_destructor_runs_exactly_once_in_every_path,
 {
 	baton_pool *pool = make_pool(1);
 	baton_supervisor *sup = make_sup(pool, 0);
-	struct counter gate1 = COUNTER_INIT;
+	struct gate gate1 = GATE_INIT;
 	baton_task busy, ignored, failed, taken, dropped, never;
 	void *v;
 
@@ -849,7 +833,7 @@ Test(supervisor, the_destructor_runs_exactly_once_in_every_path,
 		     BATON_EXITED);                               /* 0 */
 	baton_supervisor_destroy(sup);                          /* child: +1 */
 	baton_pool_destroy(pool);
-	cr_assert_eq(counter_get(&destroyed), 5);
+	cr_assert_eq(counter_get(&values_destroyed), 5);
 	cr_assert_eq(atomic_load(&ran), 4, "all but the terminated one");
 	cr_assert_eq(counter_get(&failures), 2, "failed and never");
 }
@@ -917,6 +901,7 @@ Test(supervisor, racing_starters_never_exceed_max_children, .timeout = 10)
 	baton_supervisor_destroy(sup);
 	baton_pool_destroy(pool);
 	cr_assert_leq(atomic_load(&peak), RACE_MAX);
-	cr_assert_eq(counter_get(&destroyed), RACE_THREADS * RACE_CHILDREN);
+	cr_assert_eq(counter_get(&values_destroyed),
+		     RACE_THREADS * RACE_CHILDREN);
 	cr_assert_eq(counter_get(&failures), 0);
 }

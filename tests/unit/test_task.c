@@ -42,54 +42,14 @@
 #include <baton/pool.h>
 #include <baton/task.h>
 
-#define TOK(i)		((void *)(uintptr_t)(i))
-#define UNTOK(p)	((size_t)(uintptr_t)(p))
-
-/* What a call leaves in *value when it must not touch it. */
-#define SENTINEL	TOK(0xdead)
-
-/* How long a thread must stay in a call to count as blocked. */
-#define BLOCK_CHECK_MS	100
+#include "unit.h"
 
 /* A long timeout that no passing test ever waits out. */
 #define LONG_MS		10000
 
-/* "At once": far below any timeout the call was given. */
-#define PROMPT_MS	1000
-
-#define NSEC_PER_MSEC	INT64_C(1000000)
-#define NSEC_PER_SEC	INT64_C(1000000000)
-
 /* ------------------------------------------------------------------ */
-/* Helpers                                                             */
+/* Helpers (the shared ones are in unit.h)                             */
 /* ------------------------------------------------------------------ */
-
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
-}
-
-static int64_t
-ms_since(int64_t start_ns)
-{
-	return (now_ns() - start_ns) / NSEC_PER_MSEC;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = {
-		.tv_sec = ms / 1000,
-		.tv_nsec = (long)(ms % 1000) * 1000000L,
-	};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		continue;
-}
 
 static void
 spin_us(int us)
@@ -98,78 +58,6 @@ spin_us(int us)
 
 	while (now_ns() < until)
 		continue;
-}
-
-/* Waits until *flag reaches n; bounded by the test's Criterion timeout. */
-static void
-wait_for(atomic_int *flag, int n)
-{
-	while (atomic_load_explicit(flag, memory_order_acquire) < n)
-		sched_yield();
-}
-
-/* A gate: bodies wait on it until the test opens it. */
-struct gate {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool open;
-};
-
-#define GATE_INIT { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false }
-
-static void
-gate_wait(struct gate *g)
-{
-	pthread_mutex_lock(&g->mu);
-	while (!g->open)
-		pthread_cond_wait(&g->cv, &g->mu);
-	pthread_mutex_unlock(&g->mu);
-}
-
-static void
-gate_open(struct gate *g)
-{
-	pthread_mutex_lock(&g->mu);
-	g->open = true;
-	pthread_cond_broadcast(&g->cv);
-	pthread_mutex_unlock(&g->mu);
-}
-
-/* Counts every destructor call. */
-static atomic_int destroyed;
-
-static void
-count_free(void *item)
-{
-	atomic_fetch_add(&destroyed, 1);
-	free(item);
-}
-
-static void *
-new_int(int value)
-{
-	int *p = malloc(sizeof(*p));
-
-	if (p != NULL)
-		*p = value;
-	return p;
-}
-
-static int
-int_of(void *p)
-{
-	return *(int *)p;
-}
-
-static baton_pool *
-make_pool(unsigned int workers)
-{
-	baton_pool *pool = NULL;
-	int rc = baton_pool_create(&pool, workers);
-
-	cr_assert_eq(rc, 0, "baton_pool_create(%u) returned %d", workers, rc);
-	cr_assert_not_null(pool);
-	return pool;
 }
 
 static struct baton_task_opts
@@ -217,37 +105,6 @@ static void *
 return_arg(void *arg)
 {
 	return arg;
-}
-
-/* A body that waits on a gate, then returns `value`. */
-struct gated {
-	struct gate *gate;
-	int value;
-	atomic_int started;
-	atomic_int finished;
-	atomic_int saw_stop;	/* baton_should_stop() after the gate */
-	pid_t tid;		/* the thread it ran on */
-};
-
-static void
-gated_init(struct gated *g, struct gate *gate, int value)
-{
-	memset(g, 0, sizeof(*g));
-	g->gate = gate;
-	g->value = value;
-}
-
-static void *
-gated_body(void *arg)
-{
-	struct gated *g = arg;
-
-	g->tid = gettid();
-	atomic_store_explicit(&g->started, 1, memory_order_release);
-	gate_wait(g->gate);
-	atomic_store(&g->saw_stop, baton_should_stop());
-	atomic_store_explicit(&g->finished, 1, memory_order_release);
-	return new_int(g->value);
 }
 
 /*
@@ -604,9 +461,9 @@ Test(task, await_with_infinity_helps_by_running_a_queued_task_itself,
 	tq = spawn_on(pool, gated_body, &queued);
 	cr_assert_eq(baton_task_await(&tq, BATON_INFINITY, &v, NULL), 0);
 	cr_assert_eq(int_of(v), 2);
-	cr_assert_eq(queued.tid, gettid(),
+	cr_assert_eq(atomic_load(&queued.tid), gettid(),
 		     "the queued task ran on %d, not on the awaiter %d",
-		     (int)queued.tid, (int)gettid());
+		     atomic_load(&queued.tid), (int)gettid());
 	free(v);
 	gate_open(&block);
 	cr_assert_eq(baton_task_await(&tb, LONG_MS, NULL, NULL), 0);

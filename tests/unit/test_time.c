@@ -12,6 +12,8 @@
 #include "baton/common.h"
 #include "wait.h"
 
+#include "unit.h"
+
 #define NS 1000000000L
 #define TMAX ((time_t)(((uint64_t)1 << (sizeof(time_t) * CHAR_BIT - 1)) - 1))
 
