@@ -52,6 +52,7 @@ cell/future-no-livelock       |result_cell.pml|-DSCEN=1 -DHELP_WAITS_FOR_DONE=1|
 cell/MUTANT-help-returns-early|result_cell.pml|-DSCEN=1 -DHELP_WAITS_FOR_DONE=0|safety|fail|(v!=0)
 cell/MUTANT-early-publish     |result_cell.pml|-DSCEN=1 -DHELP_WAITS_FOR_DONE=1 -DMUTANT_EARLY_PUBLISH  |safety|fail|(v!=0)
 cell/MUTANT-early-publish-prom|result_cell.pml|-DSCEN=2 -DHELP_WAITS_FOR_DONE=1 -DMUTANT_EARLY_PUBLISH  |safety|fail|(v!=0)
+cell/MUTANT-early-published  |result_cell.pml|-DSCEN=1 -DHELP_WAITS_FOR_DONE=1 -DMUTANT_EARLY_PUBLISHED|safety|fail|(v!=0)
 cell/MUTANT-no-inbody-check   |result_cell.pml|-DSCEN=1 -DHELP_WAITS_FOR_DONE=1 -DMUTANT_NO_INBODY_CHECK|safety|fail|body_running
 cell/MUTANT-no-inbody-check-3 |result_cell.pml|-DSCEN=3 -DHELP_WAITS_FOR_DONE=1 -DMUTANT_NO_INBODY_CHECK|safety|fail|body_running
 cell/MUTANT-split-announce    |result_cell.pml|-DSCEN=1 -DHELP_WAITS_FOR_DONE=1 -DMUTANT_SPLIT_ANNOUNCE |safety|fail|body_running

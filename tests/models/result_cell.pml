@@ -67,6 +67,9 @@
  * the bug this model found (see the README), kept as a mutant.
  *
  * Mutants (must FAIL):
+ *   MUTANT_EARLY_PUBLISHED  `published` (the awaiters' shortcut) is stored
+ *                           right after the claim, before value and reason
+ *                           (a relaxed store, or one moved up);
  *   MUTANT_EARLY_PUBLISH    DONE is stored right after the claim, before
  *                           value and reason (a relaxed publish);
  *   MUTANT_NO_INBODY_CHECK  baton_future_cancel settles even when it saw
@@ -149,6 +152,7 @@ bool has_destroy;
 byte reason;
 byte callbacks;
 byte done_ec;
+bool published;	/* stored after the callbacks, before done_ec moves */
 
 byte waitq[NPROC];
 byte spurious = SPURIOUS;
@@ -345,6 +349,9 @@ inline publish()
 #endif
 	LOAD(d, has_destroy);	/* stands for the on_done read; a cell field */
 	run_callbacks();
+#ifndef MUTANT_EARLY_PUBLISHED
+	STORE(published, true);	/* release: the awaiters' shortcut */
+#endif
 	ec_signal_done()
 }
 
@@ -356,6 +363,9 @@ inline settle(sv, sr)
 	:: won ->
 #ifdef MUTANT_EARLY_PUBLISH
 		store_done();
+#endif
+#ifdef MUTANT_EARLY_PUBLISHED
+		STORE(published, true);
 #endif
 		STORE(value, sv);
 		STORE(reason, sr);
@@ -372,6 +382,9 @@ inline settle_cancelled()
 	:: won ->
 #ifdef MUTANT_EARLY_PUBLISH
 		store_done();
+#endif
+#ifdef MUTANT_EARLY_PUBLISHED
+		STORE(published, true);
 #endif
 		STORE(value, V_NULL);
 		STORE(reason, R_CANCELLED);
@@ -482,6 +495,11 @@ inline cell_wait()
 	do
 	:: LOAD(cur, done_ec);
 		seen = cur & VAL;
+		LOAD(s, published);	/* acquire: the shortcut, before state */
+		if
+		:: s -> break
+		:: else -> skip
+		fi;
 		LOAD(s, state);		/* acquire */
 		if
 		:: s == DONE -> break
@@ -610,6 +628,9 @@ inline promise_fulfil()
 #ifdef MUTANT_EARLY_PUBLISH
 		store_done();
 #endif
+#ifdef MUTANT_EARLY_PUBLISHED
+		STORE(published, true);
+#endif
 		STORE(value, V_FULFIL);
 		STORE(has_destroy, true);
 		publish()
@@ -625,6 +646,9 @@ inline promise_destroy()
 	:: won ->
 #ifdef MUTANT_EARLY_PUBLISH
 		store_done();
+#endif
+#ifdef MUTANT_EARLY_PUBLISHED
+		STORE(published, true);
 #endif
 		atomic { ALIVE; flags = flags | F_BROKEN };
 		STORE(reason, R_BROKEN);
