@@ -35,7 +35,8 @@
  * transfers.  The watch is given back before the worker runs code of
  * the program's (a body, a callback, a destructor); a cell handed over
  * meanwhile is queued then.  Submitters that queue signal `work` only
- * when the leader sleeps and nobody watches.  Ending the watch (an
+ * when the leader sleeps and no idle watcher (one not already handed a
+ * cell) will look at the queue.  Ending the watch (an
  * exchange) and the submitter's check are sequentially consistent around
  * the queue update (Dekker pairs), so either the watcher or the leader
  * sees each queued cell, or the submitter wakes the leader.
@@ -251,16 +252,19 @@ baton__pool_submit(baton_pool *pool, struct baton__cell *cell)
 	push(pool, cell);
 	/*
 	 * seq_cst: the other half of the Dekker pairs with idle_wait and
-	 * give-back.  A watching worker looks at the queue before it parks,
-	 * so the sleeping leader is left alone: a wake-up here costs the
-	 * submitter a syscall and the pool two context switches for a task
-	 * the watcher takes anyway.  And only once the leader has flagged
+	 * give-back.  An idle watcher (the watch still WATCHED, nothing
+	 * handed to it) looks at the queue before it parks, so the sleeping
+	 * leader is left alone: a wake-up here costs the submitter a syscall
+	 * and the pool two context switches for a task the watcher takes
+	 * anyway.  A watcher that was handed a cell is about to run it, so
+	 * the leader is woken for ours.  And only once the leader has flagged
 	 * the event count: until then its last look (queue_ready, below)
 	 * still finds the cell, and the leader waking up takes ~50 us, in
 	 * which hundreds of submitters would otherwise each bump the count.
 	 */
 	if (atomic_load_explicit(&pool->sleepers, memory_order_seq_cst) > 0 &&
-	    atomic_load_explicit(&pool->watch, memory_order_seq_cst) == NULL)
+	    atomic_load_explicit(&pool->watch, memory_order_seq_cst) !=
+		WATCHED(pool))
 		baton__ec_signal_waiters(&pool->work);
 	return 0;
 }
@@ -400,8 +404,11 @@ idle_wait(baton_pool *pool)
 		memory_order_relaxed)) {
 		self->watching = NULL;
 		baton__spin_until_ns(watch_ready, pool, WATCH_SPIN_NS);
+		/*
+		 * A cell handed over: run it at once.  Whoever queued behind
+		 * it found the watch occupied and woke the leader (submit).
+		 */
 		if ((cell = watch_end(pool)) != NULL) {
-			wake_for_queued(pool);
 			run_taken(cell);
 			return;
 		}

@@ -355,6 +355,12 @@ Test(supervisor, max_children_gives_eagain_and_a_finished_child_frees_a_slot,
 	cr_assert_eq(baton_supervisor_start_child(sup, gated, &gate2,
 						  &counted), 0);
 	cr_assert_eq(baton_supervisor_count(sup), 2);
+	/*
+	 * Both bodies are running before anything is refused or shut down:
+	 * a child still queued at shutdown would never run, and its value
+	 * would never exist (seen under valgrind).
+	 */
+	counter_wait(&started, 2);
 
 	/* Full: refused, fn never runs, nothing is kept. */
 	c.cell_ = (void *)&ctx_token;

@@ -1680,7 +1680,7 @@ Test(task,
 	baton_pool *pool = make_pool(2);
 	struct baton_exit_reason why = { BATON_EXIT_NORMAL, 0, NULL };
 	struct gate open_gate = GATE_INIT;
-	struct gated last;
+	struct gated first, last;
 	struct coop c;
 	baton_task ts[4];
 	void *vals[4] = { SENTINEL, SENTINEL, SENTINEL, SENTINEL };
@@ -1689,8 +1689,15 @@ Test(task,
 
 	coop_init(&c, 3, false);
 	gate_open(&open_gate);
+	gated_init(&first, &open_gate, 2);
 	gated_init(&last, &open_gate, 8);
-	ts[0] = spawn_on(pool, double_it, TOK(1));
+	/*
+	 * Task 0 has returned before task 1 can fail: otherwise the failure
+	 * may stop it while still queued, and its value never exists (seen
+	 * under valgrind).
+	 */
+	ts[0] = spawn_on(pool, gated_body, &first);
+	wait_for(&first.finished, 1);
 	ts[1] = spawn_on(pool, failing_body, TOK(17));
 	ts[2] = spawn_on(pool, coop_body, &c); /* runs until asked to stop */
 	ts[3] = spawn_on(pool, gated_body, &last);
