@@ -233,6 +233,24 @@ max_spinners(void)
 	return n;
 }
 
+/*
+ * Takes a spinning slot: false if as many threads as CPUs spin already.
+ * Either way the caller gives it back with spin_slot_put.  relaxed: the
+ * count only rations spinning; it orders nothing.
+ */
+static bool
+spin_slot_take(void)
+{
+	return atomic_fetch_add_explicit(&spinners, 1, memory_order_relaxed) <
+	    max_spinners();
+}
+
+static void
+spin_slot_put(void)
+{
+	atomic_fetch_sub_explicit(&spinners, 1, memory_order_relaxed);
+}
+
 bool
 baton__spin_until(struct baton__spinner *sp, baton__ready_fn ready,
 		  void *ctx)
@@ -247,9 +265,7 @@ baton__spin_until(struct baton__spinner *sp, baton__ready_fn ready,
 		if (budget == 0)
 			budget = SPIN_START;
 	}
-	/* relaxed: as above. */
-	if (atomic_fetch_add_explicit(&spinners, 1, memory_order_relaxed) <
-	    max_spinners()) {
+	if (spin_slot_take()) {
 		for (; i < budget; i++) {
 			if (ready(ctx)) {
 				ok = true;
@@ -258,7 +274,7 @@ baton__spin_until(struct baton__spinner *sp, baton__ready_fn ready,
 			ck_pr_stall();
 		}
 	}
-	atomic_fetch_sub_explicit(&spinners, 1, memory_order_relaxed);
+	spin_slot_put();
 	if (sp != NULL) {
 		budget = ok ? (budget * 3 + 2 * i + SPIN_MIN) / 4 : budget / 2;
 		budget = budget < SPIN_MIN ? SPIN_MIN
@@ -284,9 +300,7 @@ baton__spin_until_ns(baton__ready_fn ready, void *ctx, long ns)
 {
 	bool ok = false;
 
-	/* relaxed: only rations spinning, as in baton__spin_until. */
-	if (atomic_fetch_add_explicit(&spinners, 1, memory_order_relaxed) <
-	    max_spinners()) {
+	if (spin_slot_take()) {
 		long end = now_ns() + ns;
 
 		/* The clock is read every 64 pauses: about 1 us here. */
@@ -300,7 +314,7 @@ baton__spin_until_ns(baton__ready_fn ready, void *ctx, long ns)
 				break;
 		}
 	}
-	atomic_fetch_sub_explicit(&spinners, 1, memory_order_relaxed);
+	spin_slot_put();
 	return ok;
 }
 

@@ -35,7 +35,11 @@ struct timespec baton__timespec_add_ms(struct timespec now, int64_t ms);
 /* Whether the deadline has passed (never true for an infinite one). */
 bool baton__deadline_expired(const struct baton__deadline *d);
 
-/* Nanoseconds until the deadline, at most cap (cap if infinite; 0 if past). */
+/*
+ * Nanoseconds until the deadline, at most cap (cap if infinite; 0 if
+ * past).  For short caps (below a second): a deadline more than a
+ * second away gives cap.
+ */
 long baton__deadline_left_ns(const struct baton__deadline *d, long cap);
 
 /* Event-count mode used everywhere: multi-producer, futex-backed ops. */

@@ -258,7 +258,7 @@ void baton__cell_for_each_live(baton_pool *pool,
 /* Pool hooks used by the cell (pool.c). */
 /* Drops up to max already-claimed cells from the front of the queue. */
 void baton__pool_reap(baton_pool *pool, int max);
-/* Whether an idle worker (spinning, or asleep and being woken) will take
+/* Whether an idle worker (watching, or asleep and being woken) will take
  * the next queued cell: no busy worker stands in the way. */
 bool baton__pool_pickup_soon(baton_pool *pool);
 /*

@@ -278,6 +278,21 @@ baton__pool_pickup_soon(baton_pool *pool)
 	     atomic_load_explicit(&pool->sleepers, memory_order_relaxed) > 0);
 }
 
+/*
+ * Takes up the watch if nobody holds it.  relaxed: the exchange in
+ * watch_end orders what matters; a taker at publish is ordered before the
+ * DONE it publishes by program order.
+ */
+static bool
+watch_begin(baton_pool *pool)
+{
+	struct baton__cell *none = NULL;
+
+	return atomic_compare_exchange_strong_explicit(
+	    &pool->watch, &none, WATCHED(pool), memory_order_relaxed,
+	    memory_order_relaxed);
+}
+
 /* Whether the queue looks empty: its head is the stub after the last pop. */
 static bool
 queue_looks_empty(baton_pool *pool, memory_order order)
@@ -288,8 +303,6 @@ queue_looks_empty(baton_pool *pool, memory_order order)
 void
 baton__pool_watch_take(struct baton__thread *self, baton_pool *pool)
 {
-	struct baton__cell *none = NULL;
-
 	/*
 	 * Only when the last pop left the queue empty (the consumers' own
 	 * line: the head is the submitters'): otherwise the next pop finds
@@ -300,9 +313,7 @@ baton__pool_watch_take(struct baton__thread *self, baton_pool *pool)
 	if (pool == NULL ||
 	    atomic_load_explicit(&pool->watch, memory_order_relaxed) != NULL ||
 	    !atomic_load_explicit(&pool->drained, memory_order_relaxed) ||
-	    !atomic_compare_exchange_strong_explicit(
-		&pool->watch, &none, WATCHED(pool), memory_order_relaxed,
-		memory_order_relaxed))
+	    !watch_begin(pool))
 		return;
 	self->watching = pool;
 }
@@ -389,19 +400,16 @@ idle_wait(baton_pool *pool)
 {
 	struct baton__deadline forever = { .infinite = true };
 	struct baton__thread *self = baton__thread_self();
-	struct baton__cell *cell, *none = NULL;
+	struct baton__cell *cell;
 
 	/*
 	 * One idle worker watches for new work before parking (for
 	 * WATCH_SPIN_NS), so a steady trickle of tasks never pays a futex
 	 * wake; the others park at once rather than take CPU from the
 	 * submitters.  It may hold the watch already (taken as its last body
-	 * finished).  relaxed: the exchange in watch_end orders what matters.
+	 * finished).
 	 */
-	if (self->watching == pool ||
-	    atomic_compare_exchange_strong_explicit(
-		&pool->watch, &none, WATCHED(pool), memory_order_relaxed,
-		memory_order_relaxed)) {
+	if (self->watching == pool || watch_begin(pool)) {
 		self->watching = NULL;
 		baton__spin_until_ns(watch_ready, pool, WATCH_SPIN_NS);
 		/*
@@ -442,7 +450,7 @@ idle_wait(baton_pool *pool)
 		    atomic_load_explicit(&pool->closing, memory_order_acquire))
 			break;
 	}
-	/* Leave first: the next idle worker takes over the watch. */
+	/* Leave first: the next idle worker takes over as the leader. */
 	baton__gate_leave(&pool->idle_gate);
 	if (cell != NULL)
 		run_taken(cell);

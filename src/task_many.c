@@ -31,6 +31,14 @@
  */
 #define PREFETCH_AHEAD 8
 
+/* Asks for cells[i + PREFETCH_AHEAD]'s lines, if there is one. */
+static inline void
+prefetch_ahead(struct baton__cell **cells, size_t i, size_t n, bool write)
+{
+	if (i + PREFETCH_AHEAD < n)
+		baton__cell_prefetch(cells[i + PREFETCH_AHEAD], write);
+}
+
 /* Resolves every handle into cells[], refusing duplicates. */
 static int
 resolve_all(baton_task *tasks, size_t n, struct baton__cell **cells)
@@ -119,8 +127,7 @@ baton_task_await_many(baton_task *tasks, size_t n, int timeout_ms,
 
 	baton__deadline_init(&deadline, timeout_ms);
 	for (size_t i = 0; i < n; i++) {
-		if (i + PREFETCH_AHEAD < n)
-			baton__cell_prefetch(cells[i + PREFETCH_AHEAD], false);
+		prefetch_ahead(cells, i, n, false);
 		while (!done(cells[i])) {
 			if (wait_slice(cells[i], &deadline) == 0)
 				break;
@@ -150,8 +157,7 @@ fail:
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (i + PREFETCH_AHEAD < n)
-			baton__cell_prefetch(cells[i + PREFETCH_AHEAD], true);
+		prefetch_ahead(cells, i, n, true);
 		baton__cell_outcome(cells[i], &values[i], NULL);
 		baton__task_consume(&tasks[i], cells[i]);
 	}
