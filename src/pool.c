@@ -25,7 +25,7 @@
  * watch and spins (about what a park and wake-up would cost) before it
  * parks, so an idle pool soon uses no CPU; the other
  * idle workers sleep: one leader on the `work` event count, the rest in
- * the idle gate (queue/gate.c), each leave waking one more.  The watch
+ * the idle gate (src/runtime/gate.c), each leave waking one more.  The watch
  * is one word: NULL (nobody watches), WATCHED (a worker watches), or a
  * cell a submitter handed straight to the watcher with one CAS, skipping
  * the queue, its lock and any wake-up.  A worker whose last body is

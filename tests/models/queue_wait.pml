@@ -7,14 +7,14 @@
  *
  *   queue/queue.c   transfer(), push_some(), pop_some(), take_one(),
  *                   push_ready() / pop_ready(), baton_queue_close()
- *   queue/wait.c    baton__ec_wait_until() with before_sleep(), and the
+ *   src/runtime/wait.c    baton__ec_wait_until() with before_sleep(), and the
  *                   ck_ec32 calls it makes (ck_ec32_wait_pred and its slow
  *                   path: wait_easy, upgrade, exponential_backoff's
  *                   pred-then-sleep loop; ck_ec32_add and ck_ec32_wake)
- *   queue/wait.h    baton__ec_signal_waiters(), baton__ec_signal()
- *   queue/gate.c    baton__gate_enter() / _leave() / _open(), and
+ *   src/runtime/wait.h    baton__ec_signal_waiters(), baton__ec_signal()
+ *   src/runtime/gate.c    baton__gate_enter() / _leave() / _open(), and
  *                   pass_wakeup_on() when a timed waiter gives up
- *   queue/lock.h,c  the three-state futex lock the producers hold
+ *   src/runtime/lock.h,c  the three-state futex lock the producers hold
  *   ck_ring.h       ck_ring_size, enqueue_spmc (serialised producer),
  *                   dequeue_mpmc (CAS on c_head, speculative slot read)
  *

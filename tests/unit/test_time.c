@@ -1,6 +1,6 @@
 /*
  * test_time.c - the one place baton turns a millisecond timeout into an
- * absolute CLOCK_MONOTONIC deadline (queue/wait.c): a boundary table for
+ * absolute CLOCK_MONOTONIC deadline (src/runtime/wait.c): a boundary table for
  * the arithmetic (normalised tv_nsec, carries, saturation instead of
  * overflow) and the timeout validation every public call shares.
  */

@@ -16,8 +16,8 @@
  * and reaches calloc only when the cache and the shared free list are
  * both empty (src/cell.c).
  */
-#ifndef BATON_QUEUE_ALLOC_H
-#define BATON_QUEUE_ALLOC_H
+#ifndef BATON_RUNTIME_ALLOC_H
+#define BATON_RUNTIME_ALLOC_H
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -95,4 +95,4 @@ baton__fail_point(void)
 
 #endif /* BATON_FAULT_INJECTION */
 
-#endif /* BATON_QUEUE_ALLOC_H */
+#endif /* BATON_RUNTIME_ALLOC_H */

@@ -2,8 +2,8 @@
  * wait.h - internal: deadlines, futex calls and Concurrency Kit event-count
  * waits, shared by the queue and the executor.
  */
-#ifndef BATON_QUEUE_WAIT_H
-#define BATON_QUEUE_WAIT_H
+#ifndef BATON_RUNTIME_WAIT_H
+#define BATON_RUNTIME_WAIT_H
 
 #include <ck_ec.h>
 #include <stdatomic.h>
@@ -125,4 +125,4 @@ void baton__futex_wait(atomic_uint *word, unsigned int expected);
 /* Wakes up to n threads waiting on word. */
 void baton__futex_wake(atomic_uint *word, int n);
 
-#endif /* BATON_QUEUE_WAIT_H */
+#endif /* BATON_RUNTIME_WAIT_H */

@@ -3,8 +3,8 @@
  * a queue wait, so that only one of them (the leader) sleeps on the side's
  * event count and each signal wakes one thread, not all of them.
  */
-#ifndef BATON_QUEUE_GATE_H
-#define BATON_QUEUE_GATE_H
+#ifndef BATON_RUNTIME_GATE_H
+#define BATON_RUNTIME_GATE_H
 
 #include <stdatomic.h>
 
@@ -27,4 +27,4 @@ void baton__gate_leave(struct baton__gate *g);
 /* Opens the gate for good: every waiter, present and future, gets -EPIPE. */
 void baton__gate_open(struct baton__gate *g);
 
-#endif /* BATON_QUEUE_GATE_H */
+#endif /* BATON_RUNTIME_GATE_H */

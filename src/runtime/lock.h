@@ -3,8 +3,8 @@
  * then parks on a futex.  For critical sections of a few instructions that
  * must not convoy when threads outnumber cores.
  */
-#ifndef BATON_QUEUE_LOCK_H
-#define BATON_QUEUE_LOCK_H
+#ifndef BATON_RUNTIME_LOCK_H
+#define BATON_RUNTIME_LOCK_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -51,4 +51,4 @@ baton__lock_release(struct baton__lock *l)
 		baton__lock_wake(l);
 }
 
-#endif /* BATON_QUEUE_LOCK_H */
+#endif /* BATON_RUNTIME_LOCK_H */
