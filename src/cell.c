@@ -200,6 +200,18 @@ baton__cell_cache_flush(struct baton__thread *self)
 }
 
 void
+baton__cell_fork_prepare(void)
+{
+	baton__lock_acquire(&free_lock);
+}
+
+void
+baton__cell_fork_done(void)
+{
+	baton__lock_release(&free_lock);
+}
+
+void
 baton__cell_unref(struct baton__cell *cell)
 {
 	/* acq_rel: the last holder sees every write made under the others. */
@@ -465,9 +477,10 @@ spin_for_publish(struct baton__cell *cell, uint32_t seen,
 
 int
 baton__cell_wait(struct baton__cell *cell,
-		 const struct baton__deadline *deadline)
+		 const struct baton__deadline *deadline, bool may_help)
 {
-	bool help = deadline->infinite || baton__thread_self()->worker;
+	bool help = may_help &&
+	    (deadline->infinite || baton__thread_self()->worker);
 	bool spun = false;
 
 	for (;;) {

@@ -220,13 +220,15 @@ bool baton__cell_add_callback(struct baton__cell *cell,
 			      struct baton__callback *cb);
 
 /*
- * Waits until the cell is DONE or the deadline passes (-ETIMEDOUT).  If the
- * cell is still queued and the wait is unbounded or the caller is a pool
- * worker, runs it on the calling thread instead (helping); that returns
- * when the body does, even past the deadline.
+ * Waits until the cell is DONE or the deadline passes (-ETIMEDOUT).  With
+ * may_help, if the cell is still queued and the wait is unbounded or the
+ * caller is a pool worker, runs it on the calling thread instead
+ * (helping); that returns when the body does, even past the deadline.  A
+ * wait on one of many cells passes may_help only when the executor
+ * cannot run the cell elsewhere (baton__block_can_grow is false).
  */
 int baton__cell_wait(struct baton__cell *cell,
-		     const struct baton__deadline *deadline);
+		     const struct baton__deadline *deadline, bool may_help);
 
 /*
  * Sets CELL_STOP and `also`; a queued cell will then never run its body.
@@ -254,6 +256,13 @@ void baton__cell_info(struct baton__cell *cell, struct baton_task_info *info);
 void baton__cell_for_each_live(baton_pool *pool,
 			       void (*fn)(struct baton__cell *, void *),
 			       void *ctx);
+
+/*
+ * fork(): the allocator's shared free list is locked across the fork, so
+ * the child never inherits it mid-update (pool.c's atfork handlers).
+ */
+void baton__cell_fork_prepare(void);
+void baton__cell_fork_done(void);
 
 /* Pool hooks used by the cell (pool.c). */
 /* Drops up to max already-claimed cells from the front of the queue. */

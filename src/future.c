@@ -110,7 +110,7 @@ baton_future_wait(baton_future *f, int timeout_ms)
 	if (timeout_ms == 0)
 		return -ETIMEDOUT;
 	baton__deadline_init(&deadline, timeout_ms);
-	return baton__cell_wait(CELL(f), &deadline);
+	return baton__cell_wait(CELL(f), &deadline, true);
 }
 
 enum access { BORROW, TAKE, COPY };
@@ -255,6 +255,7 @@ user_cb_fired(struct baton__cell *cell, void *arg)
 	struct user_cb *u = arg;
 
 	dispatch(cell, u->cb, u->ctx, u->pool);
+	baton__pool_unref(u->pool); /* taken in baton_future_on_done */
 }
 
 int
@@ -272,6 +273,11 @@ baton_future_on_done(baton_future *f, baton_future_cb cb, void *ctx,
 	/* The callback's own reference: the future lives until cb ran. */
 	baton__cell_ref(CELL(f));
 	/*
+	 * And the pool's memory, which a destroy before the completion
+	 * must not free under us: the callback then runs here (-EPIPE).
+	 */
+	baton__pool_ref(pool);
+	/*
 	 * Already done: run it now, as documented, even if the completer is
 	 * still draining the list (it publishes DONE before it closes it).
 	 */
@@ -279,6 +285,7 @@ baton_future_on_done(baton_future *f, baton_future_cb cb, void *ctx,
 	    !baton__cell_add_callback(CELL(f), &u->node)) {
 		free(u);
 		dispatch(CELL(f), cb, ctx, pool);
+		baton__pool_unref(pool);
 	}
 	return 0;
 }
@@ -456,6 +463,7 @@ then_release(struct baton__cell *derived, void *arg)
 
 	(void)derived;
 	baton__cell_unref(t->input);
+	baton__pool_unref(t->pool);
 	free(t);
 }
 
@@ -485,11 +493,13 @@ input_done(struct baton__cell *input, void *arg)
 		baton_pool *pool = t->pool != NULL ? t->pool
 						   : baton_pool_default();
 
-		if (pool == NULL || baton__pool_submit(pool, derived) != 0) {
-			/* No pool to run it: it completes unrun. */
-			baton__cell_request_stop(derived);
+		/*
+		 * No pool to run it (shut down, or made before a fork): it
+		 * runs here, on the completing thread, as on_done's callbacks
+		 * do.
+		 */
+		if (pool == NULL || baton__pool_submit(pool, derived) != 0)
 			baton__cell_run(derived);
-		}
 	}
 	baton__cell_unref(derived); /* the callback's reference */
 }
@@ -519,6 +529,8 @@ baton_future_then(baton_future **out, baton_future *f, baton_then_fn fn,
 	}
 	*t = (struct then_ctx){ baton__cell_ref(CELL(f)), fn, ctx,
 				opts != NULL ? opts->pool : NULL };
+	/* Until the continuation ends: its pool may be destroyed first. */
+	baton__pool_ref(t->pool);
 	atomic_store_explicit(&derived->fn, then_body, memory_order_relaxed);
 	derived->arg = t;
 	if (opts != NULL) {

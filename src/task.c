@@ -205,7 +205,7 @@ baton__task_wait(struct baton__cell *cell, int timeout_ms)
 	if (baton__cell_published(cell))
 		return 0;
 	baton__deadline_init(&deadline, timeout_ms);
-	return baton__cell_wait(cell, &deadline);
+	return baton__cell_wait(cell, &deadline, true);
 }
 
 int

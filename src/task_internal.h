@@ -30,7 +30,13 @@ int baton__task_wait(struct baton__cell *cell, int timeout_ms);
 int baton__task_shutdown(struct baton__cell *cell, baton_task *task,
 			 int timeout_ms, void **value,
 			 struct baton_exit_reason *reason);
-/* Queues a cell on a pool (takes the queue's own reference). */
+/*
+ * Queues a cell on a pool (takes the queue's own reference).  -EPIPE: the
+ * pool is shut down; -ECHILD: it was made before a fork (no threads here).
+ */
 int baton__pool_submit(baton_pool *pool, struct baton__cell *cell);
+/* A reference that keeps a pool's memory valid past its destroy. */
+void baton__pool_ref(baton_pool *pool);
+void baton__pool_unref(baton_pool *pool);
 
 #endif /* BATON_SRC_TASK_INTERNAL_H */

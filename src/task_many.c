@@ -91,10 +91,13 @@ wait_slice(struct baton__cell *cell, const struct baton__deadline *deadline)
 	     (deadline->at.tv_sec == slice.at.tv_sec &&
 	      deadline->at.tv_nsec < slice.at.tv_nsec)))
 		slice = *deadline;
-	/* Helping follows the real deadline, not the slice. */
-	if (deadline->infinite && !done(cell))
-		baton__cell_run(cell);
-	return baton__cell_wait(cell, &slice);
+	/*
+	 * Never help (run a queued body here) while the pool can run it on
+	 * another thread: a long body run here would hold this wait past
+	 * another task's failure or the `limit`.  Only a worker whose pool
+	 * cannot grow helps, so nested waits never deadlock.
+	 */
+	return baton__cell_wait(cell, &slice, !baton__block_can_grow());
 }
 
 /* Stops and consumes every task: what a failed await_many leaves. */

@@ -149,7 +149,8 @@ typedef void (*baton_future_cb)(baton_future *f, void *ctx);
  * or, if f has already completed, at once on the calling thread (before
  * this call returns).  With pool not NULL the callback runs on that pool
  * instead (or, if it cannot be handed to the pool because memory ran out
- * or the pool is shut down, on the completing thread).  Any number may be
+ * or the pool is shut down, even destroyed, on the completing thread: the
+ * registration keeps the pool's memory valid).  Any number may be
  * registered; each runs exactly once.
  * Errors: -EINVAL, -ENOMEM (cb will not run).
  * Pointers: borrows f (the future is kept alive until cb has run).
@@ -164,9 +165,10 @@ typedef void *(*baton_then_fn)(void *value, void *ctx);
 
 /*
  * A new future for fn(value of f, ctx), run on a pool (opts may be NULL)
- * once f succeeds.  If f fails, is broken or cancelled, the new future
- * fails the same way without running fn.  Cancelling the new future does
- * not cancel f.
+ * once f succeeds; if that pool has been shut down (even destroyed) by
+ * then, fn runs on the thread that completes f.  If f fails, is broken or
+ * cancelled, the new future fails the same way without running fn.
+ * Cancelling the new future does not cancel f.
  * Pointers: borrows f (the new future keeps its own reference); sets *out
  * to a new reference.  Errors: -EINVAL, -ENOMEM.  Any thread.
  * Ordering: f's completion happens-before fn.

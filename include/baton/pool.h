@@ -13,7 +13,31 @@
  *
  * Most programs never create a pool: tasks started without one run on the
  * default pool, created on first use with one worker per online CPU and
- * shut down at exit.
+ * closed at exit (without waiting for running bodies: a body blocked
+ * forever cannot hold up exit).
+ *
+ * Blocking bodies: a body that sleeps, reads, waits on a lock, a queue, a
+ * future or another task does not hold back queued work.  A pool keeps
+ * its base threads (one per CPU) and adds threads while its bodies
+ * block, up to a ceiling (baton_pool_opts.max_threads; by default sized
+ * from the system's limits, at most 16384):
+ *   - blocking inside baton (queue and future waits, awaits) counts at
+ *     once: before the thread sleeps, queued work goes to another thread;
+ *   - blocking anywhere else (read, nanosleep, a mutex) is detected by a
+ *     monitor within about 2 ms (3 ms at worst): a body that has had less
+ *     than a quarter of the last 2 ms on a CPU counts as blocked.  A
+ *     CPU-bound body never does, so CPU-bound work runs about one thread
+ *     per CPU;
+ *   - when every busy thread blocks, the pool doubles its threads each
+ *     tick (bounded by the queued work), so thousands of sleeping bodies
+ *     run side by side within tens of milliseconds;
+ *   - an idle thread beyond the base retires after keep_alive_ms (10 s by
+ *     default): an idle process returns to its base threads and, once
+ *     every thread sleeps, the monitor sleeps too (no CPU);
+ *   - at the ceiling, work queues; a thread that cannot be created is
+ *     counted (baton_pool_stats) and work runs on the threads that exist.
+ * After fork(), the child gets a new default pool on first use; a pool
+ * created before the fork refuses work in the child (-ECHILD).
  *
  * Invariants
  * ----------
@@ -26,12 +50,16 @@
  *   task takes up that watch before it publishes the result, so a
  *   spawn-then-await loop costs no system call per task.  Tasks start
  *   roughly in submission order; no order is promised.
- * - Awaiting never deadlocks a saturated pool: a pool worker that awaits a
- *   task still queued runs it itself (helping), whatever its timeout, so a
- *   task that spawns and awaits subtasks completes even on a one-worker
- *   pool.  Any thread that waits without a time limit helps the same way;
- *   a bounded wait from outside the pool never runs a body, so its timeout
- *   holds.
+ * - Awaiting never deadlocks a saturated pool: a pool worker that awaits
+ *   one task still queued runs it itself (helping), whatever its timeout,
+ *   so a task that spawns and awaits subtasks completes even on a
+ *   one-worker pool.  Any thread that awaits one task without a time
+ *   limit helps the same way; a bounded wait from outside the pool never
+ *   runs a body, so its timeout holds.  Waits on many tasks at once
+ *   (await_many, yield_many, completion sets) never help unless the pool
+ *   is at its ceiling: they sleep (the pool adds a thread for the queued
+ *   work) and so return on the first failure or on `limit` even while
+ *   another task is still queued.
  * - Every task records its function, an optional label and its owner
  *   thread; baton_pool_list shows the live ones (the C counterpart of
  *   Elixir's $initial_call and $callers).
@@ -76,11 +104,48 @@ struct baton_pool_stats {
 	uint64_t failed;    /* bodies that exited with a reason */
 	uint64_t cancelled; /* tasks asked to stop before or while running */
 	size_t live;        /* tasks not yet released */
-	unsigned int workers;
+	unsigned int workers;      /* base threads (the pool's size) */
+	unsigned int max_threads;  /* the ceiling */
+	unsigned int threads;      /* threads now, base and extra */
+	unsigned int peak_threads; /* most threads at once */
+	uint64_t retired;          /* extra threads retired when idle */
+	unsigned int blocked;      /* workers blocked in a body now */
+	uint64_t detected;         /* bodies found blocked outside baton */
+	uint64_t spawn_failed;     /* extra threads that could not start */
 };
 
+/* "Choose for me" for the fields of struct baton_pool_opts that say so. */
+#define BATON_POOL_AUTO 0u
+
 /*
- * Creates a pool of `workers` threads (0: one per online CPU).
+ * How a pool is sized.  Start from BATON_POOL_OPTS_INIT and change what
+ * you need; a NULL opts pointer means BATON_POOL_OPTS_INIT.
+ */
+struct baton_pool_opts {
+	/* Base threads, always kept; BATON_POOL_AUTO: one per online CPU. */
+	unsigned int workers;
+	/*
+	 * The ceiling on threads, base included, that the pool may reach
+	 * while its bodies block; BATON_POOL_AUTO: a quarter of the
+	 * system's thread and memory-map limits and half of RLIMIT_NPROC,
+	 * at most 16384.  Equal to workers: a fixed pool that never grows.
+	 */
+	unsigned int max_threads;
+	/* An idle thread beyond the base retires after this long. */
+	int keep_alive_ms;
+	/* Each thread's stack in bytes; BATON_POOL_AUTO: the system's. */
+	size_t stack_size;
+};
+
+#define BATON_POOL_OPTS_INIT { BATON_POOL_AUTO, BATON_POOL_AUTO, 10000, \
+			       BATON_POOL_AUTO }
+
+/*
+ * Creates a fixed pool of exactly `workers` threads (0: one per online
+ * CPU): it never adds threads, so a body that blocks holds its thread
+ * (awaiting one task still helps; see the Overview).  For a pool that
+ * grows while its bodies block, as the default pool does, use
+ * baton_pool_create_opts.
  *
  * Pointers: sets *out to NULL first, then to a new pool the caller owns.
  * Blocking: no (starts the threads).
@@ -92,19 +157,54 @@ struct baton_pool_stats {
 BATON_API int baton_pool_create(baton_pool **out, unsigned int workers);
 
 /*
+ * Creates a pool sized by opts (NULL: BATON_POOL_OPTS_INIT): its base
+ * threads start now; more start while bodies block (see the Overview).
+ *
+ * Pointers: sets *out to NULL first, then to a new pool the caller owns;
+ * borrows opts.
+ * Blocking: no (starts the threads).
+ * Errors: -EINVAL (out NULL, workers > 1024, max_threads below workers,
+ * keep_alive_ms < 0); -ENOMEM; -EAGAIN (a base thread could not be
+ * started; nothing is left behind).
+ * Thread safety: any thread.
+ * Ordering: none.
+ */
+BATON_API int baton_pool_create_opts(baton_pool **out,
+				     const struct baton_pool_opts *opts);
+
+/*
+ * Sets how the default pool will be sized when it is created (on first
+ * use).  Call it early, before anything starts a task.
+ *
+ * Pointers: borrows opts (copied).
+ * Errors: -EINVAL (opts NULL or invalid, as baton_pool_create_opts);
+ * -EBUSY (the default pool exists already: nothing changed).
+ * Thread safety: any thread.  Ordering: none.
+ */
+BATON_API int baton_pool_set_default_opts(const struct baton_pool_opts *opts);
+
+/*
  * Shuts the pool down: new submissions fail with -EPIPE, every task
  * already queued still runs (its owner can still await it), running tasks
- * are left to finish, then the workers are joined.  Results nobody takes
+ * are left to finish, then the workers are gone.  Results nobody takes
  * are freed through their destructors as their handles are released; a
- * handle may outlive the pool.  NULL is a no-op.
+ * handle may outlive the pool.  Work bound to the pool beyond the call
+ * that named it (a continuation, an on_done callback, a stream, a
+ * supervisor) keeps the pool's memory alive: such work that comes due
+ * after the shutdown runs on the thread that makes it due (a callback,
+ * a continuation) or fails with -EPIPE (a new stream element or child).
+ * NULL is a no-op (0).
  *
- * Pointers: consumes pool.
+ * Pointers: consumes pool (on success).
  * Blocking: until queued and running work has finished.
- * Thread safety: any thread except one of this pool's workers; not
- * concurrently with itself.  Do not destroy the default pool.
+ * Errors: -EINVAL (the default pool, which lives until the process
+ * ends); -EDEADLK (called from one of this pool's own threads, which
+ * would wait for itself).  Either way nothing changed.
+ * Thread safety: any thread but this pool's own; not concurrently with
+ * itself.
  * Ordering: every task body of the pool happens-before the return.
  */
-BATON_API void baton_pool_destroy(baton_pool *pool);
+BATON_API int baton_pool_destroy(baton_pool *pool);
 
 /*
  * The default pool, created on first use (one worker per online CPU) and

@@ -364,6 +364,27 @@ before_sleep(const struct ck_ec_wait_state *state, struct timespec *slice)
 	return 0;
 }
 
+/*
+ * The calling thread's blocking hook (wait.h).  initial-exec: read on
+ * every sleep, from the library that defines it.
+ */
+static _Thread_local struct baton__block_hook *block_hook
+    __attribute__((tls_model("initial-exec")));
+
+void
+baton__block_hook_set(struct baton__block_hook *hook)
+{
+	block_hook = hook;
+}
+
+bool
+baton__block_can_grow(void)
+{
+	struct baton__block_hook *h = block_hook;
+
+	return h == NULL || h->can_grow(h);
+}
+
 int
 baton__ec_wait(struct ck_ec32 *ec, uint32_t seen,
 	       const struct baton__deadline *d)
@@ -377,16 +398,26 @@ baton__ec_wait_until(struct ck_ec32 *ec, uint32_t seen,
 		     void *ready_ctx)
 {
 	struct wait_ctx w = { d->infinite ? NULL : &d->at, ready, ready_ctx };
+	struct baton__block_hook *hook = block_hook;
+	int r;
 
+	if (hook != NULL)
+		hook->enter(hook);
 	for (;;) {
-		int r = ck_ec32_wait_pred(ec, &baton__ec_mode, seen,
-					  before_sleep, &w, w.deadline);
-
-		if (r >= 0)
-			return 0; /* moved (0) or ready (1) */
-		if (baton__deadline_expired(d))
-			return -ETIMEDOUT;
+		r = ck_ec32_wait_pred(ec, &baton__ec_mode, seen, before_sleep,
+				      &w, w.deadline);
+		if (r >= 0) {
+			r = 0; /* moved (0) or ready (1) */
+			break;
+		}
+		if (baton__deadline_expired(d)) {
+			r = -ETIMEDOUT;
+			break;
+		}
 	}
+	if (hook != NULL)
+		hook->leave(hook);
+	return r;
 }
 
 bool

@@ -119,6 +119,34 @@ baton__ec_signal(struct ck_ec32 *ec)
 	ck_ec32_add(ec, &baton__ec_mode, 1);
 }
 
+/*
+ * The blocking hook: how the executor learns that one of its threads is
+ * about to sleep inside baton (a queue, a future, an await), so it can
+ * run queued work on another thread meanwhile.  The runtime calls up
+ * through this pointer only, never by name: the executor installs it in
+ * each of its threads (thread-local), and every event-count sleep
+ * (baton__ec_wait, baton__ec_wait_until) calls enter before its first
+ * sleep and leave when it returns.  Spins and lock waits do not count:
+ * they are short by design.
+ */
+struct baton__block_hook {
+	void (*enter)(struct baton__block_hook *hook);
+	void (*leave)(struct baton__block_hook *hook);
+	/*
+	 * Whether blocking this thread still leaves its executor able to
+	 * run queued work (another thread idles, or one can be added).
+	 * A waiter that gets false may run the work itself (helping).
+	 */
+	bool (*can_grow)(struct baton__block_hook *hook);
+};
+
+/* Installs (or, with NULL, removes) the calling thread's hook. */
+void baton__block_hook_set(struct baton__block_hook *hook);
+
+/* Whether a wait by the calling thread leaves its executor able to run
+ * queued work: true for threads without a hook. */
+bool baton__block_can_grow(void);
+
 /* Futex wait on a 32-bit word while it holds `expected`; may wake early. */
 void baton__futex_wait(atomic_uint *word, unsigned int expected);
 

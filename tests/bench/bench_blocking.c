@@ -1,0 +1,153 @@
+/*
+ * bench_blocking.c - blocking bodies on the default pool: N strict tasks
+ * whose bodies sleep, awaited with baton_task_await_many, and a mixed
+ * CPU + blocking load against the same work on a fixed pool of one
+ * worker per CPU (baton_pool_create: a pool that never grows).
+ *
+ *	bench_blocking [--runs N] [--quick]
+ *
+ * Lines (the project's format):
+ *	bench	blocking_sleepers_10000x1000ms	baton	SECONDS	s
+ *	bench	blocking_sleepers_100x100ms	baton	SECONDS	s
+ *	bench	blocking_mixed_cpu_sleep	baton	SECONDS	s
+ *	bench	blocking_mixed_cpu_sleep	fixed_pool	SECONDS	s
+ *	ratio	blocking_mixed_cpu_sleep	fixed_pool/baton	X
+ *	bench	blocking_threads_peak	baton	N	threads
+ * The sleepers' figures are the wall time from the first spawn to the
+ * await's return; the ideal is the sleep itself (1.0 s, 0.1 s).  The
+ * 10,000-task case runs once per process (--quick skips it): the
+ * threads it needs retire only after the keep-alive.
+ */
+#include <baton.h>
+
+#define WATCHDOG_SECONDS 300
+#include "bench.h"
+
+struct sleeper {
+	long ms;
+};
+
+static void *
+sleep_body(void *arg)
+{
+	const struct sleeper *s = arg;
+	struct timespec ts = { s->ms / 1000, (s->ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+/* About 2 ms of arithmetic, the same on every run. */
+static void *
+cpu_body(void *arg)
+{
+	volatile uint64_t x = (uintptr_t)arg;
+
+	for (unsigned i = 0; i < 2000000; i++)
+		x = x * 6364136223846793005u + 1442695040888963407u;
+	return NULL;
+}
+
+/* Spawns n tasks of fn on pool (NULL: default), awaits them: seconds. */
+static double
+run_tasks(baton_pool *pool, size_t n, baton_task_fn fn_even,
+	  baton_task_fn fn_odd, void *arg)
+{
+	baton_task *tasks = calloc(n, sizeof(*tasks));
+	void **values = calloc(n, sizeof(*values));
+	struct baton_task_opts opts = { .pool = pool };
+	uint64_t t0;
+	int rc;
+
+	if (tasks == NULL || values == NULL)
+		die("calloc", "calloc", -ENOMEM);
+	t0 = now_ns();
+	for (size_t i = 0; i < n; i++) {
+		rc = baton_task_async_opts(&tasks[i], i % 2 ? fn_odd : fn_even,
+					   arg, &opts);
+		if (rc != 0)
+			die("baton_task_async_opts", "baton", rc);
+	}
+	rc = baton_task_await_many(tasks, n, BATON_INFINITY, values, NULL,
+				   NULL);
+	if (rc != 0)
+		die("baton_task_await_many", "baton", rc);
+	free(values);
+	free(tasks);
+	return (double)(now_ns() - t0) / 1e9;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: %s [--runs N] [--quick]\n", bench_program);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sleeper s100 = { 100 }, s1000 = { 1000 }, s20 = { 20 };
+	struct baton_pool_stats st;
+	unsigned runs = 3;
+	bool quick = false;
+	double v[16], fixed[16];
+	baton_pool *fixed_pool;
+	int rc;
+
+	bench_program = "bench_blocking";
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
+			runs = (unsigned)parse_num("--runs", argv[++i], 1, 16);
+		else if (strcmp(argv[i], "--quick") == 0)
+			quick = true;
+		else if (strcmp(argv[i], "--help") == 0)
+			usage_exit(usage, 0);
+		else
+			usage_exit(usage, 2);
+	}
+	watchdog_init();
+	print_load("start", false);
+
+	if (!quick) {
+		watch("10000x1000ms");
+		printf("bench\tblocking_sleepers_10000x1000ms\tbaton\t%.3f\ts\n",
+		       run_tasks(NULL, 10000, sleep_body, sleep_body, &s1000));
+		fflush(stdout);
+	}
+	watch("100x100ms");
+	for (unsigned r = 0; r < runs; r++)
+		v[r] = run_tasks(NULL, 100, sleep_body, sleep_body, &s100);
+	printf("bench\tblocking_sleepers_100x100ms\tbaton\t%.3f\ts\n",
+	       median(v, runs));
+
+	/*
+	 * Mixed: 200 tasks, half ~2 ms of CPU, half a 20 ms sleep.  A fixed
+	 * pool runs the sleeps in turn on its few threads.
+	 */
+	watch("mixed");
+	rc = baton_pool_create(&fixed_pool, 0);
+	if (rc != 0)
+		die("baton_pool_create", "baton", rc);
+	for (unsigned r = 0; r < runs; r++) {
+		v[r] = run_tasks(NULL, 200, cpu_body, sleep_body, &s20);
+		fixed[r] = run_tasks(fixed_pool, 200, cpu_body, sleep_body,
+				     &s20);
+	}
+	baton_pool_destroy(fixed_pool);
+	{
+		double b = median(v, runs), f = median(fixed, runs);
+
+		printf("bench\tblocking_mixed_cpu_sleep\tbaton\t%.3f\ts\n", b);
+		printf("bench\tblocking_mixed_cpu_sleep\tfixed_pool\t%.3f\ts\n",
+		       f);
+		printf("ratio\tblocking_mixed_cpu_sleep\tfixed_pool/baton\t%.2f\n",
+		       f / b);
+	}
+	if (baton_pool_stats(baton_pool_default(), &st) == 0)
+		printf("bench\tblocking_threads_peak\tbaton\t%u\tthreads\n",
+		       st.peak_threads);
+	watch(NULL);
+	print_load("end", false);
+	return 0;
+}
