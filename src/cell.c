@@ -68,6 +68,34 @@ static_assert(offsetof(struct baton__cell, done) == BATON__CACHELINE &&
 		  offsetof(struct baton__cell, gen) == 2 * BATON__CACHELINE,
 	      "the run, done and owner lines are separate");
 
+/*
+ * Each thread's cache of free cells, and the hooks its executor installed
+ * (initial-exec: read on every alloc, free and publish).
+ */
+#define FAST_TLS __attribute__((tls_model("initial-exec")))
+struct cell_cache {
+	unsigned int n;
+	struct baton__cell *cells[CACHE_MAX];
+};
+static _Thread_local struct cell_cache cache FAST_TLS;
+static _Thread_local struct baton__cell_thread_hooks *thread_hooks FAST_TLS;
+
+void
+baton__cell_set_thread_hooks(struct baton__cell_thread_hooks *h)
+{
+	thread_hooks = h;
+}
+
+/* About to run code of the program's: the executor may need to know. */
+static inline void
+program_code(void)
+{
+	struct baton__cell_thread_hooks *h = thread_hooks;
+
+	if (h != NULL)
+		h->program_code(h);
+}
+
 /* Prepend-only list of every chunk, walked by introspection. */
 static _Atomic(struct chunk *) chunks;
 static struct baton__lock free_lock = BATON__LOCK_INIT;
@@ -75,17 +103,19 @@ static struct baton__cell *free_list;
 
 /* Refills the thread's cache from the shared list or a new chunk. */
 static bool
-refill(struct baton__thread *self)
+refill(struct cell_cache *self)
 {
 	struct chunk *c;
 
+	/* So that thread exit returns this cache (thread.c's exit key). */
+	(void)baton__thread_self();
 	baton__lock_acquire(&free_lock);
-	while (free_list != NULL && self->ncached < CACHE_BATCH) {
-		self->cache[self->ncached++] = free_list;
+	while (free_list != NULL && self->n < CACHE_BATCH) {
+		self->cells[self->n++] = free_list;
 		free_list = free_list->free_next;
 	}
 	baton__lock_release(&free_lock);
-	if (self->ncached > 0)
+	if (self->n > 0)
 		return true;
 
 	/* Aligned: each cell's lines are its own (see cell.h). */
@@ -102,7 +132,7 @@ refill(struct baton__thread *self)
 	free_list = &c->cells[CACHE_BATCH];
 	baton__lock_release(&free_lock);
 	for (int i = 0; i < CACHE_BATCH; i++)
-		self->cache[self->ncached++] = &c->cells[i];
+		self->cells[self->n++] = &c->cells[i];
 
 	/* release: introspection that finds the chunk sees zeroed cells. */
 	c->next = atomic_load_explicit(&chunks, memory_order_relaxed);
@@ -116,16 +146,16 @@ refill(struct baton__thread *self)
 struct baton__cell *
 baton__cell_alloc(void)
 {
-	struct baton__thread *self = baton__thread_self();
+	struct cell_cache *self = &cache;
 	struct baton__cell *cell;
 
 	/* The fail point: a test can fail an allocation the cache serves. */
-	if (baton__fail_point() || (self->ncached == 0 && !refill(self)))
+	if (baton__fail_point() || (self->n == 0 && !refill(self)))
 		return NULL;
-	cell = self->cache[--self->ncached];
+	cell = self->cells[--self->n];
 	/* The next allocation's lines, while this one is filled in. */
-	if (self->ncached > 0)
-		baton__cell_prefetch(self->cache[self->ncached - 1], true);
+	if (self->n > 0)
+		baton__cell_prefetch(self->cells[self->n - 1], true);
 	atomic_store_explicit(&cell->refs, 1, memory_order_relaxed);
 	atomic_store_explicit(&cell->state, BATON_TASK_QUEUED,
 			      memory_order_relaxed);
@@ -134,7 +164,7 @@ baton__cell_alloc(void)
 	atomic_store_explicit(&cell->published, 0, memory_order_relaxed);
 	atomic_store_explicit(&cell->consumed, false, memory_order_relaxed);
 	atomic_store_explicit(&cell->next, NULL, memory_order_relaxed);
-	atomic_store_explicit(&cell->pool, NULL, memory_order_relaxed);
+	atomic_store_explicit(&cell->exec, NULL, memory_order_relaxed);
 	atomic_store_explicit(&cell->fn, NULL, memory_order_relaxed);
 	atomic_store_explicit(&cell->label, NULL, memory_order_relaxed);
 	atomic_store_explicit(&cell->owner_tid, 0, memory_order_relaxed);
@@ -165,33 +195,35 @@ baton__cell_alloc(void)
 static void
 cell_free(struct baton__cell *cell)
 {
-	struct baton__thread *self = baton__thread_self();
+	struct cell_cache *self = &cache;
 
 	/* release: stale handles and introspection see the cell as free. */
 	atomic_store_explicit(&cell->gen,
 			      atomic_load_explicit(&cell->gen,
 						   memory_order_relaxed) + 1,
 			      memory_order_release);
-	if (self->ncached == CACHE_MAX) {
+	if (self->n == CACHE_MAX) {
 		baton__lock_acquire(&free_lock);
-		while (self->ncached > CACHE_MAX - CACHE_BATCH) {
-			struct baton__cell *c = self->cache[--self->ncached];
+		while (self->n > CACHE_MAX - CACHE_BATCH) {
+			struct baton__cell *c = self->cells[--self->n];
 
 			c->free_next = free_list;
 			free_list = c;
 		}
 		baton__lock_release(&free_lock);
 	}
-	self->cache[self->ncached++] = cell;
+	self->cells[self->n++] = cell;
 }
 
-/* Returns a thread's cached cells to the shared list (thread exit). */
+/* Returns the thread's cached cells to the shared list (thread exit). */
 void
-baton__cell_cache_flush(struct baton__thread *self)
+baton__cell_cache_flush(void)
 {
+	struct cell_cache *self = &cache;
+
 	baton__lock_acquire(&free_lock);
-	while (self->ncached > 0) {
-		struct baton__cell *c = self->cache[--self->ncached];
+	while (self->n > 0) {
+		struct baton__cell *c = self->cells[--self->n];
 
 		c->free_next = free_list;
 		free_list = c;
@@ -222,7 +254,7 @@ baton__cell_unref(struct baton__cell *cell)
 	    !(atomic_load_explicit(&cell->flags, memory_order_relaxed) &
 	      CELL_TAKEN) &&
 	    cell->value != NULL && cell->destroy != NULL) {
-		baton__pool_watch_give_back(baton__thread_self());
+		program_code();
 		cell->destroy(cell->value);
 	}
 	cell_free(cell);
@@ -237,7 +269,7 @@ run_callbacks(struct baton__cell *cell)
 	struct baton__callback *ordered = NULL;
 
 	if (list != NULL)
-		baton__pool_watch_give_back(baton__thread_self());
+		program_code();
 	while (list != NULL) { /* a stack: reverse into registration order */
 		struct baton__callback *next = list->next;
 
@@ -286,17 +318,15 @@ baton__cell_claim_completion(struct baton__cell *cell)
 void
 baton__cell_publish(struct baton__cell *cell)
 {
-	struct baton__thread *self = baton__thread_self();
+	struct baton__cell_thread_hooks *h = thread_hooks;
 
 	/*
 	 * A worker finishing its outermost body goes back to look for work
 	 * right after this; saying so before DONE is visible spares the
 	 * owner's next submission a wake-up (pool.c, "The watch").
 	 */
-	if (self->finishing == cell && cell->on_done == NULL)
-		baton__pool_watch_take(
-		    self, atomic_load_explicit(&cell->pool,
-					       memory_order_relaxed));
+	if (h != NULL)
+		h->publishing(h, cell);
 	/* release: whoever sees DONE sees value, reason and flags. */
 	atomic_store_explicit(&cell->state, BATON_TASK_DONE,
 			      memory_order_release);
@@ -374,9 +404,9 @@ baton__cell_run(struct baton__cell *cell)
 	};
 	unsigned int expected = BATON_TASK_QUEUED;
 	struct baton__thread *self;
+	struct baton__exec *ex;
 	struct baton__cell *outer;
 	unsigned int flags;
-	bool outermost;
 	void *value;
 
 	/* acq_rel: one claimer; it sees what the spawner wrote. */
@@ -392,19 +422,14 @@ baton__cell_run(struct baton__cell *cell)
 	flags = atomic_fetch_or_explicit(&cell->flags, CELL_IN_BODY,
 					 memory_order_acq_rel);
 	self = baton__thread_self();
-	/* A worker's outermost cell: its loop looks for work right after. */
-	outermost = self->worker && self->current == NULL;
 	if (flags & CELL_STOP) {
 		/* Counted as cancelled when the stop was requested. */
 		atomic_fetch_and_explicit(&cell->flags, ~CELL_IN_BODY,
 					  memory_order_release);
-		if (outermost)
-			self->finishing = cell;
 		if (flags & CELL_CANCELLED)
 			baton__cell_settle_cancelled(cell);
 		else
 			baton__cell_settle(cell, NULL, &stopped);
-		self->finishing = NULL;
 		return true;
 	}
 	/*
@@ -418,19 +443,17 @@ baton__cell_run(struct baton__cell *cell)
 	self->current = cell;
 	value = atomic_load_explicit(&cell->fn, memory_order_relaxed)(cell->arg);
 	self->current = outer;
-	baton__pool_count_outcome(
-	    atomic_load_explicit(&cell->pool, memory_order_relaxed),
-	    &cell->body_reason);
+	/* relaxed: set at submit, before the claim this thread made. */
+	ex = atomic_load_explicit(&cell->exec, memory_order_relaxed);
+	if (ex != NULL)
+		ex->ops->count_outcome(ex, &cell->body_reason);
 	/*
 	 * acq_rel: cancel_wait, seeing it clear, sees the body's effects;
 	 * and the old flags decide whether a cancel came first.
 	 */
 	flags = atomic_fetch_and_explicit(&cell->flags, ~CELL_IN_BODY,
 					  memory_order_acq_rel);
-	if (outermost)
-		self->finishing = cell;
 	complete_from_body(cell, value, flags);
-	self->finishing = NULL;
 	return true;
 }
 
@@ -441,11 +464,14 @@ baton__cell_stop(struct baton__cell *cell, unsigned int also)
 	unsigned int old = atomic_fetch_or_explicit(
 	    &cell->flags, CELL_STOP | also, memory_order_acq_rel);
 
+	struct baton__exec *ex;
+
 	if (!(old & CELL_STOP) &&
 	    atomic_load_explicit(&cell->state, memory_order_relaxed) !=
-		BATON_TASK_DONE)
-		baton__pool_count_cancel(
-		    atomic_load_explicit(&cell->pool, memory_order_relaxed));
+		BATON_TASK_DONE &&
+	    (ex = atomic_load_explicit(&cell->exec, memory_order_relaxed)) !=
+		NULL)
+		ex->ops->count_cancel(ex);
 	return old;
 }
 
@@ -463,16 +489,17 @@ static bool
 spin_for_publish(struct baton__cell *cell, uint32_t seen,
 		 const struct baton__deadline *deadline)
 {
-	baton_pool *pool = atomic_load_explicit(&cell->pool,
-						memory_order_relaxed);
+	struct baton__exec *ex = atomic_load_explicit(&cell->exec,
+						      memory_order_relaxed);
 	long left = baton__deadline_left_ns(deadline, PICKUP_SPIN_NS);
 
 	if (left == 0)
 		return false;
-	if (left < PICKUP_SPIN_NS || baton__pool_pickup_soon(pool))
+	if (left < PICKUP_SPIN_NS || (ex != NULL && ex->ops->pickup_soon(ex)))
 		return baton__spin_for_change_ns(&cell->done, seen, left);
-	return baton__spin_for_change(baton__pool_await_spinner(pool),
-				      &cell->done, seen);
+	return baton__spin_for_change(
+	    ex != NULL ? ex->ops->await_spinner(ex) : NULL, &cell->done,
+	    seen);
 }
 
 int
@@ -510,10 +537,12 @@ baton__cell_wait(struct baton__cell *cell,
 		if (s == BATON_TASK_DONE)
 			return 0;
 		if (s == BATON_TASK_QUEUED && help && baton__cell_run(cell)) {
+			struct baton__exec *ex = atomic_load_explicit(
+			    &cell->exec, memory_order_relaxed);
+
 			/* Helpers outrun workers: keep the queue from piling up. */
-			baton__pool_reap(atomic_load_explicit(
-					     &cell->pool, memory_order_relaxed),
-					 8);
+			if (ex != NULL)
+				ex->ops->reap(ex, 8);
 			/*
 			 * Not `return 0`: a cancel may have won the completion
 			 * while we ran the stop path, and be still filling the
@@ -593,7 +622,7 @@ baton__cell_info(struct baton__cell *cell, struct baton_task_info *info)
 }
 
 void
-baton__cell_for_each_live(baton_pool *pool,
+baton__cell_for_each_live(struct baton__exec *ex,
 			  void (*fn)(struct baton__cell *, void *), void *ctx)
 {
 	/* acquire: pairs with refill's release; the chunk is initialised. */
@@ -608,9 +637,9 @@ baton__cell_for_each_live(baton_pool *pool,
 
 			if (!(gen & 1))
 				continue;
-			if (pool != NULL &&
-			    atomic_load_explicit(&cell->pool,
-						 memory_order_relaxed) != pool)
+			if (ex != NULL &&
+			    atomic_load_explicit(&cell->exec,
+						 memory_order_relaxed) != ex)
 				continue;
 			fn(cell, ctx);
 		}

@@ -36,6 +36,45 @@ struct baton__callback {
 };
 
 struct baton__thread;
+struct baton__exec;
+
+/*
+ * What a cell asks of the executor that runs it.  The executor (pool.c)
+ * sets cell->exec at submit; the cell calls up only through these, never
+ * by name, so the cell layer stands below the executor.
+ */
+struct baton__exec_ops {
+	/* Drops up to max already-claimed cells from the front of its queue. */
+	void (*reap)(struct baton__exec *ex, int max);
+	/* Whether an idle worker will take the next queued cell soon. */
+	bool (*pickup_soon)(struct baton__exec *ex);
+	/* The adaptive spin budget of awaiters of its cells. */
+	struct baton__spinner *(*await_spinner)(struct baton__exec *ex);
+	/* A body ended with reason; a cell was asked to stop (counters). */
+	void (*count_outcome)(struct baton__exec *ex,
+			      const struct baton_exit_reason *reason);
+	void (*count_cancel)(struct baton__exec *ex);
+};
+
+struct baton__exec {
+	const struct baton__exec_ops *ops;
+};
+
+/*
+ * What the cell tells the thread running it (installed per thread by the
+ * executor in its workers; cell.c calls them if set).
+ *   publishing: a completion of `cell` is about to be made visible;
+ *   program_code: the cell is about to run code of the program's (a
+ *   callback, a destructor), which may block.
+ */
+struct baton__cell_thread_hooks {
+	void (*publishing)(struct baton__cell_thread_hooks *h,
+			   struct baton__cell *cell);
+	void (*program_code)(struct baton__cell_thread_hooks *h);
+};
+
+/* Installs (NULL: removes) the calling thread's hooks. */
+void baton__cell_set_thread_hooks(struct baton__cell_thread_hooks *h);
 
 /*
  * Three cache lines, laid out by who writes them while an awaiter spins:
@@ -69,7 +108,7 @@ struct baton__cell {
 	 * line.  DONE in `state` comes first and stays the truth.
 	 */
 	atomic_uint published;
-	_Atomic(baton_pool *) pool;
+	_Atomic(struct baton__exec *) exec; /* set at submit (pool.c) */
 
 	/* The body, read by introspection concurrently: atomics. */
 	_Atomic(baton_task_fn) fn;
@@ -111,16 +150,16 @@ struct baton__cell {
 	struct baton__cell *outer;
 };
 
-/* One per thread that uses baton, created on first use (thread.c). */
+/*
+ * One per thread that uses baton, created on first use (thread.c): the
+ * strict tasks it owns and the body it runs.  The executor keeps its own
+ * per-worker record (pool.c) and the allocator its own cache (cell.c).
+ */
 struct baton__thread {
 	pid_t tid;
 	bool worker;                  /* a pool worker: awaits always help */
-	baton_pool *watching;         /* whose idle watch this worker holds */
-	struct baton__cell *finishing; /* outermost body being completed */
 	struct baton__cell *owned;    /* tasks started here, not consumed */
 	struct baton__cell *current;  /* the body running on this thread */
-	unsigned int ncached;         /* free cells kept by this thread */
-	struct baton__cell *cache[64];
 };
 
 /* The calling thread's record (thread-local storage; never NULL). */
@@ -136,8 +175,8 @@ void baton__disown(struct baton__cell *cell);
  */
 struct baton__cell *baton__cell_alloc(void);
 
-/* Returns a thread's cached free cells to the shared list (thread exit). */
-void baton__cell_cache_flush(struct baton__thread *self);
+/* Returns the calling thread's cached free cells (thread exit). */
+void baton__cell_cache_flush(void);
 
 /*
  * Asks for a cell's lines ahead of use (write: for writing), so a loop
@@ -252,8 +291,8 @@ int baton__cell_outcome(struct baton__cell *cell, void **value,
 /* Fills a task info snapshot from a live cell. */
 void baton__cell_info(struct baton__cell *cell, struct baton_task_info *info);
 
-/* Calls fn for every live cell of the pool (pool NULL: every pool). */
-void baton__cell_for_each_live(baton_pool *pool,
+/* Calls fn for every live cell run by ex (NULL: every live cell). */
+void baton__cell_for_each_live(struct baton__exec *ex,
 			       void (*fn)(struct baton__cell *, void *),
 			       void *ctx);
 
@@ -263,24 +302,5 @@ void baton__cell_for_each_live(baton_pool *pool,
  */
 void baton__cell_fork_prepare(void);
 void baton__cell_fork_done(void);
-
-/* Pool hooks used by the cell (pool.c). */
-/* Drops up to max already-claimed cells from the front of the queue. */
-void baton__pool_reap(baton_pool *pool, int max);
-/* Whether an idle worker (watching, or asleep and being woken) will take
- * the next queued cell: no busy worker stands in the way. */
-bool baton__pool_pickup_soon(baton_pool *pool);
-/*
- * A worker about to publish its outermost body's result takes its pool's
- * idle watch if nobody holds it (so the owner's next submission, made as
- * soon as it sees the result, wakes nobody); and gives it back before it
- * runs code of the program's (callbacks, destructors), which may block.
- */
-void baton__pool_watch_take(struct baton__thread *self, baton_pool *pool);
-void baton__pool_watch_give_back(struct baton__thread *self);
-struct baton__spinner *baton__pool_await_spinner(baton_pool *pool);
-void baton__pool_count_outcome(baton_pool *pool,
-			       const struct baton_exit_reason *reason);
-void baton__pool_count_cancel(baton_pool *pool);
 
 #endif /* BATON_SRC_CELL_H */

@@ -20,7 +20,8 @@
  * drops the queue's reference.  Such finished cells would pile up in the
  * queue whenever the workers are not scheduled (a consumer that helps can
  * outrun them by far), so a helper also reaps finished cells from the
- * front of the queue (baton__pool_reap), never running anyone else's.
+ * front of the queue (the reap op the pool gives its cells), never
+ * running anyone else's.
  *
  * Idling and the watch: one idle worker at a time holds the pool's
  * watch and spins (about what a park and wake-up would cost) before it
@@ -127,7 +128,10 @@ struct worker {
 	alignas(CACHELINE) atomic_uint state; /* enum worker_state */
 	atomic_uint_fast64_t bodies;          /* outermost bodies started */
 	baton_pool *pool;
-	struct baton__block_hook hook;
+	struct baton__block_hook hook;       /* runtime: sleeping in baton */
+	struct baton__cell_thread_hooks cell_hooks; /* cell: publish, code */
+	baton_pool *watching;           /* whose idle watch this worker holds */
+	struct baton__cell *finishing;  /* the outermost body it runs */
 	clockid_t cpu_clock;
 	bool has_clock;
 	/* The monitor's notes, under pool->reg. */
@@ -197,6 +201,7 @@ struct baton_pool {
 	pthread_t monitor;
 	bool has_monitor;
 
+	struct baton__exec exec; /* what its cells call (cell.h) */
 	atomic_uint refs; /* the creator's, plus what binds work to it */
 	unsigned int base, max_threads;
 	long keep_alive_ns;
@@ -208,6 +213,9 @@ struct baton_pool {
  * threads in the child.
  */
 static atomic_uint fork_gen;
+
+#define POOL_OF(ex) \
+	((baton_pool *)((char *)(ex) - offsetof(struct baton_pool, exec)))
 
 /* The worker record of the calling thread, if it is a pool worker. */
 static _Thread_local struct worker *self_worker
@@ -227,7 +235,7 @@ push(baton_pool *pool, struct baton__cell *cell)
 	/*
 	 * seq_cst: orders the cell's contents before its publication, and
 	 * the head's move before the watch and sleepers checks that follow
-	 * (Dekker pairs with idle_wait and baton__pool_watch_give_back).
+	 * (Dekker pairs with idle_wait and watch_give_back).
 	 */
 	prev = atomic_exchange_explicit(&pool->head, cell, memory_order_seq_cst);
 	/* seq_cst: the link must precede the sleepers check (Dekker pair). */
@@ -280,7 +288,7 @@ pop_locked(baton_pool *pool)
 		    atomic_load_explicit(&pool->popped, memory_order_relaxed) + 1,
 		    memory_order_relaxed);
 
-	/* relaxed: a hint (baton__pool_watch_take); written only on change. */
+	/* relaxed: a hint (watch_take); written only on change. */
 	if (atomic_load_explicit(&pool->drained, memory_order_relaxed) !=
 	    drained)
 		atomic_store_explicit(&pool->drained, drained,
@@ -311,12 +319,13 @@ peek_locked(baton_pool *pool)
 	return atomic_load_explicit(&tail->next, memory_order_acquire);
 }
 
-void
-baton__pool_reap(baton_pool *pool, int max)
+static void
+exec_reap(struct baton__exec *ex, int max)
 {
+	baton_pool *pool = POOL_OF(ex);
 	struct baton__cell *cell;
 
-	if (pool == NULL || !baton__lock_try_acquire(&pool->consumers))
+	if (!baton__lock_try_acquire(&pool->consumers))
 		return;
 	while (max-- > 0 && (cell = peek_locked(pool)) != NULL &&
 	       atomic_load_explicit(&cell->state, memory_order_relaxed) !=
@@ -343,7 +352,7 @@ baton__pool_submit(baton_pool *pool, struct baton__cell *cell)
 	if (pool->fork_gen != atomic_load_explicit(&fork_gen,
 						   memory_order_relaxed))
 		return -ECHILD; /* made before fork: no threads here */
-	atomic_store_explicit(&cell->pool, pool, memory_order_relaxed);
+	atomic_store_explicit(&cell->exec, &pool->exec, memory_order_relaxed);
 	/* The queue's reference, dropped by the worker that runs the cell. */
 	baton__cell_ref(cell);
 	atomic_fetch_add_explicit(&pool->spawned, 1, memory_order_relaxed);
@@ -378,13 +387,15 @@ baton__pool_submit(baton_pool *pool, struct baton__cell *cell)
 	return 0;
 }
 
-bool
-baton__pool_pickup_soon(baton_pool *pool)
+static bool
+exec_pickup_soon(struct baton__exec *ex)
 {
+	baton_pool *pool = POOL_OF(ex);
+
 	/* relaxed: a hint for whether spinning may pay. */
-	return pool != NULL &&
-	    (atomic_load_explicit(&pool->watch, memory_order_relaxed) != NULL ||
-	     atomic_load_explicit(&pool->sleepers, memory_order_relaxed) > 0);
+	return atomic_load_explicit(&pool->watch, memory_order_relaxed) !=
+		NULL ||
+	    atomic_load_explicit(&pool->sleepers, memory_order_relaxed) > 0;
 }
 
 /*
@@ -409,8 +420,8 @@ queue_looks_empty(baton_pool *pool, memory_order order)
 	return atomic_load_explicit(&pool->head, order) == &pool->stub;
 }
 
-void
-baton__pool_watch_take(struct baton__thread *self, baton_pool *pool)
+static void
+watch_take(struct worker *self, baton_pool *pool)
 {
 	/*
 	 * Only when the last pop left the queue empty (the consumers' own
@@ -419,8 +430,7 @@ baton__pool_watch_take(struct baton__thread *self, baton_pool *pool)
 	 * DONE it precedes is published, so an owner that sees the result
 	 * and submits finds the watch up and hands its cell over.
 	 */
-	if (pool == NULL ||
-	    atomic_load_explicit(&pool->watch, memory_order_relaxed) != NULL ||
+	if (atomic_load_explicit(&pool->watch, memory_order_relaxed) != NULL ||
 	    !atomic_load_explicit(&pool->drained, memory_order_relaxed) ||
 	    !watch_begin(pool))
 		return;
@@ -453,8 +463,8 @@ wake_for_queued(baton_pool *pool)
 		baton__ec_signal_waiters(&pool->work);
 }
 
-void
-baton__pool_watch_give_back(struct baton__thread *self)
+static void
+watch_give_back(struct worker *self)
 {
 	baton_pool *pool = self->watching;
 	struct baton__cell *handed;
@@ -466,6 +476,64 @@ baton__pool_watch_give_back(struct baton__thread *self)
 	if ((handed = watch_end(pool)) != NULL)
 		push(pool, handed);
 	wake_for_queued(pool);
+}
+
+static struct baton__spinner *
+exec_await_spinner(struct baton__exec *ex)
+{
+	return &POOL_OF(ex)->await_spin;
+}
+
+static void
+exec_count_outcome(struct baton__exec *ex,
+		   const struct baton_exit_reason *reason)
+{
+	baton_pool *pool = POOL_OF(ex);
+
+	/* relaxed: counters order nothing. */
+	atomic_fetch_add_explicit(reason->kind == BATON_EXIT_NORMAL
+				      ? &pool->completed
+				      : &pool->failed,
+				  1, memory_order_relaxed);
+}
+
+static void
+exec_count_cancel(struct baton__exec *ex)
+{
+	atomic_fetch_add_explicit(&POOL_OF(ex)->cancelled, 1,
+				  memory_order_relaxed);
+}
+
+static const struct baton__exec_ops exec_ops = {
+	.reap = exec_reap,
+	.pickup_soon = exec_pickup_soon,
+	.await_spinner = exec_await_spinner,
+	.count_outcome = exec_count_outcome,
+	.count_cancel = exec_count_cancel,
+};
+
+#define WORKER_OF_CELL_HOOKS(h) \
+	((struct worker *)((char *)(h) - offsetof(struct worker, cell_hooks)))
+
+/*
+ * The outermost body's completion is about to show: take the watch now
+ * (watch_take), so the owner's next submission is handed over.  Not when
+ * the cell has an on_done (program code runs before the result shows).
+ */
+static void
+cell_publishing(struct baton__cell_thread_hooks *h, struct baton__cell *cell)
+{
+	struct worker *w = WORKER_OF_CELL_HOOKS(h);
+
+	if (w->finishing == cell && cell->on_done == NULL)
+		watch_take(w, w->pool);
+}
+
+/* Program code may block: the watch is never held across it. */
+static void
+cell_program_code(struct baton__cell_thread_hooks *h)
+{
+	watch_give_back(WORKER_OF_CELL_HOOKS(h));
 }
 
 /* Runs a cell a worker took; the watch is not held across a body. */
@@ -699,14 +767,16 @@ hook_can_grow(struct baton__block_hook *h)
 static void
 run_taken(struct worker *w, struct baton__cell *cell)
 {
-	baton__pool_watch_give_back(baton__thread_self());
+	watch_give_back(w);
 	/* relaxed: the worker's own line; the monitor reads it racily. */
 	atomic_store_explicit(&w->bodies,
 			      atomic_load_explicit(&w->bodies,
 						   memory_order_relaxed) + 1,
 			      memory_order_relaxed);
 	atomic_store_explicit(&w->state, W_RUNNING, memory_order_relaxed);
+	w->finishing = cell;
 	baton__cell_run(cell);
+	w->finishing = NULL;
 	if (atomic_exchange_explicit(&w->state, W_IDLE,
 				     memory_order_relaxed) == W_STUCK)
 		atomic_fetch_sub_explicit(&w->pool->blocked, 1,
@@ -800,7 +870,6 @@ static bool
 idle_wait(struct worker *w)
 {
 	baton_pool *pool = w->pool;
-	struct baton__thread *self = baton__thread_self();
 	struct baton__deadline deadline;
 	struct baton__cell *cell;
 	int r;
@@ -812,8 +881,8 @@ idle_wait(struct worker *w)
 	 * submitters.  It may hold the watch already (taken as its last body
 	 * finished).
 	 */
-	if (self->watching == pool || watch_begin(pool)) {
-		self->watching = NULL;
+	if (w->watching == pool || watch_begin(pool)) {
+		w->watching = NULL;
 		baton__spin_until_ns(watch_ready, pool, WATCH_SPIN_NS);
 		/*
 		 * A cell handed over: run it at once.  Whoever queued behind
@@ -929,6 +998,9 @@ worker_main(void *arg)
 	w->hook = (struct baton__block_hook){ hook_enter, hook_leave,
 					      hook_can_grow };
 	baton__block_hook_set(&w->hook);
+	w->cell_hooks = (struct baton__cell_thread_hooks){ cell_publishing,
+							   cell_program_code };
+	baton__cell_set_thread_hooks(&w->cell_hooks);
 	worker_register(w);
 	pay_spawn_debt(pool);
 	for (;;) {
@@ -941,10 +1013,10 @@ worker_main(void *arg)
 		while ((cell = pop(pool)) != NULL)
 			run_taken(w, cell);
 		if (closing) {
-			if (self->watching == NULL)
+			if (w->watching == NULL)
 				break;
 			/* A cell handed to us goes to the queue: drain again. */
-			baton__pool_watch_give_back(self);
+			watch_give_back(w);
 			continue;
 		}
 		if (!idle_wait(w)) {
@@ -953,6 +1025,7 @@ worker_main(void *arg)
 		}
 	}
 	baton__block_hook_set(NULL);
+	baton__cell_set_thread_hooks(NULL);
 	self_worker = NULL;
 	self->worker = false;
 	worker_unregister(w, !retired);
@@ -1199,6 +1272,7 @@ baton_pool_create_opts(baton_pool **out, const struct baton_pool_opts *opts)
 	ck_ec32_init(&pool->work, 0);
 	ck_ec32_init(&pool->monitor_ev, 0);
 	atomic_init(&pool->refs, 1);
+	pool->exec.ops = &exec_ops;
 	pool->fork_gen = atomic_load_explicit(&fork_gen, memory_order_relaxed);
 	pool->base = workers;
 	pool->max_threads = opts->max_threads != BATON_POOL_AUTO
@@ -1287,7 +1361,7 @@ close_default(void)
 
 	if (pool == NULL)
 		return;
-	baton__cell_for_each_live(pool, stop_one, NULL);
+	baton__cell_for_each_live(&pool->exec, stop_one, NULL);
 	/* release: as in stop_workers. */
 	atomic_store_explicit(&pool->closing, true, memory_order_release);
 }
@@ -1367,33 +1441,6 @@ baton_pool_set_default_opts(const struct baton_pool_opts *opts)
 	return r;
 }
 
-struct baton__spinner *
-baton__pool_await_spinner(baton_pool *pool)
-{
-	return pool != NULL ? &pool->await_spin : NULL;
-}
-
-void
-baton__pool_count_outcome(baton_pool *pool,
-			  const struct baton_exit_reason *reason)
-{
-	if (pool == NULL)
-		return;
-	/* relaxed: counters order nothing. */
-	atomic_fetch_add_explicit(reason->kind == BATON_EXIT_NORMAL
-				      ? &pool->completed
-				      : &pool->failed,
-				  1, memory_order_relaxed);
-}
-
-void
-baton__pool_count_cancel(baton_pool *pool)
-{
-	if (pool != NULL)
-		atomic_fetch_add_explicit(&pool->cancelled, 1,
-					  memory_order_relaxed);
-}
-
 static void
 count_live(struct baton__cell *cell, void *ctx)
 {
@@ -1429,7 +1476,7 @@ baton_pool_stats(baton_pool *pool, struct baton_pool_stats *out)
 	out->detected = atomic_load_explicit(&pool->detected,
 					     memory_order_relaxed);
 	out->live = 0;
-	baton__cell_for_each_live(pool, count_live, &out->live);
+	baton__cell_for_each_live(&pool->exec, count_live, &out->live);
 	return 0;
 }
 
@@ -1454,6 +1501,6 @@ baton_pool_list(baton_pool *pool, struct baton_task_info *infos, size_t n)
 
 	if (pool == NULL || (infos == NULL && n > 0))
 		return -EINVAL;
-	baton__cell_for_each_live(pool, list_one, &ctx);
+	baton__cell_for_each_live(&pool->exec, list_one, &ctx);
 	return (ptrdiff_t)ctx.count;
 }

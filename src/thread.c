@@ -69,7 +69,7 @@ thread_exit(void *arg)
 		}
 		baton__cell_unref(cell);
 	}
-	baton__cell_cache_flush(self);
+	baton__cell_cache_flush();
 	self_ready = false;
 }
 

@@ -31,6 +31,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -308,6 +309,79 @@ scen_pool(void)
 	      (unsigned long)st.spawned);
 	baton_pool_destroy(pool);
 	CHECK(atomic_load(&runs) == (r == 0), "bodies ran: %ld",
+	      atomic_load(&runs));
+}
+
+/* Blocks inside baton until the future it is given completes. */
+static void *
+body_wait_future(void *arg)
+{
+	atomic_fetch_add(&runs, 1);
+	(void)baton_future_wait(arg, BATON_INFINITY);
+	return NULL;
+}
+
+/*
+ * An elastic pool whose only base thread blocks: the thread it adds for
+ * the queued task may fail to start (its allocation or its creation);
+ * then the task runs once the blocked body returns, on the thread that
+ * exists.
+ */
+static void
+scen_pool_growth(void)
+{
+	struct baton_pool_opts po = BATON_POOL_OPTS_INIT;
+	struct baton_task_opts opts = value_opts;
+	struct baton_pool_stats st;
+	baton_pool *pool;
+	baton_promise *pr;
+	baton_future *f;
+	baton_task a, b;
+	void *v;
+	int r, rb;
+
+	po.workers = 1;
+	po.max_threads = 4;
+	r = baton_pool_create_opts(&pool, &po);
+	if (r != 0) {
+		CHECK((r == -ENOMEM || r == -EAGAIN) && pool == NULL,
+		      "create: %d", r);
+		return;
+	}
+	opts.pool = pool;
+	r = baton_promise_create(&pr, &f);
+	EXPECT_OK_OR(r, -ENOMEM);
+	if (r != 0) {
+		CHECK(baton_pool_destroy(pool) == 0, "destroy");
+		return;
+	}
+	r = baton_task_async_opts(&a, body_wait_future, f, &opts);
+	EXPECT_OK_OR(r, -ENOMEM);
+	/* Once a blocks, b can only run on a thread the pool adds. */
+	while (r == 0 && baton_pool_stats(pool, &st) == 0 && st.blocked == 0)
+		sched_yield();
+	rb = baton_task_async_opts(&b, body_value, TOK(9), &opts);
+	EXPECT_OK_OR(rb, -ENOMEM);
+	/* A failed start is retried on the next look, or b waits for a. */
+	if (rb == 0 && baton_task_yield(&b, 1000, &v, NULL) == 0) {
+		value_take(v, 9);
+		rb = 1; /* taken */
+	}
+	CHECK(baton_promise_fulfil(pr, NULL, NULL) == 0, "fulfil");
+	if (r == 0)
+		CHECK(baton_task_await(&a, BATON_INFINITY, NULL, NULL) == 0,
+		      "await a");
+	if (rb == 0) {
+		CHECK(baton_task_await(&b, BATON_INFINITY, &v, NULL) == 0,
+		      "await b");
+		value_take(v, 9);
+	}
+	CHECK(baton_pool_stats(pool, &st) == 0 && st.threads >= 1 &&
+		  st.threads <= 4,
+	      "stats: %u threads", st.threads);
+	baton_future_unref(f);
+	CHECK(baton_pool_destroy(pool) == 0, "destroy");
+	CHECK(atomic_load(&runs) == (r == 0) + (rb >= 0), "bodies ran: %ld",
 	      atomic_load(&runs));
 }
 
@@ -703,6 +777,7 @@ struct scenario {
 static const struct scenario scenarios[] = {
 	{ "queue", scen_queue },
 	{ "pool", scen_pool },
+	{ "pool_growth", scen_pool_growth },
 	{ "async_await", scen_async_await },
 	{ "async_ignore", scen_async_ignore },
 	{ "start", scen_start },

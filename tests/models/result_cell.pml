@@ -460,7 +460,7 @@ inline cell_run()
 }
 
 /*
- * baton__pool_reap(cell->pool, 8) after a help: under the consumers lock
+ * the executor's reap op (pool.c exec_reap, 8 cells) after a help: under the consumers lock
  * (a try-lock: it may give up), pops a queued cell a helper already
  * claimed and drops the queue's reference.
  */
