@@ -1,6 +1,6 @@
 /*
  * pool.c - the executor: worker threads, the submission queue, idling,
- * and the threads it adds while its workers block.
+ * creation and shutdown.
  *
  * Design notes
  * ============
@@ -43,35 +43,6 @@
  * the queue update (Dekker pairs), so either the watcher or the leader
  * sees each queued cell, or the submitter wakes the leader.
  *
- * Blocking bodies (Go hands a blocked thread's processor to another
- * thread; this is the same idea with threads for processors): a pool has
- * `base` workers (one per CPU by default) and may grow to `max_threads`.
- * Each worker has a small record of its own (struct worker, one line)
- * saying whether it is idle, running a body, blocked in baton, or stuck.
- *   - Blocked in baton: every event-count sleep in baton (a queue, a
- *     future, an await) calls the worker's blocking hook (runtime
- *     wait.h).  If work is queued and no idle worker will take it, the
- *     blocking worker wakes a sleeper or starts a thread before it
- *     sleeps: no detection delay.
- *   - Stuck anywhere else (read, nanosleep, a mutex, a long syscall): a
- *     monitor thread looks every TICK_NS while work is queued.  A worker
- *     that has run the same body for STUCK_NS and got less than a
- *     quarter of that time on a CPU (its thread CPU clock) is stuck; a
- *     CPU-bound body keeps its clock moving and is never counted, so
- *     CPU-bound work is not oversubscribed.
- *   - The monitor then starts threads until base + blocked run, and when
- *     every non-idle worker is blocked it doubles the thread count
- *     (bounded by the queued work): a flood of sleeping bodies reaches
- *     its full width in a few ticks instead of one thread per tick.
- *   - Idle threads beyond `base` retire after `keep_alive`, so an idle
- *     process returns to its base threads; the monitor itself sleeps
- *     while every worker is parked, so an idle pool uses no CPU.
- *   - Past max_threads, work queues as before.  A thread that cannot be
- *     created is counted (stats) and the work runs on the threads that
- *     exist.
- * Thread counts change under `reg` (a mutex: creation and retirement
- * are slow paths anyway), so destroy can wait for the last thread.
- *
  * Shutdown: `closing` makes new submissions fail with -EPIPE; the workers
  * run everything already queued, then exit; destroy waits for them.  A task
  * that submits a subtask while its pool shuts down either gets -EPIPE or
@@ -83,148 +54,25 @@
  * supervisor) holds a reference, so a destroyed pool's memory stays valid
  * for them and their submissions get -EPIPE (then run inline).
  *
- * The default pool is created once.  At exit, its handler asks every task
- * still on it to stop (queued ones then never run) and closes it, but
- * waits for nobody: a body blocked forever cannot hold up exit (the BEAM
- * does not wait for its processes when it halts either).  After fork(),
- * the child forgets the parent's default pool (its threads do not exist
- * there) and makes a new one on first use; a pool created before the
- * fork refuses submissions in the child (-ECHILD).
+ * Threads beyond the base and the monitor that adds them: growth.c.  The
+ * default pool, exit and fork: default_pool.c.
  */
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "alloc.h"
-#include "cell.h"
-#include "gate.h"
-#include "lock.h"
-#include "task_internal.h"
-
-#define CACHELINE 64
-#define MAX_WORKERS 1024
-#define CEILING_CAP 16384u
-
-/* The monitor's period and the time a body must be stuck to count. */
-#define TICK_NS 1000000L
-#define STUCK_NS 2000000L
-
-/* Extra idle threads retire after this, unless the pool says otherwise. */
-#define KEEP_ALIVE_MS 10000
-
-enum worker_state {
-	W_IDLE,    /* looking for work, spinning or parked */
-	W_RUNNING, /* in a body */
-	W_BLOCKED, /* in a body, asleep inside baton (the hook said so) */
-	W_STUCK    /* in a body, off the CPU for a while (the monitor saw) */
-};
-
-/* One per worker thread; its first line is written by that thread only. */
-struct worker {
-	alignas(CACHELINE) atomic_uint state; /* enum worker_state */
-	atomic_uint_fast64_t bodies;          /* outermost bodies started */
-	baton_pool *pool;
-	struct baton__block_hook hook;       /* runtime: sleeping in baton */
-	struct baton__cell_thread_hooks cell_hooks; /* cell: publish, code */
-	baton_pool *watching;           /* whose idle watch this worker holds */
-	struct baton__cell *finishing;  /* the outermost body it runs */
-	clockid_t cpu_clock;
-	bool has_clock;
-	/* The monitor's notes, under pool->reg. */
-	uint64_t seen_bodies;
-	int64_t seen_cpu_ns, seen_at_ns;
-	struct worker *prev, *next;
-};
-
-struct baton_pool {
-	/*
-	 * The idle watch: NULL when no worker watches; WATCHED(pool) when
-	 * one idle worker spins, ready to take a cell; or a cell a submitter
-	 * handed straight to that worker.  One line, one RMW each way.
-	 */
-	alignas(CACHELINE) _Atomic(struct baton__cell *) watch;
-	/* Cells a watcher took from a submitter's hand (queue estimate). */
-	atomic_uint_fast64_t handed;
-
-	/* Submitters: the head of the intrusive queue (the watcher polls it). */
-	alignas(CACHELINE) _Atomic(struct baton__cell *) head;
-
-	/* Submitters' counter, away from the lines idle workers poll. */
-	alignas(CACHELINE) atomic_uint_fast64_t spawned;
-
-	/* Read by every submitter, written when a worker sleeps or wakes. */
-	alignas(CACHELINE) atomic_int sleepers;
-	atomic_bool closing;
-	unsigned int fork_gen; /* baton__fork_gen when it was created */
-
-	/* Workers: the tail end, under the consumer lock. */
-	alignas(CACHELINE) struct baton__lock consumers;
-	struct baton__cell *tail;
-	/* The last pop left the queue empty: a hint read without the lock. */
-	atomic_bool drained;
-	/* Cells popped, under the lock (queue estimate); read racily. */
-	atomic_uint_fast64_t popped;
-	struct baton__cell stub;
-
-	/* Idle workers. */
-	alignas(CACHELINE) struct ck_ec32 work;
-	struct baton__gate idle_gate;
-	atomic_uint parked; /* asleep in the gate or as the leader */
-
-	/* Awaiters of this pool's cells. */
-	alignas(CACHELINE) struct baton__spinner await_spin;
-
-	/* Written by workers as bodies end; relaxed. */
-	alignas(CACHELINE) atomic_uint_fast64_t completed;
-	atomic_uint_fast64_t failed;
-	atomic_uint_fast64_t cancelled;
-
-	/* Threads: the list and the counts change under reg. */
-	alignas(CACHELINE) pthread_mutex_t reg;
-	pthread_cond_t exited;  /* threads reached 0 while closing */
-	struct worker *workers; /* registered (started) workers */
-	atomic_uint threads;    /* alive or starting */
-	atomic_uint blocked;    /* workers W_BLOCKED or W_STUCK */
-	atomic_uint peak;
-	atomic_uint_fast64_t retired, spawn_failed;
-	atomic_uint_fast64_t detected; /* bodies the monitor found stuck */
-	/* Threads the monitor asked for that new threads start (a tree). */
-	atomic_uint spawn_debt;
-
-	/* The monitor. */
-	struct ck_ec32 monitor_ev;
-	atomic_bool monitor_parked;
-	pthread_t monitor;
-	bool has_monitor;
-
-	struct baton__exec exec; /* what its cells call (cell.h) */
-	atomic_uint refs; /* the creator's, plus what binds work to it */
-	unsigned int base, max_threads;
-	long keep_alive_ns;
-	size_t stack_size;
-};
+#include "pool_internal.h"
 
 /*
- * Bumped in the child after every fork: a pool made before it has no
- * threads in the child.
+ * Bumped in the child after every fork (default_pool.c): a pool made
+ * before it has no threads in the child.
  */
-static atomic_uint fork_gen;
-
-#define POOL_OF(ex) \
-	((baton_pool *)((char *)(ex) - offsetof(struct baton_pool, exec)))
+atomic_uint baton__pool_fork_gen;
 
 /* The worker record of the calling thread, if it is a pool worker. */
 static _Thread_local struct worker *self_worker
     __attribute__((tls_model("initial-exec")));
-
-#define WATCH_SPIN_NS 20000L
-
-/* The watch's "a worker watches, nothing handed yet" mark: never queued. */
-#define WATCHED(pool) (&(pool)->stub)
 
 static void
 push(baton_pool *pool, struct baton__cell *cell)
@@ -349,7 +197,7 @@ baton__pool_submit(baton_pool *pool, struct baton__cell *cell)
 	if (atomic_load_explicit(&pool->closing, memory_order_acquire))
 		return -EPIPE;
 	/* relaxed: only this process's own fork handler changes it. */
-	if (pool->fork_gen != atomic_load_explicit(&fork_gen,
+	if (pool->fork_gen != atomic_load_explicit(&baton__pool_fork_gen,
 						   memory_order_relaxed))
 		return -ECHILD; /* made before fork: no threads here */
 	atomic_store_explicit(&cell->exec, &pool->exec, memory_order_relaxed);
@@ -411,13 +259,6 @@ watch_begin(baton_pool *pool)
 	return atomic_compare_exchange_strong_explicit(
 	    &pool->watch, &none, WATCHED(pool), memory_order_relaxed,
 	    memory_order_relaxed);
-}
-
-/* Whether the queue looks empty: its head is the stub after the last pop. */
-static bool
-queue_looks_empty(baton_pool *pool, memory_order order)
-{
-	return atomic_load_explicit(&pool->head, order) == &pool->stub;
 }
 
 static void
@@ -537,233 +378,6 @@ cell_program_code(struct baton__cell_thread_hooks *h)
 }
 
 /* Runs a cell a worker took; the watch is not held across a body. */
-static int64_t
-mono_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
-/* Cells queued or handed but not yet taken: an estimate, never negative. */
-static uint64_t
-queued_estimate(baton_pool *pool)
-{
-	/* relaxed: three counters read racily; the monitor only estimates. */
-	uint64_t in = atomic_load_explicit(&pool->spawned, memory_order_relaxed);
-	uint64_t out = atomic_load_explicit(&pool->popped,
-					    memory_order_relaxed) +
-	    atomic_load_explicit(&pool->handed, memory_order_relaxed);
-
-	return in > out ? in - out : 0;
-}
-
-/* Wakes the monitor if it sleeps (a worker left its parked idle). */
-static void
-wake_monitor(baton_pool *pool)
-{
-	/* seq_cst: after the caller's parked decrement (Dekker pair). */
-	if (atomic_load_explicit(&pool->monitor_parked, memory_order_seq_cst))
-		baton__ec_signal(&pool->monitor_ev);
-}
-
-static void *worker_main(void *arg);
-
-/*
- * Starts up to n threads, within max_threads; returns how many started.
- * A thread that cannot be created is counted and ends the attempt: the
- * work runs on the threads that exist.
- */
-static unsigned int
-grow(baton_pool *pool, unsigned int n)
-{
-	unsigned int started = 0;
-	pthread_attr_t attr;
-	bool attr_ok;
-
-	attr_ok = pthread_attr_init(&attr) == 0;
-	if (attr_ok) {
-		(void)pthread_attr_setdetachstate(&attr,
-						  PTHREAD_CREATE_DETACHED);
-		if (pool->stack_size != 0)
-			(void)pthread_attr_setstacksize(&attr,
-							pool->stack_size);
-	}
-	while (started < n) {
-		struct worker *w;
-		pthread_t tid;
-		unsigned int t, peak;
-
-		/* relaxed: the CAS alone keeps threads <= max_threads. */
-		t = atomic_load_explicit(&pool->threads, memory_order_relaxed);
-		do {
-			if (t >= pool->max_threads)
-				goto out;
-		} while (!atomic_compare_exchange_weak_explicit(
-		    &pool->threads, &t, t + 1, memory_order_relaxed,
-		    memory_order_relaxed));
-		/*
-		 * relaxed: a statistic, raised before the thread can run, so
-		 * whoever sees its work done sees the peak.
-		 */
-		peak = atomic_load_explicit(&pool->peak, memory_order_relaxed);
-		while (peak < t + 1 &&
-		       !atomic_compare_exchange_weak_explicit(
-			   &pool->peak, &peak, t + 1, memory_order_relaxed,
-			   memory_order_relaxed))
-			;
-		w = baton__aligned_alloc(CACHELINE, sizeof(*w));
-		if (w != NULL) {
-			memset(w, 0, sizeof(*w));
-			w->pool = pool;
-		}
-		if (w == NULL ||
-		    baton__pthread_create(&tid, attr_ok ? &attr : NULL,
-					  worker_main, w) != 0) {
-			free(w);
-			/* Give the slot back; destroy may be waiting for 0. */
-			pthread_mutex_lock(&pool->reg);
-			if (atomic_fetch_sub_explicit(&pool->threads, 1,
-						      memory_order_relaxed) ==
-			    1)
-				pthread_cond_broadcast(&pool->exited);
-			pthread_mutex_unlock(&pool->reg);
-			atomic_fetch_add_explicit(&pool->spawn_failed, 1,
-						  memory_order_relaxed);
-			break;
-		}
-		started++;
-	}
-out:
-	if (attr_ok)
-		pthread_attr_destroy(&attr);
-	return started;
-}
-
-/*
- * Starts n threads without making the caller create them all: it
- * creates one and leaves the rest as a debt that each new thread pays
- * down by starting up to two more (pay_spawn_debt), so thousands of
- * threads are created by a tree of threads on every CPU at once.
- */
-static void
-grow_spread(baton_pool *pool, unsigned int n)
-{
-	if (n == 0)
-		return;
-	/* relaxed: the debt is claimed with CAS; it orders nothing. */
-	if (n > 1)
-		atomic_fetch_add_explicit(&pool->spawn_debt, n - 1,
-					  memory_order_relaxed);
-	if (grow(pool, 1) == 0)
-		atomic_store_explicit(&pool->spawn_debt, 0,
-				      memory_order_relaxed);
-}
-
-/* A new thread's first act: start up to two of the threads still owed. */
-static void
-pay_spawn_debt(baton_pool *pool)
-{
-	for (int k = 0; k < 2; k++) {
-		/* relaxed: as in grow_spread. */
-		unsigned int d = atomic_load_explicit(&pool->spawn_debt,
-						      memory_order_relaxed);
-
-		do {
-			if (d == 0)
-				return;
-		} while (!atomic_compare_exchange_weak_explicit(
-		    &pool->spawn_debt, &d, d - 1, memory_order_relaxed,
-		    memory_order_relaxed));
-		if (atomic_load_explicit(&pool->closing,
-					 memory_order_relaxed) ||
-		    grow(pool, 1) == 0) {
-			/* At the ceiling, failing, or closing: forget it. */
-			atomic_store_explicit(&pool->spawn_debt, 0,
-					      memory_order_relaxed);
-			return;
-		}
-	}
-}
-
-/*
- * A worker is about to sleep inside baton while in a body.  If work is
- * queued and nobody idle will take it, hand it on now: wake the sleeping
- * leader, or start a thread.
- */
-static void
-compensate(baton_pool *pool)
-{
-	if (queue_looks_empty(pool, memory_order_seq_cst) ||
-	    atomic_load_explicit(&pool->closing, memory_order_relaxed))
-		return;
-	/* A watcher spinning, not yet handed a cell, looks at the queue. */
-	if (atomic_load_explicit(&pool->watch, memory_order_seq_cst) ==
-	    WATCHED(pool))
-		return;
-	if (atomic_load_explicit(&pool->parked, memory_order_seq_cst) > 0) {
-		baton__ec_signal(&pool->work);
-		return;
-	}
-	/* relaxed: an estimate; a thread too many retires when idle. */
-	if (atomic_load_explicit(&pool->threads, memory_order_relaxed) <
-	    pool->base + atomic_load_explicit(&pool->blocked,
-					      memory_order_relaxed))
-		(void)grow(pool, 1);
-}
-
-#define WORKER_OF(h) \
-	((struct worker *)((char *)(h) - offsetof(struct worker, hook)))
-
-static void
-hook_enter(struct baton__block_hook *h)
-{
-	struct worker *w = WORKER_OF(h);
-	unsigned int s = W_RUNNING;
-
-	/* relaxed: the state is this thread's; the monitor only reads it. */
-	if (atomic_compare_exchange_strong_explicit(&w->state, &s, W_BLOCKED,
-						    memory_order_relaxed,
-						    memory_order_relaxed)) {
-		/* seq_cst: counted before compensate looks at the idle. */
-		atomic_fetch_add_explicit(&w->pool->blocked, 1,
-					  memory_order_seq_cst);
-		compensate(w->pool);
-	} else if (s == W_STUCK) {
-		/* Counted already by the monitor. */
-		atomic_compare_exchange_strong_explicit(
-		    &w->state, &s, W_BLOCKED, memory_order_relaxed,
-		    memory_order_relaxed);
-	}
-}
-
-static void
-hook_leave(struct baton__block_hook *h)
-{
-	struct worker *w = WORKER_OF(h);
-	unsigned int s = W_BLOCKED;
-
-	/* relaxed: as in hook_enter. */
-	if (atomic_compare_exchange_strong_explicit(&w->state, &s, W_RUNNING,
-						    memory_order_relaxed,
-						    memory_order_relaxed))
-		atomic_fetch_sub_explicit(&w->pool->blocked, 1,
-					  memory_order_relaxed);
-}
-
-static bool
-hook_can_grow(struct baton__block_hook *h)
-{
-	baton_pool *pool = WORKER_OF(h)->pool;
-
-	/* relaxed: a hint for whether to help instead of sleeping. */
-	return atomic_load_explicit(&pool->threads, memory_order_relaxed) <
-		pool->max_threads ||
-	    atomic_load_explicit(&pool->parked, memory_order_relaxed) > 0;
-}
-
-/* Runs a cell a worker took; the watch is not held across a body. */
 static void
 run_taken(struct worker *w, struct baton__cell *cell)
 {
@@ -858,7 +472,7 @@ unpark(baton_pool *pool)
 {
 	/* seq_cst: before wake_monitor's flag check (Dekker pair). */
 	atomic_fetch_sub_explicit(&pool->parked, 1, memory_order_seq_cst);
-	wake_monitor(pool);
+	baton__pool_wake_monitor(pool);
 }
 
 /*
@@ -982,8 +596,8 @@ worker_unregister(struct worker *w, bool counted)
 	pthread_mutex_unlock(&pool->reg);
 }
 
-static void *
-worker_main(void *arg)
+void *
+baton__pool_worker_main(void *arg)
 {
 	struct worker *w = arg;
 	baton_pool *pool = w->pool;
@@ -995,14 +609,12 @@ worker_main(void *arg)
 	self_worker = w;
 	w->has_clock = pthread_getcpuclockid(pthread_self(),
 					     &w->cpu_clock) == 0;
-	w->hook = (struct baton__block_hook){ hook_enter, hook_leave,
-					      hook_can_grow };
-	baton__block_hook_set(&w->hook);
+	baton__pool_block_hook_init(w);
 	w->cell_hooks = (struct baton__cell_thread_hooks){ cell_publishing,
 							   cell_program_code };
 	baton__cell_set_thread_hooks(&w->cell_hooks);
 	worker_register(w);
-	pay_spawn_debt(pool);
+	baton__pool_pay_spawn_debt(pool);
 	for (;;) {
 		/*
 		 * acquire: pairs with destroy's release; once closing is
@@ -1030,137 +642,6 @@ worker_main(void *arg)
 	self->worker = false;
 	worker_unregister(w, !retired);
 	free(w);
-	return NULL;
-}
-
-/* The monitor's look at one running worker: true if it is stuck. */
-static bool
-looks_stuck(struct worker *w, int64_t now)
-{
-	uint64_t bodies = atomic_load_explicit(&w->bodies,
-					       memory_order_relaxed);
-	struct timespec cpu;
-	int64_t cpu_ns;
-
-	if (!w->has_clock || clock_gettime(w->cpu_clock, &cpu) != 0)
-		return false;
-	cpu_ns = (int64_t)cpu.tv_sec * 1000000000 + cpu.tv_nsec;
-	if (bodies != w->seen_bodies) {
-		/* A new body since the last look: start timing it. */
-		w->seen_bodies = bodies;
-		w->seen_at_ns = now;
-		w->seen_cpu_ns = cpu_ns;
-		return false;
-	}
-	if (now - w->seen_at_ns < STUCK_NS)
-		return false;
-	if ((cpu_ns - w->seen_cpu_ns) * 4 < now - w->seen_at_ns)
-		return true;
-	/* On the CPU: CPU-bound, not stuck.  Time the next stretch. */
-	w->seen_at_ns = now;
-	w->seen_cpu_ns = cpu_ns;
-	return false;
-}
-
-/* One look at the pool: count the stuck, add threads if work waits. */
-static void
-monitor_scan(baton_pool *pool)
-{
-	uint64_t queued = queued_estimate(pool);
-	unsigned int idle = 0, running = 0, newly = 0, threads, blocked, want;
-	int64_t now;
-
-	if (queued == 0)
-		return;
-	now = mono_ns();
-	pthread_mutex_lock(&pool->reg);
-	for (struct worker *w = pool->workers; w != NULL; w = w->next) {
-		unsigned int s = atomic_load_explicit(&w->state,
-						      memory_order_relaxed);
-
-		if (s == W_IDLE) {
-			idle++;
-		} else if (s == W_RUNNING) {
-			/* relaxed: a lost race with the body's end is harmless;
-			 * run_taken's exchange settles the count. */
-			if (looks_stuck(w, now) &&
-			    atomic_compare_exchange_strong_explicit(
-				&w->state, &s, W_STUCK, memory_order_relaxed,
-				memory_order_relaxed)) {
-				atomic_fetch_add_explicit(&pool->blocked, 1,
-							  memory_order_relaxed);
-				atomic_fetch_add_explicit(&pool->detected, 1,
-							  memory_order_relaxed);
-				newly++;
-			} else {
-				running++;
-			}
-		}
-	}
-	threads = atomic_load_explicit(&pool->threads, memory_order_relaxed);
-	pthread_mutex_unlock(&pool->reg);
-	if (idle > 0) {
-		/* Someone idle: make sure it looks (it may be asleep). */
-		baton__ec_signal(&pool->work);
-		return;
-	}
-	blocked = atomic_load_explicit(&pool->blocked, memory_order_relaxed);
-	/* Threads still owed from the last growth count as started. */
-	threads += atomic_load_explicit(&pool->spawn_debt,
-					memory_order_relaxed);
-	want = pool->base + blocked > threads ? pool->base + blocked - threads
-					      : 0;
-	/* Everything blocks: double (the queued work bounds it). */
-	if (running == 0 && newly > 0 && want < threads)
-		want = threads;
-	if (want > queued)
-		want = (unsigned int)queued;
-	grow_spread(pool, want);
-}
-
-/* Whether every thread of the pool is parked idle: nothing to watch. */
-static bool
-all_parked(baton_pool *pool)
-{
-	/* seq_cst: after monitor_parked is set (Dekker pair with unpark). */
-	return atomic_load_explicit(&pool->parked, memory_order_seq_cst) >=
-	    atomic_load_explicit(&pool->threads, memory_order_seq_cst);
-}
-
-static void *
-monitor_main(void *arg)
-{
-	baton_pool *pool = arg;
-
-	for (;;) {
-		uint32_t ticket = ck_ec32_value(&pool->monitor_ev);
-		struct baton__deadline tick = { .infinite = true };
-		struct timespec now;
-
-		if (atomic_load_explicit(&pool->closing, memory_order_acquire))
-			break;
-		/* seq_cst: flag, then look (Dekker pair with unpark). */
-		atomic_store_explicit(&pool->monitor_parked, true,
-				      memory_order_seq_cst);
-		if (!all_parked(pool)) {
-			atomic_store_explicit(&pool->monitor_parked, false,
-					      memory_order_relaxed);
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			tick.infinite = false;
-			tick.at = now;
-			tick.at.tv_nsec += TICK_NS;
-			if (tick.at.tv_nsec >= 1000000000L) {
-				tick.at.tv_sec++;
-				tick.at.tv_nsec -= 1000000000L;
-			}
-		}
-		(void)baton__ec_wait(&pool->monitor_ev, ticket, &tick);
-		atomic_store_explicit(&pool->monitor_parked, false,
-				      memory_order_relaxed);
-		if (atomic_load_explicit(&pool->closing, memory_order_acquire))
-			break;
-		monitor_scan(pool);
-	}
 	return NULL;
 }
 
@@ -1208,36 +689,6 @@ baton__pool_unref(baton_pool *pool)
 		pool_free(pool);
 }
 
-/* The thread ceiling the system allows us, if the caller leaves it to us. */
-static unsigned int
-default_ceiling(unsigned int base)
-{
-	unsigned long limit = CEILING_CAP;
-	struct rlimit rl;
-	FILE *f;
-	unsigned long v;
-
-	/* A quarter of the system's threads and of its memory maps (a
-	 * thread's stack and guard are two), half of our user's processes. */
-	if ((f = fopen("/proc/sys/kernel/threads-max", "r")) != NULL) {
-		if (fscanf(f, "%lu", &v) == 1 && v / 4 < limit)
-			limit = v / 4;
-		fclose(f);
-	}
-	if ((f = fopen("/proc/sys/vm/max_map_count", "r")) != NULL) {
-		if (fscanf(f, "%lu", &v) == 1 && v / 4 < limit)
-			limit = v / 4;
-		fclose(f);
-	}
-	if (getrlimit(RLIMIT_NPROC, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur / 2 < limit)
-		limit = rl.rlim_cur / 2;
-	return limit > base ? (unsigned int)limit : base;
-}
-
-static pthread_once_t default_once = PTHREAD_ONCE_INIT;
-static void register_process_hooks(void);
-
 int
 baton_pool_create_opts(baton_pool **out, const struct baton_pool_opts *opts)
 {
@@ -1251,7 +702,7 @@ baton_pool_create_opts(baton_pool **out, const struct baton_pool_opts *opts)
 	*out = NULL;
 	if (opts == NULL)
 		opts = &defaults;
-	pthread_once(&default_once, register_process_hooks);
+	baton__pool_process_hooks_once();
 	workers = opts->workers;
 	if (workers > MAX_WORKERS || opts->keep_alive_ms < 0 ||
 	    (opts->max_threads != BATON_POOL_AUTO &&
@@ -1273,11 +724,12 @@ baton_pool_create_opts(baton_pool **out, const struct baton_pool_opts *opts)
 	ck_ec32_init(&pool->monitor_ev, 0);
 	atomic_init(&pool->refs, 1);
 	pool->exec.ops = &exec_ops;
-	pool->fork_gen = atomic_load_explicit(&fork_gen, memory_order_relaxed);
+	pool->fork_gen = atomic_load_explicit(&baton__pool_fork_gen,
+					      memory_order_relaxed);
 	pool->base = workers;
 	pool->max_threads = opts->max_threads != BATON_POOL_AUTO
 	    ? opts->max_threads
-	    : default_ceiling(workers);
+	    : baton__pool_default_ceiling(workers);
 	if (pool->max_threads < workers)
 		pool->max_threads = workers;
 	pool->keep_alive_ns = (long)opts->keep_alive_ms * 1000000L;
@@ -1292,9 +744,10 @@ baton_pool_create_opts(baton_pool **out, const struct baton_pool_opts *opts)
 		return -ENOMEM;
 	}
 	/* A fixed pool (max_threads == workers) needs no monitor. */
-	if (grow(pool, workers) < workers ||
+	if (baton__pool_grow(pool, workers) < workers ||
 	    (pool->max_threads > workers &&
-	     baton__pthread_create(&pool->monitor, NULL, monitor_main,
+	     baton__pthread_create(&pool->monitor, NULL,
+				   baton__pool_monitor_main,
 				   pool) != 0)) {
 		stop_workers(pool);
 		pool_free(pool);
@@ -1321,124 +774,18 @@ baton_pool_create(baton_pool **out, unsigned int workers)
 	return baton_pool_create_opts(out, &opts);
 }
 
-static _Atomic(baton_pool *) default_pool;
-static struct baton_pool_opts default_opts = BATON_POOL_OPTS_INIT;
-static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool default_made;
-
 int
 baton_pool_destroy(baton_pool *pool)
 {
 	if (pool == NULL)
 		return 0;
-	/* relaxed: only ever equal if this pool was made the default. */
-	if (pool == atomic_load_explicit(&default_pool, memory_order_relaxed))
+	if (baton__pool_is_default(pool))
 		return -EINVAL;
-	if (self_worker != NULL && self_worker->pool == pool)
+	if (baton__pool_is_own_thread(pool))
 		return -EDEADLK;
 	stop_workers(pool);
 	baton__pool_unref(pool);
 	return 0;
-}
-
-static void
-stop_one(struct baton__cell *cell, void *ctx)
-{
-	(void)ctx;
-	baton__cell_request_stop(cell);
-}
-
-/*
- * At exit: stop what is queued, close, and wait for nobody.  The pool's
- * memory stays (threads may still be in bodies until the process ends).
- */
-static void
-close_default(void)
-{
-	/* acquire: as in baton_pool_default. */
-	baton_pool *pool = atomic_load_explicit(&default_pool,
-						memory_order_acquire);
-
-	if (pool == NULL)
-		return;
-	baton__cell_for_each_live(&pool->exec, stop_one, NULL);
-	/* release: as in stop_workers. */
-	atomic_store_explicit(&pool->closing, true, memory_order_release);
-}
-
-/* fork(): the allocator's lock must not be held mid-update in the child. */
-static void
-fork_prepare(void)
-{
-	pthread_mutex_lock(&default_lock);
-	baton__cell_fork_prepare();
-}
-
-static void
-fork_parent(void)
-{
-	baton__cell_fork_done();
-	pthread_mutex_unlock(&default_lock);
-}
-
-static void
-fork_child(void)
-{
-	baton__cell_fork_done();
-	/* The parent's threads do not exist here: forget its pools. */
-	atomic_fetch_add_explicit(&fork_gen, 1, memory_order_relaxed);
-	atomic_store_explicit(&default_pool, NULL, memory_order_relaxed);
-	default_made = false;
-	pthread_mutex_unlock(&default_lock);
-}
-
-static void
-register_process_hooks(void)
-{
-	(void)atexit(close_default);
-	(void)pthread_atfork(fork_prepare, fork_parent, fork_child);
-}
-
-baton_pool *
-baton_pool_default(void)
-{
-	/* acquire: pairs with the release below; the pool is complete. */
-	baton_pool *pool = atomic_load_explicit(&default_pool,
-						memory_order_acquire);
-
-	if (pool != NULL)
-		return pool;
-	pthread_mutex_lock(&default_lock);
-	if (!default_made) {
-		/* A failure is final for the process, as documented. */
-		default_made = true;
-		/* release: a reader that sees it sees it whole. */
-		if (baton_pool_create_opts(&pool, &default_opts) == 0)
-			atomic_store_explicit(&default_pool, pool,
-					      memory_order_release);
-	}
-	pool = atomic_load_explicit(&default_pool, memory_order_relaxed);
-	pthread_mutex_unlock(&default_lock);
-	return pool;
-}
-
-int
-baton_pool_set_default_opts(const struct baton_pool_opts *opts)
-{
-	int r = 0;
-
-	if (opts == NULL || opts->workers > MAX_WORKERS ||
-	    opts->keep_alive_ms < 0 ||
-	    (opts->max_threads != BATON_POOL_AUTO &&
-	     opts->max_threads < (opts->workers != 0 ? opts->workers : 1)))
-		return -EINVAL;
-	pthread_mutex_lock(&default_lock);
-	if (default_made)
-		r = -EBUSY;
-	else
-		default_opts = *opts;
-	pthread_mutex_unlock(&default_lock);
-	return r;
 }
 
 static void
@@ -1504,3 +851,10 @@ baton_pool_list(baton_pool *pool, struct baton_task_info *infos, size_t n)
 	baton__cell_for_each_live(&pool->exec, list_one, &ctx);
 	return (ptrdiff_t)ctx.count;
 }
+
+bool
+baton__pool_is_own_thread(baton_pool *pool)
+{
+	return self_worker != NULL && self_worker->pool == pool;
+}
+

@@ -1,0 +1,440 @@
+/*
+ * growth.c - the executor's threads beyond its base: added while bodies
+ * block, retired (by the workers themselves, pool.c) when idle.
+ *
+ * Design notes
+ * ============
+ * Blocking bodies (Go hands a blocked thread's processor to another
+ * thread; this is the same idea with threads for processors): a pool has
+ * `base` workers (one per CPU by default) and may grow to `max_threads`.
+ * Each worker has a small record of its own (struct worker, one line)
+ * saying whether it is idle, running a body, blocked in baton, or stuck.
+ *   - Blocked in baton: every event-count sleep in baton (a queue, a
+ *     future, an await) calls the worker's blocking hook (runtime
+ *     wait.h).  If work is queued and no idle worker will take it, the
+ *     blocking worker wakes a sleeper or starts a thread before it
+ *     sleeps: no detection delay.
+ *   - Stuck anywhere else (read, nanosleep, a mutex, a long syscall): a
+ *     monitor thread looks every TICK_NS while work is queued.  A worker
+ *     that has run the same body for STUCK_NS and got less than a
+ *     quarter of that time on a CPU (its thread CPU clock) is stuck; a
+ *     CPU-bound body keeps its clock moving and is never counted, so
+ *     CPU-bound work is not oversubscribed.
+ *   - The monitor then starts threads until base + blocked run, and when
+ *     every non-idle worker is blocked it doubles the thread count
+ *     (bounded by the queued work): a flood of sleeping bodies reaches
+ *     its full width in a few ticks instead of one thread per tick.
+ *   - Idle threads beyond `base` retire after `keep_alive`, so an idle
+ *     process returns to its base threads; the monitor itself sleeps
+ *     while every worker is parked, so an idle pool uses no CPU.
+ *   - Past max_threads, work queues as before.  A thread that cannot be
+ *     created is counted (stats) and the work runs on the threads that
+ *     exist.
+ * Thread counts change under `reg` (a mutex: creation and retirement
+ * are slow paths anyway), so destroy can wait for the last thread.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "pool_internal.h"
+
+#define CEILING_CAP 16384u
+
+/* The monitor's period and the time a body must be stuck to count. */
+#define TICK_NS 1000000L
+#define STUCK_NS 2000000L
+
+static int64_t
+mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Cells queued or handed but not yet taken: an estimate, never negative. */
+static uint64_t
+queued_estimate(baton_pool *pool)
+{
+	/* relaxed: three counters read racily; the monitor only estimates. */
+	uint64_t in = atomic_load_explicit(&pool->spawned, memory_order_relaxed);
+	uint64_t out = atomic_load_explicit(&pool->popped,
+					    memory_order_relaxed) +
+	    atomic_load_explicit(&pool->handed, memory_order_relaxed);
+
+	return in > out ? in - out : 0;
+}
+
+/* Wakes the monitor if it sleeps (a worker left its parked idle). */
+void
+baton__pool_wake_monitor(baton_pool *pool)
+{
+	/* seq_cst: after the caller's parked decrement (Dekker pair). */
+	if (atomic_load_explicit(&pool->monitor_parked, memory_order_seq_cst))
+		baton__ec_signal(&pool->monitor_ev);
+}
+
+/*
+ * Starts up to n threads, within max_threads; returns how many started.
+ * A thread that cannot be created is counted and ends the attempt: the
+ * work runs on the threads that exist.
+ */
+unsigned int
+baton__pool_grow(baton_pool *pool, unsigned int n)
+{
+	unsigned int started = 0;
+	pthread_attr_t attr;
+	bool attr_ok;
+
+	attr_ok = pthread_attr_init(&attr) == 0;
+	if (attr_ok) {
+		(void)pthread_attr_setdetachstate(&attr,
+						  PTHREAD_CREATE_DETACHED);
+		if (pool->stack_size != 0)
+			(void)pthread_attr_setstacksize(&attr,
+							pool->stack_size);
+	}
+	while (started < n) {
+		struct worker *w;
+		pthread_t tid;
+		unsigned int t, peak;
+
+		/* relaxed: the CAS alone keeps threads <= max_threads. */
+		t = atomic_load_explicit(&pool->threads, memory_order_relaxed);
+		do {
+			if (t >= pool->max_threads)
+				goto out;
+		} while (!atomic_compare_exchange_weak_explicit(
+		    &pool->threads, &t, t + 1, memory_order_relaxed,
+		    memory_order_relaxed));
+		/*
+		 * relaxed: a statistic, raised before the thread can run, so
+		 * whoever sees its work done sees the peak.
+		 */
+		peak = atomic_load_explicit(&pool->peak, memory_order_relaxed);
+		while (peak < t + 1 &&
+		       !atomic_compare_exchange_weak_explicit(
+			   &pool->peak, &peak, t + 1, memory_order_relaxed,
+			   memory_order_relaxed))
+			;
+		w = baton__aligned_alloc(CACHELINE, sizeof(*w));
+		if (w != NULL) {
+			memset(w, 0, sizeof(*w));
+			w->pool = pool;
+		}
+		if (w == NULL ||
+		    baton__pthread_create(&tid, attr_ok ? &attr : NULL,
+					  baton__pool_worker_main, w) != 0) {
+			free(w);
+			/* Give the slot back; destroy may be waiting for 0. */
+			pthread_mutex_lock(&pool->reg);
+			if (atomic_fetch_sub_explicit(&pool->threads, 1,
+						      memory_order_relaxed) ==
+			    1)
+				pthread_cond_broadcast(&pool->exited);
+			pthread_mutex_unlock(&pool->reg);
+			atomic_fetch_add_explicit(&pool->spawn_failed, 1,
+						  memory_order_relaxed);
+			break;
+		}
+		started++;
+	}
+out:
+	if (attr_ok)
+		pthread_attr_destroy(&attr);
+	return started;
+}
+
+/*
+ * Starts n threads without making the caller create them all: it
+ * creates one and leaves the rest as a debt that each new thread pays
+ * down by starting up to two more (pay_spawn_debt), so thousands of
+ * threads are created by a tree of threads on every CPU at once.
+ */
+static void
+grow_spread(baton_pool *pool, unsigned int n)
+{
+	if (n == 0)
+		return;
+	/* relaxed: the debt is claimed with CAS; it orders nothing. */
+	if (n > 1)
+		atomic_fetch_add_explicit(&pool->spawn_debt, n - 1,
+					  memory_order_relaxed);
+	if (baton__pool_grow(pool, 1) == 0)
+		atomic_store_explicit(&pool->spawn_debt, 0,
+				      memory_order_relaxed);
+}
+
+/* A new thread's first act: start up to two of the threads still owed. */
+void
+baton__pool_pay_spawn_debt(baton_pool *pool)
+{
+	for (int k = 0; k < 2; k++) {
+		/* relaxed: as in grow_spread. */
+		unsigned int d = atomic_load_explicit(&pool->spawn_debt,
+						      memory_order_relaxed);
+
+		do {
+			if (d == 0)
+				return;
+		} while (!atomic_compare_exchange_weak_explicit(
+		    &pool->spawn_debt, &d, d - 1, memory_order_relaxed,
+		    memory_order_relaxed));
+		if (atomic_load_explicit(&pool->closing,
+					 memory_order_relaxed) ||
+		    baton__pool_grow(pool, 1) == 0) {
+			/* At the ceiling, failing, or closing: forget it. */
+			atomic_store_explicit(&pool->spawn_debt, 0,
+					      memory_order_relaxed);
+			return;
+		}
+	}
+}
+
+/*
+ * A worker is about to sleep inside baton while in a body.  If work is
+ * queued and nobody idle will take it, hand it on now: wake the sleeping
+ * leader, or start a thread.
+ */
+static void
+compensate(baton_pool *pool)
+{
+	if (queue_looks_empty(pool, memory_order_seq_cst) ||
+	    atomic_load_explicit(&pool->closing, memory_order_relaxed))
+		return;
+	/* A watcher spinning, not yet handed a cell, looks at the queue. */
+	if (atomic_load_explicit(&pool->watch, memory_order_seq_cst) ==
+	    WATCHED(pool))
+		return;
+	if (atomic_load_explicit(&pool->parked, memory_order_seq_cst) > 0) {
+		baton__ec_signal(&pool->work);
+		return;
+	}
+	/* relaxed: an estimate; a thread too many retires when idle. */
+	if (atomic_load_explicit(&pool->threads, memory_order_relaxed) <
+	    pool->base + atomic_load_explicit(&pool->blocked,
+					      memory_order_relaxed))
+		(void)baton__pool_grow(pool, 1);
+}
+
+#define WORKER_OF(h) \
+	((struct worker *)((char *)(h) - offsetof(struct worker, hook)))
+
+static void
+hook_enter(struct baton__block_hook *h)
+{
+	struct worker *w = WORKER_OF(h);
+	unsigned int s = W_RUNNING;
+
+	/* relaxed: the state is this thread's; the monitor only reads it. */
+	if (atomic_compare_exchange_strong_explicit(&w->state, &s, W_BLOCKED,
+						    memory_order_relaxed,
+						    memory_order_relaxed)) {
+		/* seq_cst: counted before compensate looks at the idle. */
+		atomic_fetch_add_explicit(&w->pool->blocked, 1,
+					  memory_order_seq_cst);
+		compensate(w->pool);
+	} else if (s == W_STUCK) {
+		/* Counted already by the monitor. */
+		atomic_compare_exchange_strong_explicit(
+		    &w->state, &s, W_BLOCKED, memory_order_relaxed,
+		    memory_order_relaxed);
+	}
+}
+
+static void
+hook_leave(struct baton__block_hook *h)
+{
+	struct worker *w = WORKER_OF(h);
+	unsigned int s = W_BLOCKED;
+
+	/* relaxed: as in hook_enter. */
+	if (atomic_compare_exchange_strong_explicit(&w->state, &s, W_RUNNING,
+						    memory_order_relaxed,
+						    memory_order_relaxed))
+		atomic_fetch_sub_explicit(&w->pool->blocked, 1,
+					  memory_order_relaxed);
+}
+
+static bool
+hook_can_grow(struct baton__block_hook *h)
+{
+	baton_pool *pool = WORKER_OF(h)->pool;
+
+	/* relaxed: a hint for whether to help instead of sleeping. */
+	return atomic_load_explicit(&pool->threads, memory_order_relaxed) <
+		pool->max_threads ||
+	    atomic_load_explicit(&pool->parked, memory_order_relaxed) > 0;
+}
+
+/* The monitor's look at one running worker: true if it is stuck. */
+static bool
+looks_stuck(struct worker *w, int64_t now)
+{
+	uint64_t bodies = atomic_load_explicit(&w->bodies,
+					       memory_order_relaxed);
+	struct timespec cpu;
+	int64_t cpu_ns;
+
+	if (!w->has_clock || clock_gettime(w->cpu_clock, &cpu) != 0)
+		return false;
+	cpu_ns = (int64_t)cpu.tv_sec * 1000000000 + cpu.tv_nsec;
+	if (bodies != w->seen_bodies) {
+		/* A new body since the last look: start timing it. */
+		w->seen_bodies = bodies;
+		w->seen_at_ns = now;
+		w->seen_cpu_ns = cpu_ns;
+		return false;
+	}
+	if (now - w->seen_at_ns < STUCK_NS)
+		return false;
+	if ((cpu_ns - w->seen_cpu_ns) * 4 < now - w->seen_at_ns)
+		return true;
+	/* On the CPU: CPU-bound, not stuck.  Time the next stretch. */
+	w->seen_at_ns = now;
+	w->seen_cpu_ns = cpu_ns;
+	return false;
+}
+
+/* One look at the pool: count the stuck, add threads if work waits. */
+static void
+monitor_scan(baton_pool *pool)
+{
+	uint64_t queued = queued_estimate(pool);
+	unsigned int idle = 0, running = 0, newly = 0, threads, blocked, want;
+	int64_t now;
+
+	if (queued == 0)
+		return;
+	now = mono_ns();
+	pthread_mutex_lock(&pool->reg);
+	for (struct worker *w = pool->workers; w != NULL; w = w->next) {
+		unsigned int s = atomic_load_explicit(&w->state,
+						      memory_order_relaxed);
+
+		if (s == W_IDLE) {
+			idle++;
+		} else if (s == W_RUNNING) {
+			/* relaxed: a lost race with the body's end is harmless;
+			 * run_taken's exchange settles the count. */
+			if (looks_stuck(w, now) &&
+			    atomic_compare_exchange_strong_explicit(
+				&w->state, &s, W_STUCK, memory_order_relaxed,
+				memory_order_relaxed)) {
+				atomic_fetch_add_explicit(&pool->blocked, 1,
+							  memory_order_relaxed);
+				atomic_fetch_add_explicit(&pool->detected, 1,
+							  memory_order_relaxed);
+				newly++;
+			} else {
+				running++;
+			}
+		}
+	}
+	threads = atomic_load_explicit(&pool->threads, memory_order_relaxed);
+	pthread_mutex_unlock(&pool->reg);
+	if (idle > 0) {
+		/* Someone idle: make sure it looks (it may be asleep). */
+		baton__ec_signal(&pool->work);
+		return;
+	}
+	blocked = atomic_load_explicit(&pool->blocked, memory_order_relaxed);
+	/* Threads still owed from the last growth count as started. */
+	threads += atomic_load_explicit(&pool->spawn_debt,
+					memory_order_relaxed);
+	want = pool->base + blocked > threads ? pool->base + blocked - threads
+					      : 0;
+	/* Everything blocks: double (the queued work bounds it). */
+	if (running == 0 && newly > 0 && want < threads)
+		want = threads;
+	if (want > queued)
+		want = (unsigned int)queued;
+	grow_spread(pool, want);
+}
+
+/* Whether every thread of the pool is parked idle: nothing to watch. */
+static bool
+all_parked(baton_pool *pool)
+{
+	/* seq_cst: after monitor_parked is set (Dekker pair with unpark). */
+	return atomic_load_explicit(&pool->parked, memory_order_seq_cst) >=
+	    atomic_load_explicit(&pool->threads, memory_order_seq_cst);
+}
+
+void *
+baton__pool_monitor_main(void *arg)
+{
+	baton_pool *pool = arg;
+
+	for (;;) {
+		uint32_t ticket = ck_ec32_value(&pool->monitor_ev);
+		struct baton__deadline tick = { .infinite = true };
+		struct timespec now;
+
+		if (atomic_load_explicit(&pool->closing, memory_order_acquire))
+			break;
+		/* seq_cst: flag, then look (Dekker pair with unpark). */
+		atomic_store_explicit(&pool->monitor_parked, true,
+				      memory_order_seq_cst);
+		if (!all_parked(pool)) {
+			atomic_store_explicit(&pool->monitor_parked, false,
+					      memory_order_relaxed);
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			tick.infinite = false;
+			tick.at = now;
+			tick.at.tv_nsec += TICK_NS;
+			if (tick.at.tv_nsec >= 1000000000L) {
+				tick.at.tv_sec++;
+				tick.at.tv_nsec -= 1000000000L;
+			}
+		}
+		(void)baton__ec_wait(&pool->monitor_ev, ticket, &tick);
+		atomic_store_explicit(&pool->monitor_parked, false,
+				      memory_order_relaxed);
+		if (atomic_load_explicit(&pool->closing, memory_order_acquire))
+			break;
+		monitor_scan(pool);
+	}
+	return NULL;
+}
+
+/* The thread ceiling the system allows us, if the caller leaves it to us. */
+unsigned int
+baton__pool_default_ceiling(unsigned int base)
+{
+	unsigned long limit = CEILING_CAP;
+	struct rlimit rl;
+	FILE *f;
+	unsigned long v;
+
+	/* A quarter of the system's threads and of its memory maps (a
+	 * thread's stack and guard are two), half of our user's processes. */
+	if ((f = fopen("/proc/sys/kernel/threads-max", "r")) != NULL) {
+		if (fscanf(f, "%lu", &v) == 1 && v / 4 < limit)
+			limit = v / 4;
+		fclose(f);
+	}
+	if ((f = fopen("/proc/sys/vm/max_map_count", "r")) != NULL) {
+		if (fscanf(f, "%lu", &v) == 1 && v / 4 < limit)
+			limit = v / 4;
+		fclose(f);
+	}
+	if (getrlimit(RLIMIT_NPROC, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 2 < limit)
+		limit = rl.rlim_cur / 2;
+	return limit > base ? (unsigned int)limit : base;
+}
+
+void
+baton__pool_block_hook_init(struct worker *w)
+{
+	w->hook = (struct baton__block_hook){ hook_enter, hook_leave,
+					      hook_can_grow };
+	baton__block_hook_set(&w->hook);
+}
+

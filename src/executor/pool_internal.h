@@ -1,0 +1,170 @@
+/*
+ * pool_internal.h - internal: what the executor's files share: the pool,
+ * its worker records, and the calls between pool.c (queue, watch,
+ * workers), growth.c (threads added while bodies block, the monitor) and
+ * default_pool.c (the default pool, exit and fork).
+ */
+#ifndef BATON_SRC_EXECUTOR_POOL_INTERNAL_H
+#define BATON_SRC_EXECUTOR_POOL_INTERNAL_H
+
+#include <pthread.h>
+#include <time.h>
+
+#include "cell.h"
+#include "gate.h"
+#include "lock.h"
+#include "task_internal.h"
+
+#define CACHELINE 64
+#define MAX_WORKERS 1024
+
+#define CEILING_CAP 16384u
+
+/* The monitor's period and the time a body must be stuck to count. */
+#define TICK_NS 1000000L
+
+#define STUCK_NS 2000000L
+
+/* Extra idle threads retire after this, unless the pool says otherwise. */
+#define KEEP_ALIVE_MS 10000
+
+enum worker_state {
+	W_IDLE,    /* looking for work, spinning or parked */
+	W_RUNNING, /* in a body */
+	W_BLOCKED, /* in a body, asleep inside baton (the hook said so) */
+	W_STUCK    /* in a body, off the CPU for a while (the monitor saw) */
+};
+
+/* One per worker thread; its first line is written by that thread only. */
+struct worker {
+	alignas(CACHELINE) atomic_uint state; /* enum worker_state */
+	atomic_uint_fast64_t bodies;          /* outermost bodies started */
+	baton_pool *pool;
+	struct baton__block_hook hook;       /* runtime: sleeping in baton */
+	struct baton__cell_thread_hooks cell_hooks; /* cell: publish, code */
+	baton_pool *watching;           /* whose idle watch this worker holds */
+	struct baton__cell *finishing;  /* the outermost body it runs */
+	clockid_t cpu_clock;
+	bool has_clock;
+	/* The monitor's notes, under pool->reg. */
+	uint64_t seen_bodies;
+	int64_t seen_cpu_ns, seen_at_ns;
+	struct worker *prev, *next;
+};
+
+struct baton_pool {
+	/*
+	 * The idle watch: NULL when no worker watches; WATCHED(pool) when
+	 * one idle worker spins, ready to take a cell; or a cell a submitter
+	 * handed straight to that worker.  One line, one RMW each way.
+	 */
+	alignas(CACHELINE) _Atomic(struct baton__cell *) watch;
+	/* Cells a watcher took from a submitter's hand (queue estimate). */
+	atomic_uint_fast64_t handed;
+
+	/* Submitters: the head of the intrusive queue (the watcher polls it). */
+	alignas(CACHELINE) _Atomic(struct baton__cell *) head;
+
+	/* Submitters' counter, away from the lines idle workers poll. */
+	alignas(CACHELINE) atomic_uint_fast64_t spawned;
+
+	/* Read by every submitter, written when a worker sleeps or wakes. */
+	alignas(CACHELINE) atomic_int sleepers;
+	atomic_bool closing;
+	unsigned int fork_gen; /* baton__fork_gen when it was created */
+
+	/* Workers: the tail end, under the consumer lock. */
+	alignas(CACHELINE) struct baton__lock consumers;
+	struct baton__cell *tail;
+	/* The last pop left the queue empty: a hint read without the lock. */
+	atomic_bool drained;
+	/* Cells popped, under the lock (queue estimate); read racily. */
+	atomic_uint_fast64_t popped;
+	struct baton__cell stub;
+
+	/* Idle workers. */
+	alignas(CACHELINE) struct ck_ec32 work;
+	struct baton__gate idle_gate;
+	atomic_uint parked; /* asleep in the gate or as the leader */
+
+	/* Awaiters of this pool's cells. */
+	alignas(CACHELINE) struct baton__spinner await_spin;
+
+	/* Written by workers as bodies end; relaxed. */
+	alignas(CACHELINE) atomic_uint_fast64_t completed;
+	atomic_uint_fast64_t failed;
+	atomic_uint_fast64_t cancelled;
+
+	/* Threads: the list and the counts change under reg. */
+	alignas(CACHELINE) pthread_mutex_t reg;
+	pthread_cond_t exited;  /* threads reached 0 while closing */
+	struct worker *workers; /* registered (started) workers */
+	atomic_uint threads;    /* alive or starting */
+	atomic_uint blocked;    /* workers W_BLOCKED or W_STUCK */
+	atomic_uint peak;
+	atomic_uint_fast64_t retired, spawn_failed;
+	atomic_uint_fast64_t detected; /* bodies the monitor found stuck */
+	/* Threads the monitor asked for that new threads start (a tree). */
+	atomic_uint spawn_debt;
+
+	/* The monitor. */
+	struct ck_ec32 monitor_ev;
+	atomic_bool monitor_parked;
+	pthread_t monitor;
+	bool has_monitor;
+
+	struct baton__exec exec; /* what its cells call (cell.h) */
+	atomic_uint refs; /* the creator's, plus what binds work to it */
+	unsigned int base, max_threads;
+	long keep_alive_ns;
+	size_t stack_size;
+};
+
+/*
+ * Bumped in the child after every fork: a pool made before it has no
+ * threads in the child.
+ */
+extern atomic_uint baton__pool_fork_gen;
+
+#define POOL_OF(ex) \
+	((baton_pool *)((char *)(ex) - offsetof(struct baton_pool, exec)))
+
+
+
+#define WATCH_SPIN_NS 20000L
+
+/* The watch's "a worker watches, nothing handed yet" mark: never queued. */
+#define WATCHED(pool) (&(pool)->stub)
+
+/* Whether the queue looks empty: its head is the stub after the last pop. */
+static inline bool
+queue_looks_empty(baton_pool *pool, memory_order order)
+{
+	return atomic_load_explicit(&pool->head, order) == &pool->stub;
+}
+
+/* pool.c: a worker thread's main; whether the caller is one of pool's. */
+void *baton__pool_worker_main(void *arg);
+bool baton__pool_is_own_thread(baton_pool *pool);
+
+/* growth.c */
+/* Starts up to n threads now, within max_threads; how many started. */
+unsigned int baton__pool_grow(baton_pool *pool, unsigned int n);
+/* A new thread's first act: start up to two of the threads still owed. */
+void baton__pool_pay_spawn_debt(baton_pool *pool);
+/* Installs the worker's runtime blocking hook (enter, leave, can_grow). */
+void baton__pool_block_hook_init(struct worker *w);
+/* Wakes the monitor if it sleeps (a worker left its parked idle). */
+void baton__pool_wake_monitor(baton_pool *pool);
+/* The monitor thread's main. */
+void *baton__pool_monitor_main(void *arg);
+/* The thread ceiling the system allows, for max_threads AUTO. */
+unsigned int baton__pool_default_ceiling(unsigned int base);
+
+/* default_pool.c */
+/* Registers the exit and fork handlers, once per process. */
+void baton__pool_process_hooks_once(void);
+/* Whether pool is the process's default pool. */
+bool baton__pool_is_default(baton_pool *pool);
+
+#endif /* BATON_SRC_EXECUTOR_POOL_INTERNAL_H */
