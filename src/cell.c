@@ -69,6 +69,54 @@ static_assert(offsetof(struct baton__cell, done) == BATON__CACHELINE &&
 	      "the run, done and owner lines are separate");
 
 /*
+ * Under AddressSanitizer a free cell's run and done lines are poisoned,
+ * so a stale future or promise pointer that reads or writes them is
+ * reported; the owner line (generation, free-list link) stays readable,
+ * as stale task handles and introspection read it.  And a freed cell
+ * waits in a FIFO quarantine of QUARANTINE cells before it is reused, so
+ * a stale pointer is caught even after later frees, not only until the
+ * next allocation recycles the cell.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define CELL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CELL_ASAN 1
+#endif
+#endif
+#ifdef CELL_ASAN
+#include <sanitizer/asan_interface.h>
+#define QUARANTINE 4096
+#define POISONED_BYTES offsetof(struct baton__cell, gen)
+
+static struct baton__lock quarantine_lock = BATON__LOCK_INIT;
+static struct baton__cell *quarantine[QUARANTINE];
+static size_t quarantine_next, quarantine_len;
+
+/*
+ * Poisons cell and queues it; returns the oldest quarantined cell to
+ * reuse, or NULL.  Under the lock, which introspection holds while it
+ * walks the cells, so it never reads a cell being poisoned.
+ */
+static struct baton__cell *
+quarantine_swap(struct baton__cell *cell)
+{
+	struct baton__cell *out = NULL;
+
+	baton__lock_acquire(&quarantine_lock);
+	ASAN_POISON_MEMORY_REGION(cell, POISONED_BYTES);
+	if (quarantine_len == QUARANTINE)
+		out = quarantine[quarantine_next];
+	else
+		quarantine_len++;
+	quarantine[quarantine_next] = cell;
+	quarantine_next = (quarantine_next + 1) % QUARANTINE;
+	baton__lock_release(&quarantine_lock);
+	return out;
+}
+#endif
+
+/*
  * Each thread's cache of free cells, and the hooks its executor installed
  * (initial-exec: read on every alloc, free and publish).
  */
@@ -153,9 +201,13 @@ baton__cell_alloc(void)
 	if (baton__fail_point() || (self->n == 0 && !refill(self)))
 		return NULL;
 	cell = self->cells[--self->n];
+#ifdef CELL_ASAN
+	ASAN_UNPOISON_MEMORY_REGION(cell, POISONED_BYTES);
+#else
 	/* The next allocation's lines, while this one is filled in. */
 	if (self->n > 0)
 		baton__cell_prefetch(self->cells[self->n - 1], true);
+#endif
 	atomic_store_explicit(&cell->refs, 1, memory_order_relaxed);
 	atomic_store_explicit(&cell->state, BATON_TASK_QUEUED,
 			      memory_order_relaxed);
@@ -202,6 +254,10 @@ cell_free(struct baton__cell *cell)
 			      atomic_load_explicit(&cell->gen,
 						   memory_order_relaxed) + 1,
 			      memory_order_release);
+#ifdef CELL_ASAN
+	if ((cell = quarantine_swap(cell)) == NULL)
+		return;
+#endif
 	if (self->n == CACHE_MAX) {
 		baton__lock_acquire(&free_lock);
 		while (self->n > CACHE_MAX - CACHE_BATCH) {
@@ -625,6 +681,10 @@ void
 baton__cell_for_each_live(struct baton__exec *ex,
 			  void (*fn)(struct baton__cell *, void *), void *ctx)
 {
+#ifdef CELL_ASAN
+	/* A cell seen live is not poisoned while we read it (see above). */
+	baton__lock_acquire(&quarantine_lock);
+#endif
 	/* acquire: pairs with refill's release; the chunk is initialised. */
 	for (struct chunk *c = atomic_load_explicit(&chunks,
 						    memory_order_acquire);
@@ -644,4 +704,7 @@ baton__cell_for_each_live(struct baton__exec *ex,
 			fn(cell, ctx);
 		}
 	}
+#ifdef CELL_ASAN
+	baton__lock_release(&quarantine_lock);
+#endif
 }

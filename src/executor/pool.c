@@ -587,13 +587,39 @@ worker_unregister(struct worker *w, bool counted)
 		pool->workers = w->next;
 	if (w->next != NULL)
 		w->next->prev = w->prev;
-	if ((counted ? atomic_fetch_sub_explicit(&pool->threads, 1,
-						 memory_order_relaxed) -
-			   1
-		     : atomic_load_explicit(&pool->threads,
-					    memory_order_relaxed)) == 0)
+	/* To be joined (and freed) by destroy or the monitor. */
+	w->prev = NULL;
+	w->next = pool->dead;
+	pool->dead = w;
+	if (counted)
+		atomic_fetch_sub_explicit(&pool->threads, 1,
+					  memory_order_relaxed);
+	if (atomic_load_explicit(&pool->threads, memory_order_relaxed) == 0 &&
+	    pool->workers == NULL)
 		pthread_cond_broadcast(&pool->exited);
 	pthread_mutex_unlock(&pool->reg);
+	/* A retired thread: the monitor joins it (it may be asleep). */
+	if (!counted)
+		baton__pool_wake_monitor(pool);
+}
+
+void
+baton__pool_reap_dead(baton_pool *pool)
+{
+	struct worker *dead;
+
+	pthread_mutex_lock(&pool->reg);
+	dead = pool->dead;
+	pool->dead = NULL;
+	pthread_mutex_unlock(&pool->reg);
+	while (dead != NULL) {
+		struct worker *next = dead->next;
+
+		/* Its thread-exit work (thread.c) is done when this returns. */
+		pthread_join(dead->thread, NULL);
+		free(dead);
+		dead = next;
+	}
 }
 
 void *
@@ -605,6 +631,7 @@ baton__pool_worker_main(void *arg)
 	struct baton__cell *cell;
 	bool closing, retired = false;
 
+	w->thread = pthread_self();
 	self->worker = true;
 	self_worker = w;
 	w->has_clock = pthread_getcpuclockid(pthread_self(),
@@ -641,7 +668,6 @@ baton__pool_worker_main(void *arg)
 	self_worker = NULL;
 	self->worker = false;
 	worker_unregister(w, !retired);
-	free(w);
 	return NULL;
 }
 
@@ -657,9 +683,11 @@ stop_workers(baton_pool *pool)
 	if (pool->has_monitor)
 		pthread_join(pool->monitor, NULL);
 	pthread_mutex_lock(&pool->reg);
-	while (atomic_load_explicit(&pool->threads, memory_order_relaxed) > 0)
+	while (atomic_load_explicit(&pool->threads, memory_order_relaxed) > 0 ||
+	       pool->workers != NULL)
 		pthread_cond_wait(&pool->exited, &pool->reg);
 	pthread_mutex_unlock(&pool->reg);
+	baton__pool_reap_dead(pool);
 }
 
 static void

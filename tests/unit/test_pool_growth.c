@@ -2,7 +2,9 @@
  * test_pool_growth.c - Criterion unit tests for the executor's growth
  * while bodies block, and for a pool's lifecycle (destroy, exit, fork):
  * the "Blocking bodies" part of include/baton/pool.h's Overview and
- * baton_pool_destroy's contract.
+ * baton_pool_destroy's contract.  What exit and fork() do is tested by
+ * plain programs (a whole process has to exit or fork):
+ * tests/stress/exit_while_blocked.c and tests/stress/fork_child.c.
  *
  * Every test synchronises by handshakes (flags, gates, promises the test
  * completes) and asserts on counts the pool reports (baton_pool_stats);
@@ -12,15 +14,12 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <baton.h>
@@ -384,99 +383,4 @@ Test(pool_growth, work_bound_to_a_destroyed_pool_runs_on_the_completer,
 	cr_assert_eq(v, TOK(21));
 	baton_future_unref(g);
 	baton_future_unref(f);
-}
-
-static void *
-pop_forever_body(void *arg)
-{
-	void *item;
-
-	atomic_fetch_add(&started, 1);
-	(void)baton_queue_pop(arg, &item);
-	return NULL;
-}
-
-/* Waits up to ms for pid; true with its status if it ended. */
-static bool
-wait_child(pid_t pid, int ms, int *status)
-{
-	for (int i = 0; i < ms; i++) {
-		pid_t r = waitpid(pid, status, WNOHANG);
-
-		if (r == pid)
-			return true;
-		sleep_ms(1);
-	}
-	return false;
-}
-
-Test(pool_growth, exit_does_not_wait_for_a_body_blocked_forever,
-     .timeout = 60)
-{
-	int status;
-	pid_t pid = fork();
-
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		baton_queue *q;
-		baton_task t;
-
-		if (baton_queue_create(&q, 1, NULL) != 0 ||
-		    baton_task_async(&t, pop_forever_body, q) != 0)
-			_exit(2);
-		while (atomic_load(&started) == 0)
-			sched_yield();
-		exit(0); /* atexit handlers run; the body never returns */
-	}
-	if (!wait_child(pid, 20000, &status)) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		cr_assert_fail("exit hung behind a blocked body");
-	}
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		  "status %#x", status);
-}
-
-static void *
-return_arg(void *arg)
-{
-	return arg;
-}
-
-Test(pool_growth, a_forked_child_runs_its_own_tasks, .timeout = 60)
-{
-	baton_pool *mine = elastic_pool(1, 4, LONG_MS);
-	baton_task busy[4], t;
-	int status;
-	pid_t pid;
-
-	/* The parent's pools are busy at the moment of the fork. */
-	for (int i = 0; i < 4; i++)
-		busy[i] = spawn_on(i % 2 ? mine : NULL, hold_body, NULL);
-	wait_for(&started, 2);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		struct baton_task_opts o = { .pool = mine };
-		void *v = NULL;
-
-		/* A pool made before the fork has no threads here. */
-		if (baton_task_async_opts(&t, return_arg, TOK(1), &o) !=
-		    -ECHILD)
-			_exit(3);
-		/* The default pool is the child's own. */
-		if (baton_task_async(&t, return_arg, TOK(42)) != 0 ||
-		    baton_task_await(&t, LONG_MS, &v, NULL) != 0 ||
-		    v != TOK(42))
-			_exit(4);
-		_exit(0);
-	}
-	cr_assert(wait_child(pid, 20000, &status), "the child hung");
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		  "status %#x", status);
-	gate_open(&hold);
-	for (int i = 0; i < 4; i++)
-		cr_assert_eq(baton_task_await(&busy[i], LONG_MS, NULL, NULL),
-			     0);
-	cr_assert_eq(baton_pool_destroy(mine), 0);
 }
