@@ -244,6 +244,40 @@ baton__cell_alloc(void)
 	return cell;
 }
 
+struct baton__cell *
+baton__cell_alloc_pending(void)
+{
+	struct baton__cell *cell = baton__cell_alloc();
+
+	/* relaxed: published with the cell itself. */
+	if (cell != NULL)
+		atomic_store_explicit(&cell->state, BATON_TASK_RUNNING,
+				      memory_order_relaxed);
+	return cell;
+}
+
+bool
+baton__cell_requeue(struct baton__cell *cell)
+{
+	unsigned int running = BATON_TASK_RUNNING;
+
+	/* acq_rel: against a cancel's claim of the completion. */
+	return atomic_compare_exchange_strong_explicit(
+	    &cell->state, &running, BATON_TASK_QUEUED, memory_order_acq_rel,
+	    memory_order_relaxed);
+}
+
+void
+baton__cell_publish_broken(struct baton__cell *cell,
+			   const struct baton_exit_reason *reason)
+{
+	/* relaxed: published by the release store of DONE. */
+	atomic_fetch_or_explicit(&cell->flags, CELL_BROKEN,
+				 memory_order_relaxed);
+	cell->reason = *reason;
+	baton__cell_publish(cell);
+}
+
 static void
 cell_free(struct baton__cell *cell)
 {

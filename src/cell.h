@@ -175,6 +175,36 @@ void baton__disown(struct baton__cell *cell);
  */
 struct baton__cell *baton__cell_alloc(void);
 
+/*
+ * A fresh cell with no body, RUNNING: nobody may claim it to run;
+ * completers race (a promise, a combinator's output, a continuation
+ * waiting for its input).  NULL on allocation failure.
+ */
+struct baton__cell *baton__cell_alloc_pending(void);
+
+/*
+ * A pending cell whose input arrived goes back to QUEUED, so a worker
+ * (or a helper) can run its body: RUNNING -> QUEUED, once.  False if a
+ * completer (a cancel) won first.
+ */
+bool baton__cell_requeue(struct baton__cell *cell);
+
+/*
+ * After a successful baton__cell_claim_completion: completes the cell
+ * as broken (a promise dropped, or an input that was) with reason, and
+ * publishes it.
+ */
+void baton__cell_publish_broken(struct baton__cell *cell,
+				const struct baton_exit_reason *reason);
+
+/* Whether a DONE cell completed broken.  relaxed: read after DONE. */
+static inline bool
+baton__cell_is_broken(const struct baton__cell *cell)
+{
+	return atomic_load_explicit(&cell->flags, memory_order_relaxed) &
+	    CELL_BROKEN;
+}
+
 /* Returns the calling thread's cached free cells (thread exit). */
 void baton__cell_cache_flush(void);
 

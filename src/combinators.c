@@ -145,16 +145,12 @@ static void
 complete_with_failure(struct combine *c, struct baton__cell *input)
 {
 	struct baton__cell *out = c->out;
-	/* relaxed: set before the input's DONE, which the caller saw. */
-	unsigned int flags = atomic_load_explicit(&input->flags,
-						  memory_order_relaxed);
 
 	if (!baton__cell_claim_completion(out))
 		return;
-	if (flags & CELL_BROKEN) {
-		/* relaxed: published by the release store of DONE. */
-		atomic_fetch_or_explicit(&out->flags, CELL_BROKEN,
-					 memory_order_relaxed);
+	if (baton__cell_is_broken(input)) {
+		baton__cell_publish_broken(out, &input->reason);
+		return;
 	}
 	out->reason = input->reason;
 	baton__cell_publish(out);
@@ -163,9 +159,7 @@ complete_with_failure(struct combine *c, struct baton__cell *input)
 static bool
 input_failed(const struct baton__cell *input)
 {
-	/* relaxed: set before the input's DONE, which the caller saw. */
-	return (atomic_load_explicit(&input->flags, memory_order_relaxed) &
-		CELL_BROKEN) ||
+	return baton__cell_is_broken(input) ||
 	    input->reason.kind != BATON_EXIT_NORMAL;
 }
 
@@ -227,7 +221,7 @@ combine(baton_future **out, baton_future *const *inputs, size_t n, size_t k,
 	c = baton__malloc(sizeof(*c) + n * sizeof(c->inputs[0]));
 	list = baton__malloc(sizeof(*list) + nlist * sizeof(list->items[0]));
 	nodes = baton__malloc((n > 0 ? n : 1) * sizeof(*nodes));
-	cell = baton__cell_alloc();
+	cell = baton__cell_alloc_pending();
 	if (c == NULL || list == NULL || nodes == NULL || cell == NULL)
 		goto nomem;
 	/* The items live right after the header, in the same allocation. */
@@ -241,9 +235,6 @@ combine(baton_future **out, baton_future *const *inputs, size_t n, size_t k,
 	}
 	list->n = 0;
 
-	/* RUNNING: nothing to run, nobody may claim it; completers race. */
-	atomic_store_explicit(&cell->state, BATON_TASK_RUNNING,
-			      memory_order_relaxed);
 	/* relaxed: read by introspection only. */
 	atomic_store_explicit(&cell->label, label, memory_order_relaxed);
 	*out = FUTURE(cell);

@@ -351,12 +351,9 @@ baton_promise_create(baton_promise **promise, baton_future **future)
 		return -EINVAL;
 	*promise = NULL;
 	*future = NULL;
-	cell = baton__cell_alloc();
+	cell = baton__cell_alloc_pending();
 	if (cell == NULL)
 		return -ENOMEM;
-	/* RUNNING: nothing to run, nobody may claim it; completers race. */
-	atomic_store_explicit(&cell->state, BATON_TASK_RUNNING,
-			      memory_order_relaxed);
 	baton__cell_ref(cell); /* one for the promise, one for the future */
 	*promise = (baton_promise *)(void *)cell;
 	*future = FUTURE(cell);
@@ -408,13 +405,8 @@ baton_promise_destroy(baton_promise *promise)
 
 	if (promise == NULL)
 		return;
-	if (baton__cell_claim_completion(cell)) {
-		/* relaxed: published by the release store of DONE. */
-		atomic_fetch_or_explicit(&cell->flags, CELL_BROKEN,
-					 memory_order_relaxed);
-		cell->reason = broken;
-		baton__cell_publish(cell);
-	}
+	if (baton__cell_claim_completion(cell))
+		baton__cell_publish_broken(cell, &broken);
 	baton__cell_unref(cell);
 }
 
@@ -472,24 +464,14 @@ input_done(struct baton__cell *input, void *arg)
 {
 	struct baton__cell *derived = arg;
 	struct then_ctx *t = derived->arg;
-	unsigned int running = BATON_TASK_RUNNING;
-	/* relaxed: set before the input's DONE, which the caller saw. */
-	unsigned int flags = atomic_load_explicit(&input->flags,
-						  memory_order_relaxed);
 
-	if (flags & CELL_BROKEN) {
-		if (baton__cell_claim_completion(derived)) {
-			atomic_fetch_or_explicit(&derived->flags, CELL_BROKEN,
-						 memory_order_relaxed);
-			derived->reason = input->reason;
-			baton__cell_publish(derived);
-		}
+	if (baton__cell_is_broken(input)) {
+		if (baton__cell_claim_completion(derived))
+			baton__cell_publish_broken(derived, &input->reason);
 	} else if (input->reason.kind != BATON_EXIT_NORMAL) {
 		baton__cell_settle(derived, NULL, &input->reason);
-	} else if (atomic_compare_exchange_strong_explicit(
-		       &derived->state, &running, BATON_TASK_QUEUED,
-		       memory_order_acq_rel, memory_order_relaxed)) {
-		/* acq_rel above: unless a cancel completed it meanwhile. */
+	} else if (baton__cell_requeue(derived)) {
+		/* Unless a cancel completed it meanwhile. */
 		baton_pool *pool = t->pool != NULL ? t->pool
 						   : baton_pool_default();
 
@@ -519,7 +501,7 @@ baton_future_then(baton_future **out, baton_future *f, baton_then_fn fn,
 		return -EINVAL;
 	t = baton__malloc(sizeof(*t));
 	node = baton__malloc(sizeof(*node));
-	derived = baton__cell_alloc();
+	derived = baton__cell_alloc_pending();
 	if (t == NULL || node == NULL || derived == NULL) {
 		free(t);
 		free(node);
@@ -540,9 +522,7 @@ baton_future_then(baton_future **out, baton_future *f, baton_then_fn fn,
 	}
 	derived->on_done = then_release;
 	derived->on_done_ctx = t;
-	/* Waiting for its input: RUNNING, so nobody helps it run early. */
-	atomic_store_explicit(&derived->state, BATON_TASK_RUNNING,
-			      memory_order_relaxed);
+	/* Pending (RUNNING) until its input is done: nobody runs it early. */
 	*node = (struct baton__callback){ input_done,
 					  baton__cell_ref(derived), NULL };
 	if (!baton__cell_add_callback(CELL(f), node)) {
