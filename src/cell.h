@@ -165,6 +165,13 @@ struct baton__thread {
 /* The calling thread's record (thread-local storage; never NULL). */
 struct baton__thread *baton__thread_self(void);
 
+/*
+ * Does now what thread exit would do for the calling thread (its owned
+ * tasks become orphans, its cell cache goes back): for a thread that
+ * must finish that work before it says it has gone (pool workers).
+ */
+void baton__thread_exit_now(void);
+
 /* Adds / removes a cell from its owner's list: owner thread only. */
 void baton__own(struct baton__thread *self, struct baton__cell *cell);
 void baton__disown(struct baton__cell *cell);

@@ -73,6 +73,17 @@ thread_exit(void *arg)
 	self_ready = false;
 }
 
+void
+baton__thread_exit_now(void)
+{
+	if (self_ready) {
+		thread_exit(&self_record);
+		/* Nothing is left for the key's destructor to do. */
+		if (exit_key_made)
+			(void)pthread_setspecific(exit_key, NULL);
+	}
+}
+
 static void
 make_exit_key(void)
 {

@@ -51,8 +51,7 @@ close_default(void)
 	if (pool == NULL)
 		return;
 	baton__cell_for_each_live(&pool->exec, stop_one, NULL);
-	/* release: as in stop_workers. */
-	atomic_store_explicit(&pool->closing, true, memory_order_release);
+	baton__pool_close_at_exit(pool);
 }
 
 /* fork(): the allocator's lock must not be held mid-update in the child. */

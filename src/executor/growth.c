@@ -31,11 +31,11 @@
  *     created is counted (stats) and the work runs on the threads that
  *     exist.
  * Thread counts change under `reg` (a mutex: creation and retirement
- * are slow paths anyway), so destroy can wait for the last thread.  An
- * exiting thread puts its record on the pool's dead list; the monitor
- * (each tick) and destroy join those threads, so a retired thread's
- * stack goes back and destroy returns only after every thread's exit
- * work (thread.c's orphan handling) is done.
+ * are slow paths anyway), so destroy can wait for the last thread.
+ * Threads are detached: an exiting worker does its thread-exit work
+ * (thread.c's orphans, its cell cache) itself, then unlists itself under
+ * `reg` and touches the pool no more, so destroy returns after every
+ * thread's exit work without joining anyone.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +97,8 @@ baton__pool_grow(baton_pool *pool, unsigned int n)
 
 	attr_ok = pthread_attr_init(&attr) == 0;
 	if (attr_ok) {
+		(void)pthread_attr_setdetachstate(&attr,
+						  PTHREAD_CREATE_DETACHED);
 		if (pool->stack_size != 0)
 			(void)pthread_attr_setstacksize(&attr,
 							pool->stack_size);
@@ -401,8 +403,6 @@ baton__pool_monitor_main(void *arg)
 		if (atomic_load_explicit(&pool->closing, memory_order_acquire))
 			break;
 		monitor_scan(pool);
-		/* Retired threads: join them, so their stacks go back. */
-		baton__pool_reap_dead(pool);
 	}
 	return NULL;
 }

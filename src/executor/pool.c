@@ -587,40 +587,16 @@ worker_unregister(struct worker *w, bool counted)
 		pool->workers = w->next;
 	if (w->next != NULL)
 		w->next->prev = w->prev;
-	/* To be joined (and freed) by destroy or the monitor. */
-	w->prev = NULL;
-	w->next = pool->dead;
-	pool->dead = w;
 	if (counted)
 		atomic_fetch_sub_explicit(&pool->threads, 1,
 					  memory_order_relaxed);
 	if (atomic_load_explicit(&pool->threads, memory_order_relaxed) == 0 &&
 	    pool->workers == NULL)
 		pthread_cond_broadcast(&pool->exited);
+	/* Nothing of the pool's is touched after this unlock. */
 	pthread_mutex_unlock(&pool->reg);
-	/* A retired thread: the monitor joins it (it may be asleep). */
-	if (!counted)
-		baton__pool_wake_monitor(pool);
 }
 
-void
-baton__pool_reap_dead(baton_pool *pool)
-{
-	struct worker *dead;
-
-	pthread_mutex_lock(&pool->reg);
-	dead = pool->dead;
-	pool->dead = NULL;
-	pthread_mutex_unlock(&pool->reg);
-	while (dead != NULL) {
-		struct worker *next = dead->next;
-
-		/* Its thread-exit work (thread.c) is done when this returns. */
-		pthread_join(dead->thread, NULL);
-		free(dead);
-		dead = next;
-	}
-}
 
 void *
 baton__pool_worker_main(void *arg)
@@ -631,8 +607,7 @@ baton__pool_worker_main(void *arg)
 	struct baton__cell *cell;
 	bool closing, retired = false;
 
-	w->thread = pthread_self();
-	self->worker = true;
+self->worker = true;
 	self_worker = w;
 	w->has_clock = pthread_getcpuclockid(pthread_self(),
 					     &w->cpu_clock) == 0;
@@ -667,7 +642,15 @@ baton__pool_worker_main(void *arg)
 	baton__cell_set_thread_hooks(NULL);
 	self_worker = NULL;
 	self->worker = false;
+	/*
+	 * Orphans of tasks this thread started, and its cell cache, now:
+	 * the thread-exit destructor would run them after the pool may be
+	 * gone.  Then it unlists itself and touches the pool no more
+	 * (detached: nobody joins it).
+	 */
+	baton__thread_exit_now();
 	worker_unregister(w, !retired);
+	free(w);
 	return NULL;
 }
 
@@ -687,7 +670,19 @@ stop_workers(baton_pool *pool)
 	       pool->workers != NULL)
 		pthread_cond_wait(&pool->exited, &pool->reg);
 	pthread_mutex_unlock(&pool->reg);
-	baton__pool_reap_dead(pool);
+}
+
+void
+baton__pool_close_at_exit(baton_pool *pool)
+{
+	/* release: as in stop_workers. */
+	atomic_store_explicit(&pool->closing, true, memory_order_release);
+	baton__ec_signal(&pool->monitor_ev);
+	if (pool->has_monitor) {
+		/* It runs no program code: it ends at its next look. */
+		pthread_join(pool->monitor, NULL);
+		pool->has_monitor = false;
+	}
 }
 
 static void

@@ -49,8 +49,7 @@ struct worker {
 	/* The monitor's notes, under pool->reg. */
 	uint64_t seen_bodies;
 	int64_t seen_cpu_ns, seen_at_ns;
-	struct worker *prev, *next;     /* pool->workers, then pool->dead */
-	pthread_t thread;
+	struct worker *prev, *next;     /* pool->workers */
 };
 
 struct baton_pool {
@@ -100,7 +99,6 @@ struct baton_pool {
 	alignas(CACHELINE) pthread_mutex_t reg;
 	pthread_cond_t exited;  /* threads reached 0 while closing */
 	struct worker *workers; /* registered (started) workers */
-	struct worker *dead;    /* exited or exiting, to be joined */
 	atomic_uint threads;    /* alive or starting */
 	atomic_uint blocked;    /* workers W_BLOCKED or W_STUCK */
 	atomic_uint peak;
@@ -147,8 +145,11 @@ queue_looks_empty(baton_pool *pool, memory_order order)
 
 /* pool.c: a worker thread's main; whether the caller is one of pool's. */
 void *baton__pool_worker_main(void *arg);
-/* Joins and frees the workers that have exited (not under reg). */
-void baton__pool_reap_dead(baton_pool *pool);
+/*
+ * At exit: closes the pool to new work, stops and joins its monitor,
+ * but waits for no body.
+ */
+void baton__pool_close_at_exit(baton_pool *pool);
 bool baton__pool_is_own_thread(baton_pool *pool);
 
 /* growth.c */

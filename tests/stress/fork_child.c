@@ -60,6 +60,11 @@ main(void)
 	baton_task busy[4];
 	int rounds = (int)stress_scaled(10, 3), failed = 0;
 
+	/* TSan cannot start threads in a child of a threaded process. */
+	if (STRESS_TSAN) {
+		printf("fork_child: skipped under ThreadSanitizer\n");
+		return 77;
+	}
 	po.workers = 1;
 	po.max_threads = 4;
 	if (baton_pool_create_opts(&mine, &po) != 0)
