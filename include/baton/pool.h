@@ -24,8 +24,9 @@
  *   - blocking inside baton (queue and future waits, awaits) counts at
  *     once: before the thread sleeps, queued work goes to another thread;
  *   - blocking anywhere else (read, nanosleep, a mutex) is detected by a
- *     monitor within about 2 ms (3 ms at worst): a body that has had less
- *     than a quarter of the last 2 ms on a CPU counts as blocked.  A
+ *     monitor within about 2 ms (3 ms at worst; detect_ms): a body that
+ *     has had less than a quarter of that time on a CPU counts as
+ *     blocked.  A
  *     CPU-bound body never does, so CPU-bound work runs about one thread
  *     per CPU;
  *   - when every busy thread blocks, the pool doubles its threads each
@@ -135,10 +136,16 @@ struct baton_pool_opts {
 	int keep_alive_ms;
 	/* Each thread's stack in bytes; BATON_POOL_AUTO: the system's. */
 	size_t stack_size;
+	/*
+	 * How long a body must have been mostly off the CPU to count as
+	 * blocked outside baton (1..60000 ms; 2 by default).  BATON_INFINITY:
+	 * never: only blocking inside baton adds threads.
+	 */
+	int detect_ms;
 };
 
 #define BATON_POOL_OPTS_INIT { BATON_POOL_AUTO, BATON_POOL_AUTO, 10000, \
-			       BATON_POOL_AUTO }
+			       BATON_POOL_AUTO, 2 }
 
 /*
  * Creates a fixed pool of exactly `workers` threads (0: one per online
@@ -164,7 +171,7 @@ BATON_API int baton_pool_create(baton_pool **out, unsigned int workers);
  * borrows opts.
  * Blocking: no (starts the threads).
  * Errors: -EINVAL (out NULL, workers > 1024, max_threads below workers,
- * keep_alive_ms < 0); -ENOMEM; -EAGAIN (a base thread could not be
+ * keep_alive_ms < 0, detect_ms out of range); -ENOMEM; -EAGAIN (a base thread could not be
  * started; nothing is left behind).
  * Thread safety: any thread.
  * Ordering: none.

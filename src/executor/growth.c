@@ -16,7 +16,7 @@
  *     sleeps: no detection delay.
  *   - Stuck anywhere else (read, nanosleep, a mutex, a long syscall): a
  *     monitor thread looks every TICK_NS while work is queued.  A worker
- *     that has run the same body for STUCK_NS and got less than a
+ *     that has run the same body for detect_ms (2 ms) and got less than a
  *     quarter of that time on a CPU (its thread CPU clock) is stuck; a
  *     CPU-bound body keeps its clock moving and is never counted, so
  *     CPU-bound work is not oversubscribed.
@@ -48,9 +48,8 @@
 
 #define CEILING_CAP 16384u
 
-/* The monitor's period and the time a body must be stuck to count. */
+/* The monitor's period. */
 #define TICK_NS 1000000L
-#define STUCK_NS 2000000L
 
 static int64_t
 mono_ns(void)
@@ -295,7 +294,7 @@ looks_stuck(struct worker *w, int64_t now)
 		w->seen_cpu_ns = cpu_ns;
 		return false;
 	}
-	if (now - w->seen_at_ns < STUCK_NS)
+	if (w->pool->stuck_ns == 0 || now - w->seen_at_ns < w->pool->stuck_ns)
 		return false;
 	if ((cpu_ns - w->seen_cpu_ns) * 4 < now - w->seen_at_ns)
 		return true;

@@ -728,6 +728,8 @@ baton_pool_create_opts(baton_pool **out, const struct baton_pool_opts *opts)
 	baton__pool_process_hooks_once();
 	workers = opts->workers;
 	if (workers > MAX_WORKERS || opts->keep_alive_ms < 0 ||
+	    (opts->detect_ms < 1 && opts->detect_ms != BATON_INFINITY) ||
+	    opts->detect_ms > 60000 ||
 	    (opts->max_threads != BATON_POOL_AUTO &&
 	     opts->max_threads < (workers != 0 ? workers : 1)))
 		return -EINVAL;
@@ -756,6 +758,9 @@ baton_pool_create_opts(baton_pool **out, const struct baton_pool_opts *opts)
 	if (pool->max_threads < workers)
 		pool->max_threads = workers;
 	pool->keep_alive_ns = (long)opts->keep_alive_ms * 1000000L;
+	pool->stuck_ns = opts->detect_ms == BATON_INFINITY
+	    ? 0
+	    : (long)opts->detect_ms * 1000000L;
 	pool->stack_size = opts->stack_size;
 	if (pthread_mutex_init(&pool->reg, NULL) != 0) {
 		free(pool);

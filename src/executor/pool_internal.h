@@ -18,16 +18,6 @@
 #define CACHELINE 64
 #define MAX_WORKERS 1024
 
-#define CEILING_CAP 16384u
-
-/* The monitor's period and the time a body must be stuck to count. */
-#define TICK_NS 1000000L
-
-#define STUCK_NS 2000000L
-
-/* Extra idle threads retire after this, unless the pool says otherwise. */
-#define KEEP_ALIVE_MS 10000
-
 enum worker_state {
 	W_IDLE,    /* looking for work, spinning or parked */
 	W_RUNNING, /* in a body */
@@ -117,6 +107,7 @@ struct baton_pool {
 	atomic_uint refs; /* the creator's, plus what binds work to it */
 	unsigned int base, max_threads;
 	long keep_alive_ns;
+	long stuck_ns; /* 0: never count a body as stuck */
 	size_t stack_size;
 };
 

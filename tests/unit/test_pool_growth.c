@@ -99,12 +99,18 @@ read_pipe_body(void *arg)
 Test(pool_growth, a_body_blocked_in_baton_hands_queued_work_on_at_once,
      .timeout = 30)
 {
-	baton_pool *pool = elastic_pool(1, 8, LONG_MS);
+	struct baton_pool_opts o = BATON_POOL_OPTS_INIT;
+	baton_pool *pool;
 	baton_promise *pr;
 	baton_future *f;
 	baton_task t0, t1;
 	struct baton_pool_stats st;
 
+	/* No monitor detection: only the blocking hook can add a thread. */
+	o.workers = 1;
+	o.max_threads = 8;
+	o.detect_ms = BATON_INFINITY;
+	cr_assert_eq(baton_pool_create_opts(&pool, &o), 0);
 	cr_assert_eq(baton_promise_create(&pr, &f), 0);
 	t0 = spawn_on(pool, wait_future_body, f);
 	wait_for(&started, 1);
@@ -114,7 +120,6 @@ Test(pool_growth, a_body_blocked_in_baton_hands_queued_work_on_at_once,
 	st = stats_of(pool);
 	cr_assert_eq(st.blocked, 1, "blocked %u", st.blocked);
 	cr_assert_eq(st.threads, 2, "threads %u", st.threads);
-	/* The hook saw it, not the monitor: no detection needed. */
 	cr_assert_eq(st.detected, 0, "detected %lu", (unsigned long)st.detected);
 	cr_assert_eq(baton_promise_fulfil(pr, NULL, NULL), 0);
 	cr_assert_eq(baton_task_await(&t0, LONG_MS, NULL, NULL), 0);
@@ -383,4 +388,32 @@ Test(pool_growth, work_bound_to_a_destroyed_pool_runs_on_the_completer,
 	cr_assert_eq(v, TOK(21));
 	baton_future_unref(g);
 	baton_future_unref(f);
+}
+
+Test(pool_growth, pool_options_are_checked, .timeout = 30)
+{
+	struct baton_pool_opts o = BATON_POOL_OPTS_INIT;
+	baton_pool *pool = (baton_pool *)&o;
+
+	o.workers = 2;
+	o.max_threads = 1; /* below the base */
+	cr_assert_eq(baton_pool_create_opts(&pool, &o), -EINVAL);
+	cr_assert_null(pool);
+	o = (struct baton_pool_opts)BATON_POOL_OPTS_INIT;
+	o.keep_alive_ms = -1;
+	cr_assert_eq(baton_pool_create_opts(&pool, &o), -EINVAL);
+	o = (struct baton_pool_opts)BATON_POOL_OPTS_INIT;
+	o.detect_ms = 0;
+	cr_assert_eq(baton_pool_create_opts(&pool, &o), -EINVAL);
+	o.detect_ms = BATON_INFINITY;
+	cr_assert_eq(baton_pool_create_opts(&pool, &o), 0);
+	cr_assert_eq(baton_pool_destroy(pool), 0);
+	/* NULL opts: the defaults, an elastic pool. */
+	cr_assert_eq(baton_pool_create_opts(&pool, NULL), 0);
+	cr_assert_gt(stats_of(pool).max_threads, stats_of(pool).workers);
+	cr_assert_eq(baton_pool_destroy(pool), 0);
+	cr_assert_eq(baton_pool_set_default_opts(NULL), -EINVAL);
+	(void)baton_pool_default();
+	o = (struct baton_pool_opts)BATON_POOL_OPTS_INIT;
+	cr_assert_eq(baton_pool_set_default_opts(&o), -EBUSY);
 }
