@@ -128,8 +128,8 @@ struct baton_pool_opts {
 	/*
 	 * The ceiling on threads, base included, that the pool may reach
 	 * while its bodies block; BATON_POOL_AUTO: a quarter of the
-	 * system's thread and memory-map limits and half of RLIMIT_NPROC,
-	 * at most 16384.  Equal to workers: a fixed pool that never grows.
+	 * system's thread and memory-map limits, half of pid_max and of
+	 * RLIMIT_NPROC, at most 16384.  Equal to workers: a fixed pool that never grows.
 	 */
 	unsigned int max_threads;
 	/* An idle thread beyond the base retires after this long. */

@@ -422,6 +422,12 @@ baton__pool_default_ceiling(unsigned int base)
 			limit = v / 4;
 		fclose(f);
 	}
+	/* Every thread takes a pid: half of pid_max. */
+	if ((f = fopen("/proc/sys/kernel/pid_max", "r")) != NULL) {
+		if (fscanf(f, "%lu", &v) == 1 && v / 2 < limit)
+			limit = v / 2;
+		fclose(f);
+	}
 	if ((f = fopen("/proc/sys/vm/max_map_count", "r")) != NULL) {
 		if (fscanf(f, "%lu", &v) == 1 && v / 4 < limit)
 			limit = v / 4;

@@ -4,7 +4,7 @@
  * CPU + blocking load against the same work on a fixed pool of one
  * worker per CPU (baton_pool_create: a pool that never grows).
  *
- *	bench_blocking [--runs N] [--quick]
+ *	bench_blocking [--runs N] [--quick] [--stack-kib K]
  *
  * Lines (the project's format):
  *	bench	blocking_sleepers_10000x1000ms	baton	SECONDS	s
@@ -81,7 +81,9 @@ run_tasks(baton_pool *pool, size_t n, baton_task_fn fn_even,
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: %s [--runs N] [--quick]\n", bench_program);
+	fprintf(f, "usage: %s [--runs N] [--quick] [--stack-kib K]\n"
+		   "  --stack-kib K: the default pool's thread stacks (default:"
+		   " the system's)\n", bench_program);
 }
 
 int
@@ -91,6 +93,7 @@ main(int argc, char **argv)
 	struct baton_pool_stats st;
 	unsigned runs = 3;
 	bool quick = false;
+	size_t stack_kib = 0;
 	double v[16], fixed[16];
 	baton_pool *fixed_pool;
 	int rc;
@@ -101,10 +104,20 @@ main(int argc, char **argv)
 			runs = (unsigned)parse_num("--runs", argv[++i], 1, 16);
 		else if (strcmp(argv[i], "--quick") == 0)
 			quick = true;
+		else if (strcmp(argv[i], "--stack-kib") == 0 && i + 1 < argc)
+			stack_kib = (size_t)parse_num("--stack-kib", argv[++i],
+						      64, 1 << 20);
 		else if (strcmp(argv[i], "--help") == 0)
 			usage_exit(usage, 0);
 		else
 			usage_exit(usage, 2);
+	}
+	if (stack_kib != 0) {
+		struct baton_pool_opts po = BATON_POOL_OPTS_INIT;
+
+		po.stack_size = stack_kib * 1024;
+		if ((rc = baton_pool_set_default_opts(&po)) != 0)
+			die("baton_pool_set_default_opts", "baton", rc);
 	}
 	watchdog_init();
 	print_load("start", false);
