@@ -473,7 +473,11 @@ expire(struct baton_stream *s, int64_t now, struct baton_stream_item *item)
 		s->slots[i].cell = NULL;
 		make_ready(s, i, SLOT_KILLED);
 	}
-	s->check_at = bound;
+	/*
+	 * timeout 0: items not started yet expire as soon as they start, so
+	 * the bound is `now`; look again a millisecond later, not at once.
+	 */
+	s->check_at = bound > now ? bound : now + NSEC_PER_MSEC;
 	if (worst == NONE)
 		return 0;
 	item->index = worst;
@@ -602,7 +606,7 @@ int
 baton_task_async_stream(baton_stream **out, void *const *inputs, size_t n,
 			baton_task_fn fn, const struct baton_stream_opts *opts)
 {
-	struct baton_stream_opts o = { 0 };
+	struct baton_stream_opts o = BATON_STREAM_OPTS_INIT;
 	baton_stream *s;
 	struct hub *hub;
 	int r;
@@ -613,11 +617,12 @@ baton_task_async_stream(baton_stream **out, void *const *inputs, size_t n,
 		o = *opts;
 	if (out == NULL || fn == NULL || (n > 0 && inputs == NULL) ||
 	    baton__timeout_check(o.timeout_ms) != 0 ||
+	    o.max_concurrency == 0 ||
 	    (unsigned int)o.on_timeout > BATON_STREAM_KILL_TASK)
 		return -EINVAL;
 	if (o.pool == NULL && (o.pool = baton_pool_default()) == NULL)
 		return -ENOMEM;
-	if (o.max_concurrency == 0) {
+	if (o.max_concurrency == BATON_SCHEDULERS) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
 		o.max_concurrency = cpus > 0 ? (unsigned int)cpus : 1;
@@ -665,10 +670,9 @@ baton_task_async_stream(baton_stream **out, void *const *inputs, size_t n,
 	s->max = o.max_concurrency < n ? o.max_concurrency : n;
 	s->unordered = o.unordered;
 	s->on_timeout = o.on_timeout;
-	s->timeout_ns = o.timeout_ms == BATON_INFINITY ? -1
-	    : (int64_t)(o.timeout_ms != 0 ? o.timeout_ms
-					  : BATON_DEFAULT_TIMEOUT) *
-		NSEC_PER_MSEC;
+	s->timeout_ns = o.timeout_ms == BATON_INFINITY
+	    ? -1
+	    : (int64_t)o.timeout_ms * NSEC_PER_MSEC;
 	/* No item has started yet: none can expire before this. */
 	s->check_at = s->timeout_ns >= 0 ? now_ns() + s->timeout_ns
 					 : INT64_MAX;

@@ -189,6 +189,7 @@ baton_supervisor_create(baton_supervisor **out,
 	sup->lock = (struct baton__lock)BATON__LOCK_INIT;
 	ck_ec32_init(&sup->ended, 0);
 	atomic_init(&sup->refs, 1);
+	sup->max_children = BATON_NO_LIMIT;
 	if (opts != NULL) {
 		sup->pool = opts->pool;
 		sup->max_children = opts->max_children;
@@ -255,8 +256,7 @@ start(baton_supervisor *sup, baton_task *out, baton_task_fn fn, void *arg,
 	baton__lock_acquire(&sup->lock);
 	if (sup->closed) {
 		r = -EPIPE;
-	} else if (sup->max_children != 0 &&
-		   sup->nchildren >= sup->max_children) {
+	} else if (sup->nchildren >= sup->max_children) {
 		r = -EAGAIN;
 	} else {
 		list_add(sup, c);

@@ -26,10 +26,22 @@ int baton__task_spawn(baton_task *out, baton_task_fn fn, void *arg,
 		      const struct baton_task_opts *opts, unsigned int flags);
 /* 0 once the cell is DONE, -ETIMEDOUT after timeout_ms (checked). */
 int baton__task_wait(struct baton__cell *cell, int timeout_ms);
-/* The body of baton_task_shutdown, for a resolved, owned cell. */
+/*
+ * The body of baton_task_shutdown (brutal: _brutal's), for a resolved,
+ * owned cell.
+ */
 int baton__task_shutdown(struct baton__cell *cell, baton_task *task,
-			 int timeout_ms, void **value,
+			 int timeout_ms, bool brutal, void **value,
 			 struct baton_exit_reason *reason);
+/*
+ * A DONE cell's outcome as the strict face reports it: as
+ * baton__cell_outcome, but an exit(NORMAL) (CELL_EXITED) is BATON_EXITED
+ * with kind NORMAL and its value is never handed over.
+ */
+int baton__task_outcome(struct baton__cell *cell, void **value,
+			struct baton_exit_reason *reason);
+/* A DONE cell exited with a reason (exit(NORMAL) included). */
+bool baton__task_failed(struct baton__cell *cell);
 /*
  * Queues a cell on a pool (takes the queue's own reference).  -EPIPE: the
  * pool is shut down; -ECHILD: it was made before a fork (no threads here).

@@ -57,16 +57,31 @@ enum baton_stream_on_timeout {
 	BATON_STREAM_KILL_TASK    /* report the item as timed out, go on */
 };
 
-/* Options; NULL or a zeroed struct means Elixir's defaults. */
+/*
+ * Options (see BATON_STREAM_OPTS_INIT; as every baton opts struct, a
+ * field set to 0 means 0, and a NULL opts pointer means the INIT values).
+ */
 struct baton_stream_opts {
 	baton_pool *pool;              /* NULL: the default pool */
-	unsigned int max_concurrency;  /* 0: one per online CPU */
+	unsigned int max_concurrency;  /* >= 1; BATON_SCHEDULERS: one per
+					  online CPU (Elixir's default) */
 	bool unordered;                /* true: as they finish */
-	int timeout_ms;                /* per item; 0: BATON_DEFAULT_TIMEOUT;
+	int timeout_ms;                /* per item; 0 times out at once;
 					  BATON_INFINITY: none */
 	enum baton_stream_on_timeout on_timeout;
 	baton_destroy_fn destroy;      /* frees values nobody takes */
 };
+
+/* max_concurrency: one per online CPU, Elixir's System.schedulers_online. */
+#define BATON_SCHEDULERS 0xffffffffu
+
+/*
+ * Elixir's defaults: the default pool, max_concurrency = schedulers,
+ * ordered, 5000 ms per item, on_timeout :exit, no destructor.
+ */
+#define BATON_STREAM_OPTS_INIT                                               \
+	{ NULL, BATON_SCHEDULERS, false, BATON_DEFAULT_TIMEOUT,              \
+	  BATON_STREAM_EXIT, NULL }
 
 /* One element of the stream. */
 struct baton_stream_item {
@@ -79,10 +94,11 @@ struct baton_stream_item {
 
 /*
  * Starts the stream over inputs[0..n) (the array is copied; the inputs
- * themselves are passed to fn untouched).
+ * themselves are passed to fn untouched).  opts NULL: the INIT defaults.
  *
  * Pointers: sets *out to NULL first, then to a stream the caller owns.
- * Blocking: no.  Errors: -EINVAL, -ENOMEM, -EPIPE (pool shut down).
+ * Blocking: no.  Errors: -EINVAL (max_concurrency 0, a bad timeout or
+ * on_timeout, ...), -ENOMEM, -EPIPE (pool shut down).
  * Thread safety: any thread; the caller becomes the owner.
  * Ordering: the call happens-before every fn call.
  */
@@ -98,8 +114,8 @@ BATON_API int baton_task_async_stream(baton_stream **out,
  * stream is then failed: item->index and item->input tell which one),
  * -EDEADLK when an item the owner runs itself calls back into its own
  * stream, -ENOMEM when starting the next item failed with nothing in
- * flight (retryable).  timeout_ms 0 in the options means the 5000 ms
- * default: a stream has no polling mode.
+ * flight (retryable).  A timeout_ms of 0 times every item out as soon
+ * as it starts (Elixir's timeout: 0), unless it is already done.
  *
  * Pointers: borrows s; hands item->value over on status 0.
  * Blocking: until the next element is ready.

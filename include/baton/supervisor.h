@@ -5,8 +5,10 @@
  * Overview
  * ========
  *	baton_supervisor *sup;
- *	baton_supervisor_create(&sup, &(struct baton_supervisor_opts){
- *		.max_children = 100, .on_failure = log_it });
+ *	struct baton_supervisor_opts o = BATON_SUPERVISOR_OPTS_INIT;
+ *	o.max_children = 100;
+ *	o.on_failure = log_it;
+ *	baton_supervisor_create(&sup, &o);
  *	baton_supervisor_async_nolink(sup, &t, fn, arg, NULL);
  *	baton_supervisor_start_child(sup, fn, arg, NULL);
  *	baton_supervisor_count(sup);  baton_supervisor_children(sup, ...);
@@ -49,16 +51,24 @@ typedef void (*baton_failure_fn)(const struct baton_task_info *child,
 				 const struct baton_exit_reason *reason,
 				 void *ctx);
 
-/* Options; NULL or a zeroed struct: default pool, no limit, no hook. */
+/*
+ * Options (see BATON_SUPERVISOR_OPTS_INIT; as every baton opts struct, a
+ * field set to 0 means 0, and a NULL opts pointer means the INIT values).
+ */
 struct baton_supervisor_opts {
 	baton_pool *pool;        /* NULL: the default pool */
-	size_t max_children;     /* 0: no limit */
-	baton_failure_fn on_failure;
+	size_t max_children;     /* BATON_NO_LIMIT (Elixir's :infinity);
+				    0 refuses every child */
+	baton_failure_fn on_failure; /* NULL: none */
 	void *ctx;
 };
 
+/* Elixir's defaults: the default pool, max_children :infinity, no hook. */
+#define BATON_SUPERVISOR_OPTS_INIT { NULL, BATON_NO_LIMIT, NULL, NULL }
+
 /*
- * Creates a supervisor.  Pointers: sets *out to NULL first, then to a new
+ * Creates a supervisor (opts NULL: the INIT defaults).  Pointers: sets
+ * *out to NULL first, then to a new
  * supervisor the caller owns.  Errors: -EINVAL, -ENOMEM.
  * Thread safety: any thread.
  */

@@ -265,7 +265,8 @@ Test(stream, ordered_results_follow_input_order, .timeout = 10)
 {
 	baton_pool *pool = make_pool(4);
 	baton_stream *s = make_stream(32, double_it,
-	    &(struct baton_stream_opts){ .pool = pool, .max_concurrency = 4 });
+	    &(struct baton_stream_opts){ .pool = pool, .max_concurrency = 4,
+	    .timeout_ms = BATON_DEFAULT_TIMEOUT });
 
 	for (size_t i = 0; i < 32; i++)
 		expect_value(s, i, 2 * i);
@@ -305,7 +306,8 @@ Test(stream, unordered_hands_out_finished_items_before_slow_ones,
 	baton_pool *pool = make_pool(4);
 	baton_stream *s = make_stream(4, zero_waits,
 	    &(struct baton_stream_opts){ .pool = pool, .unordered = true,
-	    .max_concurrency = 4 });
+	    .max_concurrency = 4,
+	    .timeout_ms = BATON_DEFAULT_TIMEOUT });
 	bool seen[4] = { false };
 	struct baton_stream_item it;
 
@@ -332,7 +334,8 @@ Test(stream, max_concurrency_is_never_exceeded, .timeout = 10)
 	baton_pool *pool = make_pool(8);
 	baton_stream *s = make_stream(40, count_running,
 	    &(struct baton_stream_opts){ .pool = pool,
-	    .max_concurrency = WINDOW });
+	    .max_concurrency = WINDOW,
+	    .timeout_ms = BATON_DEFAULT_TIMEOUT });
 
 	for (size_t i = 0; i < 40; i++)
 		expect_value(s, i, 2 * i);
@@ -430,7 +433,8 @@ Test(stream, failing_body_is_reported_with_its_reason_index_and_input,
 	struct baton_stream_item it;
 
 	s = make_stream(4, two_fails, &(struct baton_stream_opts){
-	    .max_concurrency = 2, .destroy = count_free });
+	    .max_concurrency = 2, .destroy = count_free,
+	    .timeout_ms = BATON_DEFAULT_TIMEOUT });
 	expect_value(s, 0, 0);
 	expect_value(s, 1, 2);
 	cr_assert_eq(baton_stream_next(s, &it), 0);
@@ -455,7 +459,8 @@ Test(stream, destroy_mid_stream_frees_every_value_exactly_once,
 	baton_stream *s;
 
 	s = make_stream(20, zero_and_four_quick, &(struct baton_stream_opts){
-	    .pool = pool, .max_concurrency = 4, .destroy = count_free });
+	    .pool = pool, .max_concurrency = 4, .destroy = count_free,
+	    .timeout_ms = BATON_DEFAULT_TIMEOUT });
 	/* Taken: the caller frees it. */
 	expect_value(s, 0, 0);
 	/* Items 1-4 fill the window; 4 finishes, nobody takes it. */
@@ -476,7 +481,8 @@ Test(stream, destroy_never_runs_items_that_had_not_started, .timeout = 10)
 	baton_stream *s;
 
 	s = make_stream(5, two_quick_then_hang, &(struct baton_stream_opts){
-	    .pool = pool, .max_concurrency = 5, .destroy = count_free });
+	    .pool = pool, .max_concurrency = 5, .destroy = count_free,
+	    .timeout_ms = BATON_DEFAULT_TIMEOUT });
 	wait_for_count(&ran, 3);
 	baton_stream_destroy(s);
 	/* Items 0 and 1 finished untaken, item 2 was stopped. */
@@ -544,10 +550,12 @@ Test(stream, bad_arguments_are_rejected_with_einval, .timeout = 10)
 	cr_assert_eq(baton_task_async_stream(&s, NULL, 1, double_it, NULL),
 	    -EINVAL);
 	cr_assert_eq(baton_task_async_stream(&s, inputs, 1, double_it,
-	    &(struct baton_stream_opts){ .timeout_ms = -5 }), -EINVAL);
+	    &(struct baton_stream_opts){ .timeout_ms = -5,
+	    .max_concurrency = BATON_SCHEDULERS }), -EINVAL);
 	cr_assert_eq(baton_task_async_stream(&s, inputs, 1, double_it,
 	    &(struct baton_stream_opts){
-	    .on_timeout = (enum baton_stream_on_timeout)7 }), -EINVAL);
+	    .on_timeout = (enum baton_stream_on_timeout)7,
+	    .max_concurrency = BATON_SCHEDULERS, .timeout_ms = BATON_DEFAULT_TIMEOUT }), -EINVAL);
 	cr_assert_null(s);
 	cr_assert_eq(baton_stream_next(NULL, &it), -EINVAL);
 
@@ -571,7 +579,8 @@ sum_stream(void *arg)
 	(void)arg;
 	if (baton_task_async_stream(&s, inputs, 8, double_it,
 	    &(struct baton_stream_opts){ .pool = inner_pool,
-	    .max_concurrency = 4 }) != 0)
+	    .max_concurrency = 4,
+	    .timeout_ms = BATON_DEFAULT_TIMEOUT }) != 0)
 		return NULL;
 	while (baton_stream_next(s, &it) == 0) {
 		if (it.status == 0) {
@@ -634,7 +643,8 @@ Test(stream, a_body_run_by_its_owner_cannot_reenter_the_stream,
 	cr_assert_eq(baton_task_async_opts(&t, blocker, NULL,
 	    &(struct baton_task_opts){ .pool = pool }), 0);
 	reentered = make_stream(1, reenter, &(struct baton_stream_opts){
-	    .pool = pool, .timeout_ms = BATON_INFINITY });
+	    .pool = pool, .timeout_ms = BATON_INFINITY,
+	    .max_concurrency = BATON_SCHEDULERS });
 	expect_value(reentered, 0, 0);
 	cr_assert_eq(atomic_load(&reenter_rc), -EDEADLK);
 	expect_end(reentered);
@@ -653,7 +663,8 @@ start_and_leave(void *arg)
 	(void)arg;
 	if (baton_task_async_stream(&orphaned, inputs, 6, one_and_on_hang,
 	    &(struct baton_stream_opts){ .max_concurrency = 2,
-	    .destroy = count_free }) == 0) {
+	    .destroy = count_free,
+	    .timeout_ms = BATON_DEFAULT_TIMEOUT }) == 0) {
 		wait_until_set(&one_started);
 		/*
 		 * Item 0 may have been popped but not yet started: leaving
@@ -695,4 +706,63 @@ Test(stream, an_exited_owner_stops_its_items_and_leaves_the_stream_ownerless,
 	/* Ownerless: any thread may free it. */
 	baton_stream_destroy(orphaned);
 	cr_assert_eq(atomic_load(&ran), 2);
+}
+
+/* ------------------------------------------------------------------ */
+/* Issue 13, item 6: one rule for option structs                       */
+/* ------------------------------------------------------------------ */
+
+/* A body that runs until asked to stop. */
+static void *
+hang_until_stopped(void *arg)
+{
+	spin_until_stopped();
+	return new_value(UNTOK(arg));
+}
+
+/* Elixir's timeout: 0 times an item out as soon as it runs. */
+Test(stream, a_timeout_of_zero_times_an_item_out_at_once, .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	struct baton_stream_opts o = BATON_STREAM_OPTS_INIT;
+	struct baton_stream_item it;
+	baton_stream *s;
+	int64_t t0;
+
+	o.pool = pool;
+	o.timeout_ms = 0;
+	o.destroy = count_free;
+	t0 = now_ns();
+	s = make_stream(1, hang_until_stopped, &o);
+	cr_assert_eq(baton_stream_next(s, &it), -ETIMEDOUT);
+	cr_assert_lt(now_ns() - t0, PROMPT_MS * NSEC_PER_MSEC,
+	    "timeout 0 waited like the 5000 ms default");
+	cr_assert_eq(it.index, 0);
+	cr_assert_eq(baton_stream_next(s, &it), -EPIPE);
+	baton_stream_destroy(s);
+	baton_pool_destroy(pool);
+	cr_assert_eq(atomic_load(&destroyed), 1);
+}
+
+Test(stream, opts_init_is_elixirs_defaults_and_zero_concurrency_is_einval,
+     .timeout = 10)
+{
+	struct baton_stream_opts o = BATON_STREAM_OPTS_INIT;
+	struct baton_stream_opts zero;
+	baton_stream *s = (baton_stream *)&s;
+
+	cr_assert_null(o.pool);
+	cr_assert_eq(o.max_concurrency, BATON_SCHEDULERS);
+	cr_assert_eq(o.unordered, false);
+	cr_assert_eq(o.timeout_ms, BATON_DEFAULT_TIMEOUT);
+	cr_assert_eq(o.on_timeout, BATON_STREAM_EXIT);
+	cr_assert_null(o.destroy);
+	init_inputs();
+	memset(&zero, 0, sizeof(zero));
+	cr_assert_eq(baton_task_async_stream(&s, inputs, 1, double_it, &zero),
+	    -EINVAL, "max_concurrency 0 must be refused");
+	cr_assert_null(s);
+	o.max_concurrency = 0;
+	cr_assert_eq(baton_task_async_stream(&s, inputs, 1, double_it, &o),
+	    -EINVAL);
 }

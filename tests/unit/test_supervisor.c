@@ -262,7 +262,7 @@ Test(supervisor, create_and_calls_reject_bad_arguments, .timeout = 10)
 Test(supervisor, async_nolink_result_is_awaited_by_its_owner, .timeout = 10)
 {
 	baton_pool *pool = make_pool(2);
-	baton_supervisor *sup = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
 	struct baton_task_info info;
 	baton_task t;
 	void *v = NULL;
@@ -287,7 +287,7 @@ Test(supervisor, async_nolink_result_is_awaited_by_its_owner, .timeout = 10)
 Test(supervisor, failures_are_reported_not_propagated, .timeout = 10)
 {
 	baton_pool *pool = make_pool(2);
-	baton_supervisor *sup = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
 	struct baton_exit_reason why = { 0 };
 	baton_task bad, good;
 	void *v = NULL;
@@ -327,7 +327,7 @@ Test(supervisor, failures_are_reported_not_propagated, .timeout = 10)
 Test(supervisor, start_child_runs_and_its_value_is_destroyed, .timeout = 10)
 {
 	baton_pool *pool = make_pool(2);
-	baton_supervisor *sup = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
 
 	cr_assert_eq(baton_supervisor_start_child(sup, return_42, NULL,
 						  &counted), 0);
@@ -393,7 +393,7 @@ Test(supervisor, max_children_gives_eagain_and_a_finished_child_frees_a_slot,
 Test(supervisor, count_and_children_reflect_running_children, .timeout = 10)
 {
 	baton_pool *pool = make_pool(4);
-	baton_supervisor *sup = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
 	struct baton_task_info infos[8];
 	bool seen_a = false, seen_b = false, seen_c = false;
 	baton_task a, b;
@@ -436,7 +436,7 @@ Test(supervisor, count_and_children_reflect_running_children, .timeout = 10)
 	cr_assert_eq(baton_supervisor_children(sup, infos, 1), 1);
 
 	/* The owner consumed a handle: the group still tracks the child. */
-	cr_assert_eq(baton_task_ignore(&a), 0);
+	cr_assert_geq(baton_task_ignore(&a, NULL, NULL), 0);
 	cr_assert_eq(baton_supervisor_count(sup), 3);
 
 	gate_open(&gate);
@@ -452,7 +452,7 @@ Test(supervisor, count_and_children_reflect_running_children, .timeout = 10)
 Test(supervisor, terminate_child_stops_a_cooperative_child, .timeout = 10)
 {
 	baton_pool *pool = make_pool(2);
-	baton_supervisor *sup = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
 	struct baton_exit_reason why;
 	baton_task t, u, copy;
 	void *v = NULL;
@@ -490,7 +490,7 @@ Test(supervisor, terminate_child_means_a_queued_child_never_runs,
      .timeout = 10)
 {
 	baton_pool *pool = make_pool(1);
-	baton_supervisor *sup = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
 	struct baton_exit_reason why;
 	baton_task busy, queued;
 	void *v;
@@ -529,7 +529,7 @@ Test(supervisor, terminate_child_refuses_what_is_not_its_child,
      .timeout = 10)
 {
 	baton_pool *pool = make_pool(2);
-	baton_supervisor *sup = make_sup(pool, 0), *other = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT), *other = make_sup(pool, BATON_NO_LIMIT);
 	baton_task mine, theirs, plain, stale = { 0 }, copy;
 	void *v;
 
@@ -571,7 +571,7 @@ Test(supervisor, terminate_child_refuses_what_is_not_its_child,
 Test(supervisor, shutdown_stops_every_child_and_returns_zero, .timeout = 10)
 {
 	baton_pool *pool = make_pool(2);
-	baton_supervisor *sup = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
 	struct baton_exit_reason why;
 	baton_task t[4];
 	int normal = 0, stopped = 0;
@@ -623,7 +623,7 @@ Test(supervisor, shutdown_times_out_on_a_child_that_ignores_stop,
      .timeout = 10)
 {
 	baton_pool *pool = make_pool(2);
-	baton_supervisor *sup = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
 	struct baton_task_info info;
 	baton_task t;
 	int64_t t0;
@@ -660,7 +660,7 @@ Test(supervisor, shutdown_times_out_on_a_child_that_ignores_stop,
 Test(supervisor, starts_fail_with_epipe_after_shutdown, .timeout = 10)
 {
 	baton_pool *pool = make_pool(1);
-	baton_supervisor *sup = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
 	baton_task t;
 
 	cr_assert_eq(baton_supervisor_shutdown(sup, 0), 0);
@@ -682,7 +682,7 @@ Test(supervisor, a_task_pool_option_overrides_the_supervisor_pool,
      .timeout = 10)
 {
 	baton_pool *mine = make_pool(1), *theirs = make_pool(1);
-	baton_supervisor *sup = make_sup(theirs, 0);
+	baton_supervisor *sup = make_sup(theirs, BATON_NO_LIMIT);
 	struct baton_pool_stats st;
 	baton_task t;
 	void *v;
@@ -767,7 +767,7 @@ Test(supervisor, a_nolink_task_survives_its_owner_thread_exit, .timeout = 10)
 	pthread_t owner;
 	void *r;
 
-	a.sup = make_sup(a.pool, 0);
+	a.sup = make_sup(a.pool, BATON_NO_LIMIT);
 	baton_set_orphan_hook(count_orphan, NULL);
 	cr_assert_eq(pthread_create(&owner, NULL, owner_main, &a), 0);
 	cr_assert_eq(pthread_join(owner, &r), 0);
@@ -802,7 +802,7 @@ Test(supervisor, the_destructor_runs_exactly_once_in_every_path,
      .timeout = 10)
 {
 	baton_pool *pool = make_pool(1);
-	baton_supervisor *sup = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
 	struct gate gate1 = GATE_INIT;
 	baton_task busy, ignored, failed, taken, dropped, never;
 	void *v;
@@ -825,7 +825,7 @@ Test(supervisor, the_destructor_runs_exactly_once_in_every_path,
 	cr_assert_eq(baton_supervisor_start_child(sup, return_42, NULL,
 						  &counted), 0);
 
-	cr_assert_eq(baton_task_ignore(&ignored), 0);             /* +1 */
+	cr_assert_geq(baton_task_ignore(&ignored, NULL, NULL), 0);             /* +1 */
 	cr_assert_eq(baton_supervisor_terminate_child(sup, &never), 0); /* 0 */
 	gate_open(&gate1);
 	cr_assert_eq(baton_task_await(&busy, LONG_MS, NULL, NULL), 0); /* +1 */
@@ -910,4 +910,30 @@ Test(supervisor, racing_starters_never_exceed_max_children, .timeout = 10)
 	cr_assert_eq(counter_get(&values_destroyed),
 		     RACE_THREADS * RACE_CHILDREN);
 	cr_assert_eq(counter_get(&failures), 0);
+}
+
+/* Issue 13, item 6: INIT holds Elixir's defaults; 0 children means 0. */
+Test(supervisor, opts_init_is_unlimited_and_zero_max_children_refuses_every_child,
+     .timeout = 10)
+{
+	struct baton_supervisor_opts o = BATON_SUPERVISOR_OPTS_INIT;
+	baton_supervisor *sup;
+	baton_task t;
+
+	cr_assert_null(o.pool);
+	cr_assert_eq(o.max_children, BATON_NO_LIMIT);
+	cr_assert_null(o.on_failure);
+	o.max_children = 0;
+	cr_assert_eq(baton_supervisor_create(&sup, &o), 0);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &t, return_42, NULL,
+						   NULL), -EAGAIN);
+	cr_assert_eq(baton_supervisor_start_child(sup, return_42, NULL, NULL),
+		     -EAGAIN);
+	baton_supervisor_destroy(sup);
+	cr_assert_eq(baton_supervisor_create(&sup, NULL), 0);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &t, return_42, NULL,
+						   NULL), 0);
+	cr_assert_eq(baton_task_await(&t, 5000, NULL, NULL), 0);
+	baton_supervisor_destroy(sup);
+	cr_assert_eq(atomic_load(&ran), 1);
 }
