@@ -100,18 +100,17 @@ baton__task_consume(baton_task *task, struct baton__cell *cell)
 }
 
 int
-baton__spawn_cell(struct baton__cell **out, baton_task_fn fn, void *arg,
-		  const struct baton_task_opts *opts, bool owned,
-		  unsigned int flags)
+baton__task_prepare(struct baton__cell **out, baton_pool **pool,
+		    baton_task_fn fn, void *arg,
+		    const struct baton_task_opts *opts, unsigned int flags)
 {
-	baton_pool *pool = opts != NULL ? opts->pool : NULL;
 	struct baton__cell *cell;
-	int r;
 
 	*out = NULL;
+	*pool = opts != NULL ? opts->pool : NULL;
 	if (fn == NULL)
 		return -EINVAL;
-	if (pool == NULL && (pool = baton_pool_default()) == NULL)
+	if (*pool == NULL && (*pool = baton_pool_default()) == NULL)
 		return -ENOMEM;
 	cell = baton__cell_alloc();
 	if (cell == NULL)
@@ -124,13 +123,48 @@ baton__spawn_cell(struct baton__cell **out, baton_task_fn fn, void *arg,
 		cell->destroy = opts->destroy;
 	}
 	atomic_store_explicit(&cell->flags, flags, memory_order_relaxed);
-	if (owned)
-		baton__own(baton__thread_self(), cell);
-	r = baton__pool_submit(pool, cell);
+	*out = cell;
+	return 0;
+}
+
+int
+baton__task_submit(baton_pool *pool, struct baton__cell *cell)
+{
+	int r = baton__pool_submit(pool, cell);
+
 	if (r != 0) {
 		/* Never queued, never run: nothing of the caller's is kept. */
 		baton__disown(cell);
 		baton__cell_unref(cell);
+	}
+	return r;
+}
+
+int
+baton__spawn_cell(struct baton__cell **out, baton_task_fn fn, void *arg,
+		  const struct baton_task_opts *opts, bool owned,
+		  unsigned int flags)
+{
+	struct baton__links *links = NULL;
+	struct baton__cell *cell;
+	baton_pool *pool;
+	int r;
+
+	*out = NULL;
+	r = baton__task_prepare(&cell, &pool, fn, arg, opts, flags);
+	if (r != 0)
+		return r;
+	if (owned) {
+		baton__own(baton__thread_self(), cell);
+		/* Linked to a thread that traps exits: tell it of a failure. */
+		if ((links = baton__links_trapping()) != NULL) {
+			cell->on_done = baton__links_task_done;
+			cell->on_done_ctx = links;
+		}
+	}
+	r = baton__task_submit(pool, cell);
+	if (r != 0) {
+		baton__links_unref(links);
 		return r;
 	}
 	*out = cell;

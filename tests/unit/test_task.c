@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <baton/link.h>
 #include <baton/pool.h>
 #include <baton/task.h>
 
@@ -2869,4 +2870,124 @@ Test(task, ignore_of_a_failed_task_returns_its_exit_reason, .timeout = 15)
 	cr_assert_eq(v, SENTINEL);
 	baton_pool_destroy(pool);
 	cr_assert_eq(atomic_load(&destroyed), 1);
+}
+
+/* Item 8: links.  A start_link task is stopped when its starter exits. */
+struct linker {
+	baton_pool *pool;
+	struct coop *c;
+	int rc;
+};
+
+static void *
+start_linked_and_exit(void *arg)
+{
+	struct linker *l = arg;
+	struct baton_task_opts o = opts_on(l->pool);
+
+	l->rc = baton_task_start_link(coop_body, l->c, &o);
+	if (l->rc == 0)
+		wait_for(&l->c->started, 1);
+	return NULL;
+}
+
+/* As coop_body, but also returns once c->finished is set from outside. */
+static void *
+coop_or_released(void *arg)
+{
+	struct coop *c = arg;
+
+	atomic_store_explicit(&c->started, 1, memory_order_release);
+	while (!baton_should_stop() && !atomic_load(&c->finished))
+		sleep_ms(1);
+	atomic_store(&c->saw_stop, baton_should_stop());
+	return new_int(c->value);
+}
+
+static void *
+start_unlinked_and_exit(void *arg)
+{
+	struct linker *l = arg;
+	struct baton_task_opts o = opts_on(l->pool);
+
+	l->rc = baton_task_start(coop_or_released, l->c, &o);
+	if (l->rc == 0)
+		wait_for(&l->c->started, 1);
+	return NULL;
+}
+
+Test(task, a_start_link_task_is_stopped_when_its_starter_exits,
+     .timeout = 15)
+{
+	baton_pool *pool = make_pool(2);
+	struct coop linked, unlinked;
+	struct linker a = { pool, &linked, INT_MIN };
+	struct linker b = { pool, &unlinked, INT_MIN };
+	pthread_t th;
+
+	coop_init(&linked, 1, false);
+	coop_init(&unlinked, 2, false);
+	spawn_thread(&th, start_linked_and_exit, &a);
+	join_thread(th);
+	cr_assert_eq(a.rc, 0);
+	wait_for(&linked.finished, 1);
+	cr_assert_eq(atomic_load(&linked.saw_stop), 1);
+	spawn_thread(&th, start_unlinked_and_exit, &b);
+	join_thread(th);
+	cr_assert_eq(b.rc, 0);
+	sleep_ms(BLOCK_CHECK_MS);
+	atomic_store(&unlinked.finished, 1);
+	baton_pool_destroy(pool);
+	cr_assert_eq(atomic_load(&unlinked.saw_stop), 0,
+		     "baton_task_start is not linked");
+	cr_assert_eq(atomic_load(&destroyed), 2);
+}
+
+/* gated_body, then a failure with code 3. */
+static void *
+gated_failing(void *arg)
+{
+	void *v = gated_body(arg);
+
+	baton_exit(BATON_EXIT_ERROR, 3, "failed after the gate");
+	return v;
+}
+
+/* A trapping owner hears of a linked task's failure without awaiting. */
+Test(task, a_trapping_owner_gets_an_exit_notice_for_a_failed_linked_task,
+     .timeout = 15)
+{
+	baton_pool *pool = make_pool(1);
+	struct baton_task_opts o = opts_on(pool);
+	struct baton_exit_notice n;
+	baton_task quiet, loud, ignored;
+	struct gate g = GATE_INIT;
+	struct gated held;
+
+	cr_assert_eq(baton_exit_notice_next(0, &n), -ENOENT,
+		     "not trapping, nothing queued");
+	quiet = spawn_on(pool, failing_body, TOK(1)); /* before trapping */
+	cr_assert_eq(baton_trap_exits(true), 0);
+	cr_assert_eq(baton_exit_notice_next(0, NULL), -EINVAL);
+	gated_init(&held, &g, 3);
+	ignored = spawn_on(pool, gated_failing, &held); /* unlinked by ignore */
+	cr_assert_eq(baton_task_ignore(&ignored, NULL, NULL), BATON_NOREPLY);
+	cr_assert_eq(baton_task_async_opts(&loud, failing_body, TOK(2), &o), 0);
+	cr_assert_eq(baton_task_start_link(failing_body, TOK(4), &o), 0);
+	gate_open(&g);
+	for (int k = 0; k < 2; k++) {
+		cr_assert_eq(baton_exit_notice_next(LONG_MS, &n), 0);
+		cr_assert_eq(n.reason.kind, BATON_EXIT_ERROR);
+		cr_assert(n.reason.code == 2 || n.reason.code == 4,
+			  "notice for code %d", n.reason.code);
+		cr_assert_eq(n.task.fn, (const void *)(uintptr_t)failing_body);
+	}
+	cr_assert_eq(baton_exit_notice_next(50, &n), -ETIMEDOUT,
+		     "only linked tasks started while trapping send notices");
+	cr_assert_eq(baton_task_await(&loud, 0, NULL, NULL), BATON_EXITED,
+		     "the notice does not consume the task");
+	cr_assert_eq(baton_task_await(&quiet, LONG_MS, NULL, NULL),
+		     BATON_EXITED);
+	cr_assert_eq(baton_trap_exits(false), 0);
+	baton_pool_destroy(pool);
 }
