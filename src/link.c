@@ -204,13 +204,10 @@ baton__links_task_done(struct baton__cell *cell, void *ctx)
 	baton__links_unref(ctx);
 }
 
-/* on_done of a start_link task: unlinks its node, then as above. */
+/* Takes a start_link node off its record's list. */
 static void
-linked_done(struct baton__cell *cell, void *ctx)
+unlist(struct baton__links *links, struct linked *l)
 {
-	struct linked *l = ctx;
-	struct baton__links *links = l->links;
-
 	baton__lock_acquire(&links->lock);
 	if (l->prev != NULL)
 		l->prev->next = l->next;
@@ -219,6 +216,16 @@ linked_done(struct baton__cell *cell, void *ctx)
 	if (l->next != NULL)
 		l->next->prev = l->prev;
 	baton__lock_release(&links->lock);
+}
+
+/* on_done of a start_link task: unlinks its node, then as above. */
+static void
+linked_done(struct baton__cell *cell, void *ctx)
+{
+	struct linked *l = ctx;
+	struct baton__links *links = l->links;
+
+	unlist(links, l);
 	/* No handle to consume it: a trapping starter hears every failure. */
 	if (l->trap)
 		deliver(links, cell);
@@ -314,14 +321,7 @@ baton_task_start_link(baton_task_fn fn, void *arg,
 	r = baton__task_submit(pool, cell);
 	if (r != 0) {
 		/* Never queued (and freed): on_done will not run; unlist. */
-		baton__lock_acquire(&links->lock);
-		if (l->prev != NULL)
-			l->prev->next = l->next;
-		else
-			links->linked = l->next;
-		if (l->next != NULL)
-			l->next->prev = l->prev;
-		baton__lock_release(&links->lock);
+		unlist(links, l);
 		free(l);
 		baton__links_unref(links);
 		return r;
