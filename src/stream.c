@@ -21,6 +21,12 @@
  * A cell runs item_main, which records the start time and calls fn; the
  * label "baton_stream" names it in baton_pool_list.
  *
+ * Laziness: as an Elixir stream runs where it is enumerated, creating a
+ * stream starts nothing and binds no thread.  The first thread to call
+ * next() becomes the owner (`owner` and `link` are set then, once); only
+ * then are items submitted.  A stream nobody has read yet may be
+ * destroyed by any thread.
+ *
  * The owner: a thread record lives in thread-local storage, and a thread
  * started after the owner exited may get the same address, so comparing
  * records is not enough.  The stream also owns a `link`: a finished,
@@ -135,7 +141,7 @@ struct slot {
 };
 
 struct baton_stream {
-	struct baton__thread *owner;
+	struct baton__thread *owner; /* NULL until the first next() */
 	struct baton__cell *link; /* owned by owner; freed when it exits */
 	uint64_t link_gen;
 	struct hub *hub;
@@ -562,9 +568,33 @@ static bool
 owned_by_caller(const baton_stream *s)
 {
 	/* acquire: pairs with the generation's release when link is freed. */
-	return baton__thread_self() == s->owner &&
+	return s->owner != NULL && baton__thread_self() == s->owner &&
 	    atomic_load_explicit(&s->link->gen, memory_order_acquire) ==
 	    s->link_gen;
+}
+
+/*
+ * The first next(): the calling thread becomes the owner.  Its link is a
+ * finished, never-submitted cell it owns (see the design notes).
+ */
+static int
+bind_owner(struct baton_stream *s)
+{
+	struct baton__thread *self = baton__thread_self();
+
+	s->link = baton__cell_alloc();
+	if (s->link == NULL)
+		return -ENOMEM;
+	/* relaxed: never submitted; only this thread and cell.c see it. */
+	atomic_store_explicit(&s->link->state, BATON_TASK_DONE,
+			      memory_order_relaxed);
+	atomic_store_explicit(&s->link->label, "baton_stream",
+			      memory_order_relaxed);
+	baton__own(self, s->link);
+	/* relaxed: our own allocation; we read back what alloc wrote. */
+	s->link_gen = atomic_load_explicit(&s->link->gen, memory_order_relaxed);
+	s->owner = self;
+	return 0;
 }
 
 int
@@ -574,6 +604,8 @@ baton_stream_next(baton_stream *s, struct baton_stream_item *item)
 
 	if (s == NULL || item == NULL)
 		return -EINVAL;
+	if (s->owner == NULL && (r = bind_owner(s)) != 0)
+		return r;
 	if (!owned_by_caller(s))
 		return -EPERM;
 	if (s->busy)
@@ -609,7 +641,6 @@ baton_task_async_stream(baton_stream **out, void *const *inputs, size_t n,
 	struct baton_stream_opts o = BATON_STREAM_OPTS_INIT;
 	baton_stream *s;
 	struct hub *hub;
-	int r;
 
 	if (out != NULL)
 		*out = NULL;
@@ -650,20 +681,6 @@ baton_task_async_stream(baton_stream **out, void *const *inputs, size_t n,
 	}
 
 	s->hub = hub;
-	s->owner = baton__thread_self();
-	s->link = baton__cell_alloc();
-	if (s->link == NULL) {
-		stream_free(s);
-		return -ENOMEM;
-	}
-	/* relaxed: never submitted; only this thread and cell.c see it. */
-	atomic_store_explicit(&s->link->state, BATON_TASK_DONE,
-			      memory_order_relaxed);
-	atomic_store_explicit(&s->link->label, "baton_stream",
-			      memory_order_relaxed);
-	baton__own(s->owner, s->link);
-	/* relaxed: our own allocation; we read back what alloc wrote. */
-	s->link_gen = atomic_load_explicit(&s->link->gen, memory_order_relaxed);
 	s->pool = o.pool;
 	s->destroy = o.destroy;
 	s->n = n;
@@ -686,12 +703,7 @@ baton_task_async_stream(baton_stream **out, void *const *inputs, size_t n,
 		return -ENOMEM;
 	}
 
-	/* Nothing submitted yet: a failure here leaves nothing behind. */
-	r = refill(s);
-	if (n > 0 && s->nlive == 0 && (r != 0 || s->closed)) {
-		stream_free(s);
-		return r != 0 ? r : -EPIPE;
-	}
+	/* Lazy: nothing starts before the first next(). */
 	*out = s;
 	return 0;
 }
@@ -702,9 +714,13 @@ baton_stream_destroy(baton_stream *s)
 	if (s == NULL)
 		return;
 	/* acquire: pairs with the generation's release when link is freed. */
-	if (atomic_load_explicit(&s->link->gen, memory_order_acquire) !=
-	    s->link_gen) {
-		/* The owner exited and released every cell: free the rest. */
+	if (s->owner == NULL ||
+	    atomic_load_explicit(&s->link->gen, memory_order_acquire) !=
+		s->link_gen) {
+		/*
+		 * Never read (nothing started), or the owner exited and
+		 * released every cell: free the rest.
+		 */
 		stream_free(s);
 		return;
 	}

@@ -23,10 +23,14 @@
  * and then -EPIPE), BATON_STREAM_KILL_TASK reports that item as
  * BATON_EXITED with kind BATON_EXIT_TIMEOUT and goes on.
  *
- * Like a strict task, a stream belongs to the thread that created it.  If
- * that thread exits, its items are stopped and released with its other
+ * A stream is lazy, as Elixir's: creating it starts nothing.  It runs
+ * where it is read: the first thread to call baton_stream_next becomes
+ * its owner (it may be another thread than the creator), and only then
+ * are items started.  Like a strict task, it then belongs to that thread.
+ * If the owner exits, its items are stopped and released with its other
  * tasks, and the stream has no owner: next returns -EPERM to every thread
- * and any thread may destroy it.
+ * and any thread may destroy it.  Halting early (destroy before the end)
+ * stops the running items and frees their results.
  *
  * Helping: when the owner waits without limit (timeout BATON_INFINITY) or
  * is itself a pool worker, it runs a still-queued item on its own thread
@@ -96,10 +100,12 @@ struct baton_stream_item {
  * Starts the stream over inputs[0..n) (the array is copied; the inputs
  * themselves are passed to fn untouched).  opts NULL: the INIT defaults.
  *
- * Pointers: sets *out to NULL first, then to a stream the caller owns.
- * Blocking: no.  Errors: -EINVAL (max_concurrency 0, a bad timeout or
- * on_timeout, ...), -ENOMEM, -EPIPE (pool shut down).
- * Thread safety: any thread; the caller becomes the owner.
+ * Pointers: sets *out to NULL first, then to a stream the caller may hand
+ * to the thread that reads it.
+ * Blocking: no; nothing runs yet.  Errors: -EINVAL (max_concurrency 0, a
+ * bad timeout or on_timeout, ...), -ENOMEM.  A pool shut down shows up
+ * as items reported BATON_EXITED/SHUTDOWN (EPIPE) by next.
+ * Thread safety: any thread.
  * Ordering: the call happens-before every fn call.
  */
 BATON_API int baton_task_async_stream(baton_stream **out,
@@ -119,8 +125,10 @@ BATON_API int baton_task_async_stream(baton_stream **out,
  *
  * Pointers: borrows s; hands item->value over on status 0.
  * Blocking: until the next element is ready.
- * Errors: -EINVAL, -EPERM (not the owner).
- * Thread safety: the owner thread only.
+ * Errors: -EINVAL, -EPERM (not the owner), -ENOMEM (the first call could
+ * not bind its thread as the owner; retryable).
+ * Thread safety: the owner thread only; the first call makes its thread
+ * the owner.
  * Ordering: fn's return happens-before its element is returned.
  */
 BATON_API int baton_stream_next(baton_stream *s,
@@ -132,8 +140,9 @@ BATON_API int baton_stream_next(baton_stream *s,
  * destructor.  NULL is a no-op.
  *
  * Pointers: consumes s.  Blocking: no.
- * Thread safety: the owner thread only (another thread's call is ignored
- * and leaks nothing but the stream itself).
+ * Thread safety: the owner thread only, or any thread while nobody has
+ * read it (another thread's call is ignored and leaks nothing but the
+ * stream itself).
  */
 BATON_API void baton_stream_destroy(baton_stream *s);
 

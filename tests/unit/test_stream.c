@@ -483,13 +483,14 @@ Test(stream, destroy_never_runs_items_that_had_not_started, .timeout = 10)
 	s = make_stream(5, two_quick_then_hang, &(struct baton_stream_opts){
 	    .pool = pool, .max_concurrency = 5, .destroy = count_free,
 	    .timeout_ms = BATON_DEFAULT_TIMEOUT });
+	expect_value(s, 0, 0); /* lazy: the first next() starts them */
 	wait_for_count(&ran, 3);
 	baton_stream_destroy(s);
-	/* Items 0 and 1 finished untaken, item 2 was stopped. */
-	wait_for(&destroyed, 3);
+	/* Item 1 finished untaken, item 2 was stopped. */
+	wait_for(&destroyed, 2);
 	baton_pool_destroy(pool);
 	cr_assert_eq(atomic_load(&ran), 3);
-	cr_assert_eq(atomic_load(&destroyed), 3);
+	cr_assert_eq(atomic_load(&destroyed), 2);
 }
 
 struct foreign {
@@ -508,6 +509,21 @@ foreign_thread(void *arg)
 	return NULL;
 }
 
+static void *
+destroy_only(void *arg)
+{
+	baton_stream_destroy(((struct foreign *)arg)->s);
+	return NULL;
+}
+
+/* Counts its runs; returns 2 * input. */
+static void *
+counted_double(void *arg)
+{
+	atomic_fetch_add(&ran, 1);
+	return new_value(2 * UNTOK(arg));
+}
+
 Test(stream, non_owner_next_gets_eperm_and_destroy_is_ignored,
      .timeout = 10)
 {
@@ -515,11 +531,12 @@ Test(stream, non_owner_next_gets_eperm_and_destroy_is_ignored,
 	pthread_t th;
 
 	f.s = make_stream(3, double_it, NULL);
+	expect_value(f.s, 0, 0); /* the first next() makes this the owner */
 	cr_assert_eq(pthread_create(&th, NULL, foreign_thread, &f), 0);
 	cr_assert_eq(pthread_join(th, NULL), 0);
 	cr_assert_eq(f.next_rc, -EPERM);
 	/* Untouched for its owner. */
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 1; i < 3; i++)
 		expect_value(f.s, i, 2 * i);
 	expect_end(f.s);
 	baton_stream_destroy(f.s);
@@ -665,6 +682,11 @@ start_and_leave(void *arg)
 	    &(struct baton_stream_opts){ .max_concurrency = 2,
 	    .destroy = count_free,
 	    .timeout_ms = BATON_DEFAULT_TIMEOUT }) == 0) {
+		struct baton_stream_item it;
+
+		/* Reading it makes this thread the owner; item 0 is ours. */
+		if (baton_stream_next(orphaned, &it) == 0)
+			free(it.value);
 		wait_until_set(&one_started);
 		/*
 		 * Item 0 may have been popped but not yet started: leaving
@@ -696,7 +718,7 @@ Test(stream, an_exited_owner_stops_its_items_and_leaves_the_stream_ownerless,
 	cr_assert_not_null(orphaned);
 	/* Items 0 and 1 ran; item 1 was stopped and its value freed. */
 	wait_for_count(&stopped, 1);
-	wait_for(&destroyed, 2);
+	wait_for(&destroyed, 1);
 	/* A later thread (maybe on the owner's old record) is refused. */
 	cr_assert_eq(pthread_create(&th, NULL, try_next, &rc), 0);
 	cr_assert_eq(pthread_join(th, NULL), 0);
@@ -765,4 +787,68 @@ Test(stream, opts_init_is_elixirs_defaults_and_zero_concurrency_is_einval,
 	o.max_concurrency = 0;
 	cr_assert_eq(baton_task_async_stream(&s, inputs, 1, double_it, &o),
 	    -EINVAL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Issue 13, item 7: a stream is lazy and runs where it is read        */
+/* ------------------------------------------------------------------ */
+
+struct consumer {
+	baton_stream *s;
+	size_t sum;
+	int end_rc;
+};
+
+static void *
+consume_all(void *arg)
+{
+	struct consumer *c = arg;
+	struct baton_stream_item it;
+	int rc;
+
+	while ((rc = baton_stream_next(c->s, &it)) == 0) {
+		c->sum += *(size_t *)it.value;
+		free(it.value);
+	}
+	c->end_rc = rc;
+	baton_stream_destroy(c->s); /* the consumer owns it */
+	return NULL;
+}
+
+Test(stream, nothing_runs_before_the_first_next_and_the_reader_owns_it,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	struct baton_stream_opts o = BATON_STREAM_OPTS_INIT;
+	struct consumer c = { NULL, 0, 0 };
+	pthread_t th;
+
+	o.pool = pool;
+	o.max_concurrency = 2;
+	c.s = make_stream(6, counted_double, &o);
+	sleep_ms(BLOCK_CHECK_MS);
+	cr_assert_eq(atomic_load(&ran), 0, "a stream started before it was read");
+	cr_assert_eq(pthread_create(&th, NULL, consume_all, &c), 0);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	cr_assert_eq(c.end_rc, -EPIPE);
+	cr_assert_eq(c.sum, 2 * (0 + 1 + 2 + 3 + 4 + 5));
+	cr_assert_eq(atomic_load(&ran), 6);
+	baton_pool_destroy(pool);
+}
+
+Test(stream, a_stream_never_read_runs_nothing_and_any_thread_may_free_it,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(1);
+	struct baton_stream_opts o = BATON_STREAM_OPTS_INIT;
+	struct foreign f = { 0 };
+	pthread_t th;
+
+	o.pool = pool;
+	f.s = make_stream(3, counted_double, &o);
+	/* Another thread's destroy of an unread stream frees it. */
+	cr_assert_eq(pthread_create(&th, NULL, destroy_only, &f), 0);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	baton_pool_destroy(pool);
+	cr_assert_eq(atomic_load(&ran), 0);
 }
