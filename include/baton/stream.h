@@ -114,6 +114,28 @@ BATON_API int baton_task_async_stream(baton_stream **out,
 				      const struct baton_stream_opts *opts);
 
 /*
+ * An input generator: sets *input and returns true, or returns false
+ * when there are no more inputs (it is then not called again).  Called on
+ * the owner thread, inside baton_stream_next, only when an item can start.
+ */
+typedef bool (*baton_stream_gen_fn)(void *ctx, void **input);
+
+/*
+ * As baton_task_async_stream, but the inputs come from gen(ctx), asked
+ * for one at a time, on demand, as the window has room: the input may be
+ * endless, and the reader stops it by destroying the stream.  The
+ * stream's memory grows by a few words per input read.
+ *
+ * Errors: -EINVAL (gen or fn NULL, bad options), -ENOMEM.
+ * Thread safety: any thread; gen runs on the owner thread.
+ * Ordering: each gen call happens-before the fn call on its input.
+ */
+BATON_API int baton_task_async_stream_gen(baton_stream **out,
+					  baton_stream_gen_fn gen, void *ctx,
+					  baton_task_fn fn,
+					  const struct baton_stream_opts *opts);
+
+/*
  * Waits for the next element and fills *item.  Returns 0, -EPIPE once
  * every element was returned (or after a failure was reported),
  * -ETIMEDOUT when an item's timeout expired with BATON_STREAM_EXIT (the

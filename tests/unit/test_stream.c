@@ -852,3 +852,83 @@ Test(stream, a_stream_never_read_runs_nothing_and_any_thread_may_free_it,
 	baton_pool_destroy(pool);
 	cr_assert_eq(atomic_load(&ran), 0);
 }
+
+/* Item 7: input produced on demand, possibly endless. */
+struct counting_gen {
+	size_t next, limit; /* limit SIZE_MAX: endless */
+	size_t calls;
+};
+
+static bool
+count_up(void *ctx, void **input)
+{
+	struct counting_gen *g = ctx;
+
+	g->calls++;
+	if (g->next == g->limit)
+		return false;
+	*input = TOK(g->next++);
+	return true;
+}
+
+Test(stream, a_finite_generator_is_mapped_in_order_and_then_ends,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	struct baton_stream_opts o = BATON_STREAM_OPTS_INIT;
+	struct counting_gen g = { 0, 5, 0 };
+	baton_stream *s = NULL;
+
+	o.pool = pool;
+	o.max_concurrency = 2;
+	cr_assert_eq(baton_task_async_stream_gen(&s, count_up, &g, double_it,
+	    &o), 0);
+	cr_assert_eq(g.calls, 0, "the generator ran before the first next");
+	for (size_t i = 0; i < 5; i++)
+		expect_value(s, i, 2 * i);
+	expect_end(s);
+	cr_assert_eq(g.calls, 6, "five inputs and the end");
+	baton_stream_destroy(s);
+	baton_pool_destroy(pool);
+	cr_assert_eq(baton_task_async_stream_gen(&s, NULL, &g, double_it,
+	    NULL), -EINVAL);
+}
+
+/* A body that returns at once for inputs below 3, else waits for a stop. */
+static void *
+first_three_then_hang(void *arg)
+{
+	size_t i = UNTOK(arg);
+
+	atomic_fetch_add(&ran, 1);
+	if (i >= 3)
+		spin_until_stopped();
+	return new_value(2 * i);
+}
+
+Test(stream, an_endless_generator_is_read_on_demand_and_stopped_by_destroy,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(4);
+	struct baton_stream_opts o = BATON_STREAM_OPTS_INIT;
+	struct counting_gen g = { 0, SIZE_MAX, 0 };
+	baton_stream *s = NULL;
+
+	o.pool = pool;
+	o.max_concurrency = 3;
+	o.destroy = count_free;
+	cr_assert_eq(baton_task_async_stream_gen(&s, count_up, &g,
+	    first_three_then_hang, &o), 0);
+	for (size_t i = 0; i < 3; i++)
+		expect_value(s, i, 2 * i);
+	/* Items 3, 4, 5 fill the window and hang; nothing more is read. */
+	wait_for_count(&ran, 6);
+	sleep_ms(BLOCK_CHECK_MS);
+	cr_assert_leq(g.next, 6, "the generator was read %zu ahead", g.next);
+	/* Halting early stops the running items and frees their values. */
+	baton_stream_destroy(s);
+	wait_for(&destroyed, 3);
+	baton_pool_destroy(pool);
+	cr_assert_eq(atomic_load(&ran), 6);
+	cr_assert_eq(atomic_load(&destroyed), 3);
+}
