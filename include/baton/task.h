@@ -24,8 +24,11 @@
  *   baton_should_stop() and returns early; and it is abandonment: the
  *   caller stops waiting at once, and the body's result is freed through
  *   its destructor when the body returns.  Everything Elixir does by
- *   killing a task (await timing out, shutdown, yield_many's kill_task,
- *   the owner exiting) baton does this way.
+ *   killing a task (await timing out, shutdown and its timeout,
+ *   yield_many's kill_task, the owner exiting, a supervisor's
+ *   terminate_child or brutal shutdown) baton does this way, and reports
+ *   what Elixir's caller would see: nil (BATON_NOREPLY, or -ETIMEDOUT in
+ *   yield_many), {:exit, :killed} (BATON_EXITED, kind KILLED), ...
  * - Elixir's await exits the caller on timeout.  baton returns -ETIMEDOUT,
  *   asks the task to stop and consumes it: the handle is dead afterwards,
  *   as the linked task would be.
@@ -37,10 +40,17 @@
  *   returned to the system while baton runs, so checking is always safe.
  * - Links: when an owner thread exits with tasks it never awaited, those
  *   tasks are asked to stop and their results are freed; an orphan hook
- *   can report it (baton_set_orphan_hook).
+ *   can report it (baton_set_orphan_hook).  C cannot kill the owner when
+ *   a linked task crashes, so a thread can trap exits instead and read
+ *   its linked tasks' failures as exit notices (baton/link.h).
+ * - Elixir's exit(:normal) is baton_exit(BATON_EXIT_NORMAL, ...): the
+ *   awaiter gets BATON_EXITED with kind NORMAL and no value.
+ * - Option structs: each has a BATON_<X>_OPTS_INIT macro with Elixir's
+ *   defaults; a field set to 0 means 0; a NULL opts pointer means INIT.
  *
  * Return values used throughout: 0 (success, value handed over),
- * BATON_EXITED (the task exited with a reason), or a negative errno:
+ * BATON_EXITED (the task exited with a reason), BATON_NOREPLY (shutdown
+ * and ignore: no reply, Elixir's nil), or a negative errno:
  * -EINVAL (bad argument), -EPERM (not the owner), -ESTALE (consumed or
  * never valid handle), -EDEADLK (a task awaiting itself), -ETIMEDOUT,
  * -ENOMEM, -EPIPE (the pool is shut down).
@@ -255,7 +265,9 @@ BATON_API int baton_task_completed(baton_task *out, void *value,
  * cases the other tasks are asked to stop and consumed, values already
  * collected are freed through their destructors, and values[] is not
  * filled.  -EPERM / -ESTALE / -EDEADLK / -EINVAL if any handle is bad, and
- * then nothing is consumed.
+ * then nothing is consumed.  Helping: with BATON_INFINITY the caller
+ * runs queued tasks of the list itself while it waits, so a failure
+ * queued behind a long body on a busy pool still ends the call at once.
  *
  * Thread safety: the owner thread only.  Ordering: as await, per task.
  */
