@@ -1066,6 +1066,7 @@ start_two_and_exit(void *arg)
 					    NULL, &counted), 0);
 	cr_assert_eq(baton_supervisor_async_nolink(o->sup, &o->nolink, gated,
 						   &gate, &counted), 0);
+	counter_wait(&started, 2); /* both run before their owner leaves */
 	return NULL;
 }
 
@@ -1076,7 +1077,6 @@ Test(supervisor, async_children_are_linked_and_nolink_ones_are_not,
 	struct owner_exit o = { make_sup(pool, BATON_NO_LIMIT), { 0 }, { 0 } };
 	pthread_t th;
 
-	counter_add(&started); /* cooperative and gated count themselves */
 	cr_assert_eq(pthread_create(&th, NULL, start_two_and_exit, &o), 0);
 	cr_assert_eq(pthread_join(th, NULL), 0);
 	/* The owner is gone: the linked child is asked to stop and ends. */
