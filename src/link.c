@@ -69,8 +69,12 @@ struct baton__links {
 	bool trapping;              /* the thread's own setting */
 };
 
-/* The calling thread's record, or NULL. */
-static _Thread_local struct baton__links *self_links;
+/*
+ * The calling thread's record, or NULL.  initial-exec: every owned spawn
+ * reads it (thread.c's reason).
+ */
+static _Thread_local struct baton__links *self_links
+    __attribute__((tls_model("initial-exec")));
 
 static struct baton__links *
 links_ref(struct baton__links *links)
