@@ -24,6 +24,7 @@
 #define CELL_BROKEN 32u  /* a promise dropped without completing */
 #define CELL_CANCELLED 64u /* a future cancel: the body's result is void */
 #define CELL_CANCEL_WON 128u /* it completed as cancelled by a cancel */
+#define CELL_EXITED 256u /* baton_exit(NORMAL): exited, no value (task.c) */
 
 /* cell->state beyond enum baton_task_state: one completer is filling it. */
 #define CELL_COMPLETING 3u

@@ -5,7 +5,7 @@
  * Design notes
  * ============
  * Two objects.  The stream (struct baton_stream) is the owner's
- * bookkeeping: one slot per input, read and written by the owner thread
+ * bookkeeping: one slot per input read, read and written by the owner thread
  * only, so it needs no atomics.  The hub (struct hub) is what item bodies
  * and completion hooks touch: the inputs, each item's start time, a stack
  * of finished items and the event count the owner sleeps on.  A body may
@@ -20,6 +20,21 @@
  * the items it left behind and releases the stream's references to them.
  * A cell runs item_main, which records the start time and calls fn; the
  * label "baton_stream" names it in baton_pool_list.
+ *
+ * Inputs: an array is copied in at creation (`ended` at once); a
+ * generator is asked for one input at a time by refill(), only when that
+ * input can start right away, so an endless generator is read on demand.
+ * Per-input state grows with the inputs read: slots[] and ready[] are
+ * the owner's and are reallocated; the hub's items live in fixed chunks
+ * of ITEM_CHUNK (cells point at them, so they never move), reached
+ * through a chunk table that only the owner reads; each item knows its
+ * index, so item_done never needs the table.
+ *
+ * Laziness: as an Elixir stream runs where it is enumerated, creating a
+ * stream starts nothing and binds no thread.  The first thread to call
+ * next() becomes the owner (`owner` and `link` are set then, once); only
+ * then are items submitted.  A stream nobody has read yet may be
+ * destroyed by any thread.
  *
  * The owner: a thread record lives in thread-local storage, and a thread
  * started after the owner exited may get the same address, so comparing
@@ -112,11 +127,15 @@ enum slot_state {
 
 struct hub;
 
+/* Hub items come in chunks that never move: cells point at them. */
+#define ITEM_CHUNK 64
+
 struct hub_item {
 	struct hub *hub;
 	void *input;
 	_Atomic int64_t started_ns; /* 0 until item_main runs */
 	size_t done_next;           /* done-stack link: index + 1, 0 ends */
+	size_t idx;                 /* its index */
 };
 
 struct hub {
@@ -125,7 +144,9 @@ struct hub {
 	atomic_size_t done_top;  /* done stack: index + 1, 0 when empty */
 	baton_task_fn fn;
 	bool timed;              /* record start times */
-	struct hub_item items[];
+	/* The table grows on the owner only; nobody else reads it. */
+	struct hub_item **chunks;
+	size_t nchunks;
 };
 
 struct slot {
@@ -135,14 +156,18 @@ struct slot {
 };
 
 struct baton_stream {
-	struct baton__thread *owner;
+	struct baton__thread *owner; /* NULL until the first next() */
 	struct baton__cell *link; /* owned by owner; freed when it exits */
 	uint64_t link_gen;
 	struct hub *hub;
 	baton_pool *pool;
 	baton_destroy_fn destroy;
-	size_t n;
-	size_t max;               /* the window, capped at n */
+	size_t n;                 /* inputs known so far */
+	size_t cap;               /* slots, ready and hub items allocated */
+	baton_stream_gen_fn gen;  /* NULL: the inputs were an array */
+	void *gen_ctx;
+	bool ended;               /* every input is known (n is final) */
+	size_t max;               /* the window */
 	int64_t timeout_ns;       /* < 0: none */
 	bool unordered;
 	enum baton_stream_on_timeout on_timeout;
@@ -183,8 +208,20 @@ static void
 hub_unref(struct hub *hub)
 {
 	/* acq_rel: the last holder sees every use the others made of it. */
-	if (atomic_fetch_sub_explicit(&hub->refs, 1, memory_order_acq_rel) == 1)
-		free(hub);
+	if (atomic_fetch_sub_explicit(&hub->refs, 1, memory_order_acq_rel) !=
+	    1)
+		return;
+	for (size_t k = 0; k < hub->nchunks; k++)
+		free(hub->chunks[k]);
+	free(hub->chunks);
+	free(hub);
+}
+
+/* Item i (owner only: reads the chunk table). */
+static struct hub_item *
+item_at(struct hub *hub, size_t i)
+{
+	return &hub->chunks[i / ITEM_CHUNK][i % ITEM_CHUNK];
 }
 
 /* The body of every item's cell: fn(input), with the clock started. */
@@ -210,7 +247,7 @@ item_done(struct baton__cell *cell, void *ctx)
 {
 	struct hub_item *it = ctx;
 	struct hub *hub = it->hub;
-	size_t idx = (size_t)(it - hub->items);
+	size_t idx = it->idx;
 	/* relaxed: only a first guess for the CAS below. */
 	size_t top = atomic_load_explicit(&hub->done_top, memory_order_relaxed);
 
@@ -275,7 +312,7 @@ make_ready(struct baton_stream *s, size_t i, enum slot_state state)
 static int
 submit(struct baton_stream *s, size_t i)
 {
-	struct hub_item *it = &s->hub->items[i];
+	struct hub_item *it = item_at(s->hub, i);
 	struct baton__cell *cell;
 	int r;
 
@@ -308,6 +345,86 @@ submit(struct baton_stream *s, size_t i)
 	return 0;
 }
 
+/* Makes room for `need` inputs (owner only).  0 or -ENOMEM. */
+static int
+grow(struct baton_stream *s, size_t need)
+{
+	struct hub *hub = s->hub;
+	size_t cap = s->cap, chunks;
+
+	if (need <= cap)
+		return 0;
+	while (cap < need)
+		cap = cap < ITEM_CHUNK ? ITEM_CHUNK : 2 * cap;
+	chunks = (cap + ITEM_CHUNK - 1) / ITEM_CHUNK;
+	if (chunks > hub->nchunks) {
+		struct hub_item **t = realloc(hub->chunks,
+					      chunks * sizeof(*t));
+
+		if (t == NULL)
+			return -ENOMEM;
+		hub->chunks = t;
+		while (hub->nchunks < chunks) {
+			t[hub->nchunks] = baton__calloc(ITEM_CHUNK,
+							sizeof(**t));
+			if (t[hub->nchunks] == NULL)
+				return -ENOMEM;
+			hub->nchunks++;
+		}
+	}
+	{
+		struct slot *sl = realloc(s->slots, cap * sizeof(*sl));
+
+		if (sl == NULL)
+			return -ENOMEM;
+		memset(sl + s->cap, 0, (cap - s->cap) * sizeof(*sl));
+		s->slots = sl;
+	}
+	if (s->unordered) {
+		size_t *r = realloc(s->ready, cap * sizeof(*r));
+
+		if (r == NULL)
+			return -ENOMEM;
+		s->ready = r;
+	}
+	s->cap = cap;
+	return 0;
+}
+
+/* Appends one input (room was made by grow). */
+static void
+add_input(struct baton_stream *s, void *input)
+{
+	struct hub_item *it = item_at(s->hub, s->n);
+
+	it->hub = s->hub;
+	it->input = input;
+	atomic_init(&it->started_ns, 0);
+	it->done_next = 0;
+	it->idx = s->n++;
+}
+
+/*
+ * Asks the generator for the next input, on demand.  true if one was
+ * added; false at its end (then `ended`) or without memory (*r).
+ */
+static bool
+pull(struct baton_stream *s, int *r)
+{
+	void *input;
+
+	if (s->ended)
+		return false;
+	if ((*r = grow(s, s->n + 1)) != 0)
+		return false;
+	if (!s->gen(s->gen_ctx, &input)) {
+		s->ended = true;
+		return false;
+	}
+	add_input(s, input);
+	return true;
+}
+
 /*
  * Starts items in index order until the window is full.  Once the pool
  * refuses one, every item left is reported as refused.  Returns 0, or
@@ -316,9 +433,25 @@ submit(struct baton_stream *s, size_t i)
 static int
 refill(struct baton_stream *s)
 {
-	while (s->next_start < s->n) {
+	for (;;) {
 		size_t i = s->next_start;
 		int r = 0;
+
+		if (i == s->n) {
+			/*
+			 * Pull an input only when it can start now (or, once
+			 * the pool refused, when all before it were handed
+			 * out): an endless generator is never drained.
+			 */
+			if (s->closed ? s->emitted < s->next_start
+				      : s->nlive == s->max)
+				break;
+			if (!pull(s, &r)) {
+				if (r != 0)
+					return r;
+				break;
+			}
+		}
 
 		if (!s->closed) {
 			if (s->nlive == s->max)
@@ -340,20 +473,20 @@ refill(struct baton_stream *s)
 static void
 drain(struct baton_stream *s)
 {
-	struct hub_item *items = s->hub->items;
+	struct hub *hub = s->hub;
 	size_t top, prev = 0;
 
 	/* acquire: pairs with item_done's release; results are visible. */
 	top = atomic_exchange_explicit(&s->hub->done_top, 0,
 				       memory_order_acquire);
 	while (top != 0) { /* the stack is newest first: reverse it */
-		size_t next = items[top - 1].done_next;
+		size_t next = item_at(hub, top - 1)->done_next;
 
-		items[top - 1].done_next = prev;
+		item_at(hub, top - 1)->done_next = prev;
 		prev = top;
 		top = next;
 	}
-	for (top = prev; top != 0; top = items[top - 1].done_next) {
+	for (top = prev; top != 0; top = item_at(hub, top - 1)->done_next) {
 		size_t i = top - 1;
 
 		/* Killed, or claimed by abandon(): not waited for any more. */
@@ -387,7 +520,7 @@ emit(struct baton_stream *s, size_t i, struct baton_stream_item *item)
 	struct slot *slot = &s->slots[i];
 
 	item->index = i;
-	item->input = s->hub->items[i].input;
+	item->input = item_at(s->hub, i)->input;
 	item->value = NULL;
 	item->reason = (struct baton_exit_reason){ BATON_EXIT_NORMAL, 0,
 						   NULL };
@@ -449,7 +582,7 @@ expire(struct baton_stream *s, int64_t now, struct baton_stream_item *item)
 		struct baton__cell *cell = s->slots[i].cell;
 		/* relaxed: a timestamp; a late one only means a later scan. */
 		int64_t started = atomic_load_explicit(
-		    &s->hub->items[i].started_ns, memory_order_relaxed);
+		    &item_at(s->hub, i)->started_ns, memory_order_relaxed);
 		int64_t at = started + s->timeout_ns;
 
 		if (started == 0)
@@ -473,11 +606,15 @@ expire(struct baton_stream *s, int64_t now, struct baton_stream_item *item)
 		s->slots[i].cell = NULL;
 		make_ready(s, i, SLOT_KILLED);
 	}
-	s->check_at = bound;
+	/*
+	 * timeout 0: items not started yet expire as soon as they start, so
+	 * the bound is `now`; look again a millisecond later, not at once.
+	 */
+	s->check_at = bound > now ? bound : now + NSEC_PER_MSEC;
 	if (worst == NONE)
 		return 0;
 	item->index = worst;
-	item->input = s->hub->items[worst].input;
+	item->input = item_at(s->hub, worst)->input;
 	item->status = BATON_EXITED;
 	item->value = NULL;
 	item->reason = timeout_reason;
@@ -525,6 +662,10 @@ next_element(struct baton_stream *s, struct baton_stream_item *item)
 			emit(s, i, item);
 			return 0;
 		}
+		if (s->ended && s->emitted == s->n) {
+			s->over = true; /* the generator ran out */
+			return -EPIPE;
+		}
 		if (s->timeout_ns >= 0) {
 			int64_t now = now_ns();
 
@@ -558,9 +699,33 @@ static bool
 owned_by_caller(const baton_stream *s)
 {
 	/* acquire: pairs with the generation's release when link is freed. */
-	return baton__thread_self() == s->owner &&
+	return s->owner != NULL && baton__thread_self() == s->owner &&
 	    atomic_load_explicit(&s->link->gen, memory_order_acquire) ==
 	    s->link_gen;
+}
+
+/*
+ * The first next(): the calling thread becomes the owner.  Its link is a
+ * finished, never-submitted cell it owns (see the design notes).
+ */
+static int
+bind_owner(struct baton_stream *s)
+{
+	struct baton__thread *self = baton__thread_self();
+
+	s->link = baton__cell_alloc();
+	if (s->link == NULL)
+		return -ENOMEM;
+	/* relaxed: never submitted; only this thread and cell.c see it. */
+	atomic_store_explicit(&s->link->state, BATON_TASK_DONE,
+			      memory_order_relaxed);
+	atomic_store_explicit(&s->link->label, "baton_stream",
+			      memory_order_relaxed);
+	baton__own(self, s->link);
+	/* relaxed: our own allocation; we read back what alloc wrote. */
+	s->link_gen = atomic_load_explicit(&s->link->gen, memory_order_relaxed);
+	s->owner = self;
+	return 0;
 }
 
 int
@@ -570,11 +735,13 @@ baton_stream_next(baton_stream *s, struct baton_stream_item *item)
 
 	if (s == NULL || item == NULL)
 		return -EINVAL;
+	if (s->owner == NULL && (r = bind_owner(s)) != 0)
+		return r;
 	if (!owned_by_caller(s))
 		return -EPERM;
 	if (s->busy)
 		return -EDEADLK;
-	if (s->over || s->emitted == s->n) {
+	if (s->over || (s->ended && s->emitted == s->n)) {
 		s->over = true;
 		return -EPIPE;
 	}
@@ -598,34 +765,32 @@ stream_free(baton_stream *s)
 	free(s);
 }
 
-int
-baton_task_async_stream(baton_stream **out, void *const *inputs, size_t n,
-			baton_task_fn fn, const struct baton_stream_opts *opts)
+/* What both constructors share: an empty, lazy stream. */
+static int
+stream_new(baton_stream **out, baton_task_fn fn,
+	   const struct baton_stream_opts *opts, size_t max_hint)
 {
-	struct baton_stream_opts o = { 0 };
+	struct baton_stream_opts o = BATON_STREAM_OPTS_INIT;
 	baton_stream *s;
 	struct hub *hub;
-	int r;
 
 	if (out != NULL)
 		*out = NULL;
 	if (opts != NULL)
 		o = *opts;
-	if (out == NULL || fn == NULL || (n > 0 && inputs == NULL) ||
+	if (out == NULL || fn == NULL ||
 	    baton__timeout_check(o.timeout_ms) != 0 ||
+	    o.max_concurrency == 0 ||
 	    (unsigned int)o.on_timeout > BATON_STREAM_KILL_TASK)
 		return -EINVAL;
 	if (o.pool == NULL && (o.pool = baton_pool_default()) == NULL)
 		return -ENOMEM;
-	if (o.max_concurrency == 0) {
+	if (o.max_concurrency == BATON_SCHEDULERS) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
 		o.max_concurrency = cpus > 0 ? (unsigned int)cpus : 1;
 	}
-	if (n > (SIZE_MAX - sizeof(*hub)) / sizeof(hub->items[0]))
-		return -ENOMEM;
-
-	hub = baton__malloc(sizeof(*hub) + n * sizeof(hub->items[0]));
+	hub = baton__calloc(1, sizeof(*hub));
 	s = baton__calloc(1, sizeof(*s));
 	if (hub == NULL || s == NULL) {
 		free(hub);
@@ -637,58 +802,71 @@ baton_task_async_stream(baton_stream **out, void *const *inputs, size_t n,
 	atomic_init(&hub->done_top, 0);
 	hub->fn = fn;
 	hub->timed = o.timeout_ms != BATON_INFINITY;
-	for (size_t i = 0; i < n; i++) {
-		hub->items[i].hub = hub;
-		hub->items[i].input = inputs[i];
-		atomic_init(&hub->items[i].started_ns, 0);
-		hub->items[i].done_next = 0;
-	}
 
 	s->hub = hub;
-	s->owner = baton__thread_self();
-	s->link = baton__cell_alloc();
-	if (s->link == NULL) {
-		stream_free(s);
-		return -ENOMEM;
-	}
-	/* relaxed: never submitted; only this thread and cell.c see it. */
-	atomic_store_explicit(&s->link->state, BATON_TASK_DONE,
-			      memory_order_relaxed);
-	atomic_store_explicit(&s->link->label, "baton_stream",
-			      memory_order_relaxed);
-	baton__own(s->owner, s->link);
-	/* relaxed: our own allocation; we read back what alloc wrote. */
-	s->link_gen = atomic_load_explicit(&s->link->gen, memory_order_relaxed);
 	s->pool = o.pool;
 	s->destroy = o.destroy;
-	s->n = n;
-	s->max = o.max_concurrency < n ? o.max_concurrency : n;
+	s->max = o.max_concurrency < max_hint ? o.max_concurrency : max_hint;
 	s->unordered = o.unordered;
 	s->on_timeout = o.on_timeout;
-	s->timeout_ns = o.timeout_ms == BATON_INFINITY ? -1
-	    : (int64_t)(o.timeout_ms != 0 ? o.timeout_ms
-					  : BATON_DEFAULT_TIMEOUT) *
-		NSEC_PER_MSEC;
+	s->timeout_ns = o.timeout_ms == BATON_INFINITY
+	    ? -1
+	    : (int64_t)o.timeout_ms * NSEC_PER_MSEC;
 	/* No item has started yet: none can expire before this. */
 	s->check_at = s->timeout_ns >= 0 ? now_ns() + s->timeout_ns
 					 : INT64_MAX;
-	s->slots = baton__calloc(n > 0 ? n : 1, sizeof(*s->slots));
 	s->live = baton__calloc(s->max > 0 ? s->max : 1, sizeof(*s->live));
-	if (s->unordered)
-		s->ready = baton__calloc(n > 0 ? n : 1, sizeof(*s->ready));
-	if (s->slots == NULL || s->live == NULL ||
-	    (s->unordered && s->ready == NULL)) {
+	if (s->live == NULL) {
 		stream_free(s);
 		return -ENOMEM;
 	}
-
-	/* Nothing submitted yet: a failure here leaves nothing behind. */
-	r = refill(s);
-	if (n > 0 && s->nlive == 0 && (r != 0 || s->closed)) {
-		stream_free(s);
-		return r != 0 ? r : -EPIPE;
-	}
 	*out = s;
+	return 0;
+}
+
+int
+baton_task_async_stream(baton_stream **out, void *const *inputs, size_t n,
+			baton_task_fn fn, const struct baton_stream_opts *opts)
+{
+	baton_stream *s;
+	int r;
+
+	if (n > 0 && inputs == NULL) {
+		if (out != NULL)
+			*out = NULL;
+		return -EINVAL;
+	}
+	if ((r = stream_new(out, fn, opts, n)) != 0)
+		return r;
+	s = *out;
+	if (grow(s, n) != 0) {
+		stream_free(s);
+		*out = NULL;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		add_input(s, inputs[i]);
+	s->ended = true;
+	/* Lazy: nothing starts before the first next(). */
+	return 0;
+}
+
+int
+baton_task_async_stream_gen(baton_stream **out, baton_stream_gen_fn gen,
+			    void *ctx, baton_task_fn fn,
+			    const struct baton_stream_opts *opts)
+{
+	int r;
+
+	if (gen == NULL) {
+		if (out != NULL)
+			*out = NULL;
+		return -EINVAL;
+	}
+	if ((r = stream_new(out, fn, opts, SIZE_MAX)) != 0)
+		return r;
+	(*out)->gen = gen;
+	(*out)->gen_ctx = ctx;
 	return 0;
 }
 
@@ -698,9 +876,13 @@ baton_stream_destroy(baton_stream *s)
 	if (s == NULL)
 		return;
 	/* acquire: pairs with the generation's release when link is freed. */
-	if (atomic_load_explicit(&s->link->gen, memory_order_acquire) !=
-	    s->link_gen) {
-		/* The owner exited and released every cell: free the rest. */
+	if (s->owner == NULL ||
+	    atomic_load_explicit(&s->link->gen, memory_order_acquire) !=
+		s->link_gen) {
+		/*
+		 * Never read (nothing started), or the owner exited and
+		 * released every cell: free the rest.
+		 */
 		stream_free(s);
 		return;
 	}

@@ -81,6 +81,13 @@ struct child {
 	struct baton__cell *cell;  /* the group's reference */
 	uint64_t gen;              /* the cell's generation when started */
 	baton_supervisor *sup;     /* holds a reference on it */
+	struct baton__links *links; /* async (linked): its owner's notices */
+	bool terminated;           /* under sup->lock: never restarted */
+	/* What a restart starts again (start_child_opts). */
+	enum baton_restart restart;
+	struct baton_child_opts opts;
+	baton_task_fn fn;
+	void *arg;
 };
 
 struct baton_supervisor {
@@ -91,13 +98,37 @@ struct baton_supervisor {
 	bool closed;          /* shut down, under lock */
 	struct ck_ec32 ended; /* bumped after each nlive decrement */
 	atomic_uint refs;     /* creator + one per live child */
+	atomic_bool alive;    /* false once closed (a snapshot for users) */
+
+	/* Restart intensity, under lock: the last max_restarts restarts. */
+	int64_t *restarts;    /* a ring of CLOCK_MONOTONIC times, in ns */
+	unsigned int rhead, rcount;
 
 	/* Set at creation, read-only afterwards. */
 	baton_pool *pool;
 	size_t max_children;
 	baton_failure_fn on_failure;
 	void *ctx;
+	unsigned int max_restarts;
+	int64_t max_ns;
 };
+
+static const struct baton_exit_reason terminated_reason = {
+	BATON_EXIT_SHUTDOWN, ECANCELED, "terminated by its supervisor"
+};
+
+static const struct baton_exit_reason killed_reason = {
+	BATON_EXIT_KILLED, ECANCELED, "killed by its supervisor"
+};
+
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static baton_supervisor *
 sup_ref(baton_supervisor *sup)
@@ -111,8 +142,11 @@ static void
 sup_unref(baton_supervisor *sup)
 {
 	/* acq_rel: the last holder sees every other holder's writes. */
-	if (atomic_fetch_sub_explicit(&sup->refs, 1, memory_order_acq_rel) == 1)
+	if (atomic_fetch_sub_explicit(&sup->refs, 1, memory_order_acq_rel) ==
+	    1) {
+		free(sup->restarts);
 		free(sup);
+	}
 }
 
 /* Lists a child.  Lock held. */
@@ -142,6 +176,63 @@ list_remove(baton_supervisor *sup, struct child *c)
 	sup->nchildren--;
 }
 
+/* Closes the group to new children.  Lock held. */
+static void
+close_locked(baton_supervisor *sup)
+{
+	sup->closed = true;
+	/* relaxed: a snapshot for baton_supervisor_alive. */
+	atomic_store_explicit(&sup->alive, false, memory_order_relaxed);
+}
+
+/* Whether a child that ended with `reason` is started again. */
+static bool
+wants_restart(const struct child *c, const struct baton_exit_reason *reason,
+	      bool exited)
+{
+	switch (c->restart) {
+	case BATON_RESTART_PERMANENT:
+		return true;
+	case BATON_RESTART_TRANSIENT:
+		/* Elixir: not after :normal or :shutdown. */
+		return !exited && reason->kind != BATON_EXIT_NORMAL &&
+		    reason->kind != BATON_EXIT_SHUTDOWN;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Records a restart if the intensity allows it: fewer than max_restarts
+ * in the last max_seconds.  Lock held.
+ */
+static bool
+restart_allowed(baton_supervisor *sup)
+{
+	int64_t now = now_ns();
+
+	if (sup->max_restarts == 0)
+		return false;
+	/* The ring is full: its oldest entry is the one about to go. */
+	if (sup->rcount == sup->max_restarts &&
+	    now - sup->restarts[sup->rhead] < sup->max_ns)
+		return false;
+	sup->restarts[sup->rhead] = now;
+	sup->rhead = (sup->rhead + 1) % sup->max_restarts;
+	if (sup->rcount < sup->max_restarts)
+		sup->rcount++;
+	return true;
+}
+
+static int start(baton_supervisor *sup, baton_task *out, baton_task_fn fn,
+		 void *arg, const struct baton_child_opts *opts,
+		 unsigned int how);
+static void stop_all(baton_supervisor *sup);
+
+#define START_UNOWNED 0u /* start_child */
+#define START_NOLINK 1u  /* async_nolink */
+#define START_LINKED 2u  /* async */
+
 /* cell->on_done: runs once, on the completing thread, just after DONE. */
 static void
 child_done(struct baton__cell *cell, void *arg)
@@ -151,15 +242,35 @@ child_done(struct baton__cell *cell, void *arg)
 	/* Written by this very thread (the body or the claimer). */
 	struct baton_exit_reason reason = cell->reason;
 	struct baton_task_info info;
+	bool restart = false, gave_up = false;
 
 	baton__lock_acquire(&sup->lock);
 	list_remove(sup, c);
+	if (!c->terminated && !sup->closed &&
+	    wants_restart(c, &reason, baton__task_failed(cell) &&
+					  reason.kind == BATON_EXIT_NORMAL)) {
+		restart = restart_allowed(sup);
+		if (!restart) {
+			/* Too many restarts: the supervisor gives up. */
+			close_locked(sup);
+			gave_up = true;
+		}
+	}
 	baton__lock_release(&sup->lock);
 
+	if (c->links != NULL) {
+		baton__links_deliver(c->links, cell);
+		baton__links_unref(c->links);
+	}
 	if (reason.kind != BATON_EXIT_NORMAL && sup->on_failure != NULL) {
 		baton__cell_info(cell, &info);
 		sup->on_failure(&info, &reason, sup->ctx);
 	}
+	if (restart)
+		(void)start(sup, NULL, c->fn, c->arg, &c->opts,
+			    START_UNOWNED | (unsigned int)c->restart << 4);
+	if (gave_up)
+		stop_all(sup);
 
 	baton__lock_acquire(&sup->lock);
 	sup->nlive--;
@@ -178,76 +289,85 @@ int
 baton_supervisor_create(baton_supervisor **out,
 			const struct baton_supervisor_opts *opts)
 {
+	struct baton_supervisor_opts o = BATON_SUPERVISOR_OPTS_INIT;
 	baton_supervisor *sup;
 
 	if (out == NULL)
 		return -EINVAL;
 	*out = NULL;
+	if (opts != NULL)
+		o = *opts;
 	sup = baton__calloc(1, sizeof(*sup));
 	if (sup == NULL)
 		return -ENOMEM;
+	if (o.max_restarts > 0 &&
+	    (sup->restarts = baton__calloc(o.max_restarts,
+					   sizeof(*sup->restarts))) == NULL) {
+		free(sup);
+		return -ENOMEM;
+	}
 	sup->lock = (struct baton__lock)BATON__LOCK_INIT;
 	ck_ec32_init(&sup->ended, 0);
 	atomic_init(&sup->refs, 1);
-	if (opts != NULL) {
-		sup->pool = opts->pool;
-		sup->max_children = opts->max_children;
-		sup->on_failure = opts->on_failure;
-		sup->ctx = opts->ctx;
-	}
+	atomic_init(&sup->alive, true);
+	sup->pool = o.pool;
+	sup->max_children = o.max_children;
+	sup->on_failure = o.on_failure;
+	sup->ctx = o.ctx;
+	sup->max_restarts = o.max_restarts;
+	sup->max_ns = (int64_t)o.max_seconds * 1000000000;
 	*out = sup;
 	return 0;
 }
 
 /*
- * Starts a child: owned by the caller with CELL_NOLINK if out is not NULL
- * (async_nolink), unowned otherwise (start_child).
+ * Starts a child.  how: START_UNOWNED (start_child, with the restart
+ * value in bits 4 and up), START_NOLINK (async_nolink: owned by the
+ * caller, CELL_NOLINK) or START_LINKED (async: owned and linked).
  */
 static int
 start(baton_supervisor *sup, baton_task *out, baton_task_fn fn, void *arg,
-      const struct baton_task_opts *opts)
+      const struct baton_child_opts *opts, unsigned int how)
 {
-	baton_pool *pool = opts != NULL ? opts->pool : NULL;
+	struct baton_task_opts topts = { opts->pool, opts->label,
+					 opts->destroy };
+	bool owned = (how & 3u) != START_UNOWNED;
 	struct baton__cell *cell;
 	struct child *c;
+	baton_pool *pool;
 	uint64_t gen;
 	int r;
 
 	if (out != NULL)
 		memset(out, 0, sizeof(*out));
-	if (sup == NULL || fn == NULL)
+	if (sup == NULL || fn == NULL || (owned && out == NULL))
 		return -EINVAL;
-	if (pool == NULL)
-		pool = sup->pool;
-	if (pool == NULL && (pool = baton_pool_default()) == NULL)
-		return -ENOMEM;
-	c = baton__malloc(sizeof(*c));
+	if (topts.pool == NULL)
+		topts.pool = sup->pool;
+	c = baton__calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
-	cell = baton__cell_alloc();
-	if (cell == NULL) {
+	r = baton__task_prepare(&cell, &pool, fn, arg, &topts,
+				(how & 3u) == START_NOLINK ? CELL_NOLINK : 0);
+	if (r != 0) {
 		free(c);
-		return -ENOMEM;
-	}
-	atomic_store_explicit(&cell->fn, fn, memory_order_relaxed);
-	cell->arg = arg;
-	if (opts != NULL) {
-		atomic_store_explicit(&cell->label, opts->label,
-				      memory_order_relaxed);
-		cell->destroy = opts->destroy;
+		return r;
 	}
 	cell->on_done = child_done;
 	cell->on_done_ctx = c;
 	c->sup = sup;
+	c->fn = fn;
+	c->arg = arg;
+	c->opts = *opts;
+	c->restart = (enum baton_restart)(how >> 4);
 	/* relaxed: this thread allocated the cell. */
 	gen = atomic_load_explicit(&cell->gen, memory_order_relaxed);
 	c->gen = gen;
-	if (out != NULL) {
-		/* relaxed: published to the pool by the submission. */
-		atomic_store_explicit(&cell->flags, CELL_NOLINK,
-				      memory_order_relaxed);
+	if (owned) {
 		baton__own(baton__thread_self(), cell);
 		c->cell = baton__cell_ref(cell);
+		if ((how & 3u) == START_LINKED)
+			c->links = baton__links_trapping();
 	} else {
 		c->cell = cell; /* the first reference is the group's */
 	}
@@ -255,8 +375,7 @@ start(baton_supervisor *sup, baton_task *out, baton_task_fn fn, void *arg,
 	baton__lock_acquire(&sup->lock);
 	if (sup->closed) {
 		r = -EPIPE;
-	} else if (sup->max_children != 0 &&
-		   sup->nchildren >= sup->max_children) {
+	} else if (sup->nchildren >= sup->max_children) {
 		r = -EAGAIN;
 	} else {
 		list_add(sup, c);
@@ -276,11 +395,12 @@ start(baton_supervisor *sup, baton_task *out, baton_task_fn fn, void *arg,
 
 	if (r != 0) {
 		/* Never queued, never run: nothing of the caller's is kept. */
-		if (out != NULL) {
+		if (owned) {
 			baton__disown(cell);
 			baton__cell_unref(cell);
 		}
 		baton__cell_unref(cell);
+		baton__links_unref(c->links);
 		free(c);
 		return r;
 	}
@@ -292,21 +412,62 @@ start(baton_supervisor *sup, baton_task *out, baton_task_fn fn, void *arg,
 	return 0;
 }
 
+/* A task's options as a temporary child's. */
+static struct baton_child_opts
+child_opts(const struct baton_task_opts *opts)
+{
+	struct baton_child_opts o = BATON_CHILD_OPTS_INIT;
+
+	if (opts != NULL) {
+		o.pool = opts->pool;
+		o.label = opts->label;
+		o.destroy = opts->destroy;
+	}
+	return o;
+}
+
 int
 baton_supervisor_async_nolink(baton_supervisor *sup, baton_task *out,
 			      baton_task_fn fn, void *arg,
 			      const struct baton_task_opts *opts)
 {
-	if (out == NULL)
-		return -EINVAL;
-	return start(sup, out, fn, arg, opts);
+	struct baton_child_opts o = child_opts(opts);
+
+	return start(sup, out, fn, arg, &o, START_NOLINK);
+}
+
+int
+baton_supervisor_async(baton_supervisor *sup, baton_task *out,
+		       baton_task_fn fn, void *arg,
+		       const struct baton_task_opts *opts)
+{
+	struct baton_child_opts o = child_opts(opts);
+
+	return start(sup, out, fn, arg, &o, START_LINKED);
 }
 
 int
 baton_supervisor_start_child(baton_supervisor *sup, baton_task_fn fn,
 			     void *arg, const struct baton_task_opts *opts)
 {
-	return start(sup, NULL, fn, arg, opts);
+	struct baton_child_opts o = child_opts(opts);
+
+	return start(sup, NULL, fn, arg, &o, START_UNOWNED);
+}
+
+int
+baton_supervisor_start_child_opts(baton_supervisor *sup, baton_task_fn fn,
+				  void *arg,
+				  const struct baton_child_opts *opts)
+{
+	struct baton_child_opts o = BATON_CHILD_OPTS_INIT;
+
+	if (opts != NULL)
+		o = *opts;
+	if ((unsigned int)o.restart > BATON_RESTART_PERMANENT)
+		return -EINVAL;
+	return start(sup, NULL, fn, arg, &o,
+		     START_UNOWNED | (unsigned int)o.restart << 4);
 }
 
 size_t
@@ -320,6 +481,14 @@ baton_supervisor_count(baton_supervisor *sup)
 	n = sup->nchildren;
 	baton__lock_release(&sup->lock);
 	return n;
+}
+
+bool
+baton_supervisor_alive(baton_supervisor *sup)
+{
+	/* relaxed: a snapshot. */
+	return sup != NULL &&
+	    atomic_load_explicit(&sup->alive, memory_order_relaxed);
 }
 
 ptrdiff_t
@@ -338,16 +507,29 @@ baton_supervisor_children(baton_supervisor *sup,
 }
 
 /*
- * Stops a cell we hold a reference on: a queued one is claimed here and
- * completes as SHUTDOWN without running its body (child_done then runs on
- * this thread).  Lock not held.
+ * Ends a cell we hold a reference on, now: a running body is abandoned
+ * with `reason` (settled first, so a reply after this call is no reply),
+ * then asked to stop; a queued one is claimed here and completes as
+ * SHUTDOWN without running its body.  child_done then runs on this
+ * thread, unless a reply won the race.  reason NULL: only stop and claim
+ * (a running body is left to finish).  Lock not held.
  */
 static void
-stop_and_claim(struct baton__cell *cell)
+end_child(struct baton__cell *cell, const struct baton_exit_reason *reason)
 {
+	if (reason == NULL) {
+		baton__cell_request_stop(cell);
+		baton__cell_run(cell);
+		return;
+	}
+	/* relaxed: a hint; settle's claim decides. */
+	if (atomic_load_explicit(&cell->state, memory_order_relaxed) ==
+	    BATON_TASK_RUNNING)
+		(void)baton__cell_settle(cell, NULL, reason);
 	baton__cell_request_stop(cell);
 	/* Sees our own CELL_STOP: never runs the body here. */
-	baton__cell_run(cell);
+	if (!baton__cell_run(cell))
+		(void)baton__cell_settle(cell, NULL, reason); /* claimed since */
 }
 
 int
@@ -368,6 +550,7 @@ baton_supervisor_terminate_child(baton_supervisor *sup,
 		 * reference), so equal generations mean the same task.
 		 */
 		if (c->cell == cell && c->gen == child->gen_) {
+			c->terminated = true;
 			found = baton__cell_ref(cell);
 			break;
 		}
@@ -375,38 +558,55 @@ baton_supervisor_terminate_child(baton_supervisor *sup,
 	baton__lock_release(&sup->lock);
 	if (found == NULL)
 		return -ESRCH;
-	stop_and_claim(found);
+	end_child(found, &terminated_reason);
 	baton__cell_unref(found);
 	return 0;
 }
 
 /*
- * Claims every still-queued child so that it completes now as SHUTDOWN.
- * Called after `closed` was set, so the list can only shrink: n bounds it.
- * Without memory for the snapshot the workers complete them instead.
+ * Takes a reference on every listed child (all, or only the queued ones)
+ * and ends each (end_child) outside the lock.  Without memory for the
+ * snapshot, does nothing (the workers complete them instead).
  */
 static void
-sweep_queued(baton_supervisor *sup, size_t n)
+for_each_child(baton_supervisor *sup, bool queued_only,
+	       const struct baton_exit_reason *reason)
 {
 	struct baton__cell **cells;
-	size_t k = 0;
+	size_t n, k = 0;
 
+	baton__lock_acquire(&sup->lock);
+	n = sup->nchildren;
+	baton__lock_release(&sup->lock);
+	/* Called once `closed` is set: the list only shrinks; n bounds it. */
 	if (n == 0 || (cells = baton__malloc(n * sizeof(*cells))) == NULL)
 		return;
 	baton__lock_acquire(&sup->lock);
 	for (struct child *c = sup->head; c != NULL && k < n; c = c->next) {
 		/* relaxed: a stale QUEUED only costs a failed claim. */
-		if (atomic_load_explicit(&c->cell->state,
+		if (!queued_only ||
+		    atomic_load_explicit(&c->cell->state,
 					 memory_order_relaxed) ==
-		    BATON_TASK_QUEUED)
+			BATON_TASK_QUEUED)
 			cells[k++] = baton__cell_ref(c->cell);
 	}
 	baton__lock_release(&sup->lock);
 	for (size_t i = 0; i < k; i++) {
-		stop_and_claim(cells[i]);
+		end_child(cells[i], reason);
 		baton__cell_unref(cells[i]);
 	}
 	free(cells);
+}
+
+/* Closed: asks every child to stop; claims the queued ones.  Unlocked. */
+static void
+stop_all(baton_supervisor *sup)
+{
+	baton__lock_acquire(&sup->lock);
+	for (struct child *c = sup->head; c != NULL; c = c->next)
+		baton__cell_request_stop(c->cell);
+	baton__lock_release(&sup->lock);
+	for_each_child(sup, true, NULL);
 }
 
 int
@@ -419,12 +619,9 @@ baton_supervisor_shutdown(baton_supervisor *sup, int timeout_ms)
 	if (sup == NULL || baton__timeout_check(timeout_ms) != 0)
 		return -EINVAL;
 	baton__lock_acquire(&sup->lock);
-	sup->closed = true;
-	for (struct child *c = sup->head; c != NULL; c = c->next)
-		baton__cell_request_stop(c->cell);
-	n = sup->nchildren;
+	close_locked(sup);
 	baton__lock_release(&sup->lock);
-	sweep_queued(sup, n);
+	stop_all(sup);
 
 	for (;;) {
 		/* Snapshot first: a later decrement moves the count past it. */
@@ -444,9 +641,25 @@ baton_supervisor_shutdown(baton_supervisor *sup, int timeout_ms)
 			baton__lock_acquire(&sup->lock);
 			n = sup->nlive;
 			baton__lock_release(&sup->lock);
-			return n == 0 ? 0 : -ETIMEDOUT;
+			if (n == 0)
+				return 0;
+			/* Elixir kills what is left: settle it as KILLED. */
+			for_each_child(sup, false, &killed_reason);
+			return -ETIMEDOUT;
 		}
 	}
+}
+
+int
+baton_supervisor_shutdown_brutal(baton_supervisor *sup)
+{
+	if (sup == NULL)
+		return -EINVAL;
+	baton__lock_acquire(&sup->lock);
+	close_locked(sup);
+	baton__lock_release(&sup->lock);
+	for_each_child(sup, false, &killed_reason);
+	return 0;
 }
 
 void

@@ -21,6 +21,20 @@
  *
  * Stopping is cooperative (CELL_STOP, read by baton_should_stop) plus
  * abandonment: a task asked to stop before it started never runs its body.
+ *
+ * Outcomes (baton__task_outcome): a body that called baton_exit(NORMAL)
+ * (CELL_EXITED) settled like a return, value and all; the strict face
+ * reports it as BATON_EXITED/NORMAL and never hands that value over, so
+ * the last unref frees it.
+ *
+ * Shutdown (Elixir's reply-or-nil): whether a completion came before the
+ * stop is read from the flags the stop request replaced.  A body running
+ * then (CELL_IN_BODY) completes after the stop: its value is no reply
+ * (BATON_NOREPLY, value freed).  A cell already DONE, or whose body had
+ * already returned (RUNNING without IN_BODY: cell_run clears IN_BODY with
+ * one RMW before it settles), replied first: its value is handed over.
+ * A cell claimed but not yet in its body sees the stop when it announces
+ * the body, and settles as SHUTDOWN: nil either way.
  */
 #include <string.h>
 
@@ -86,18 +100,17 @@ baton__task_consume(baton_task *task, struct baton__cell *cell)
 }
 
 int
-baton__spawn_cell(struct baton__cell **out, baton_task_fn fn, void *arg,
-		  const struct baton_task_opts *opts, bool owned,
-		  unsigned int flags)
+baton__task_prepare(struct baton__cell **out, baton_pool **pool,
+		    baton_task_fn fn, void *arg,
+		    const struct baton_task_opts *opts, unsigned int flags)
 {
-	baton_pool *pool = opts != NULL ? opts->pool : NULL;
 	struct baton__cell *cell;
-	int r;
 
 	*out = NULL;
+	*pool = opts != NULL ? opts->pool : NULL;
 	if (fn == NULL)
 		return -EINVAL;
-	if (pool == NULL && (pool = baton_pool_default()) == NULL)
+	if (*pool == NULL && (*pool = baton_pool_default()) == NULL)
 		return -ENOMEM;
 	cell = baton__cell_alloc();
 	if (cell == NULL)
@@ -110,13 +123,48 @@ baton__spawn_cell(struct baton__cell **out, baton_task_fn fn, void *arg,
 		cell->destroy = opts->destroy;
 	}
 	atomic_store_explicit(&cell->flags, flags, memory_order_relaxed);
-	if (owned)
-		baton__own(baton__thread_self(), cell);
-	r = baton__pool_submit(pool, cell);
+	*out = cell;
+	return 0;
+}
+
+int
+baton__task_submit(baton_pool *pool, struct baton__cell *cell)
+{
+	int r = baton__pool_submit(pool, cell);
+
 	if (r != 0) {
 		/* Never queued, never run: nothing of the caller's is kept. */
 		baton__disown(cell);
 		baton__cell_unref(cell);
+	}
+	return r;
+}
+
+int
+baton__spawn_cell(struct baton__cell **out, baton_task_fn fn, void *arg,
+		  const struct baton_task_opts *opts, bool owned,
+		  unsigned int flags)
+{
+	struct baton__links *links = NULL;
+	struct baton__cell *cell;
+	baton_pool *pool;
+	int r;
+
+	*out = NULL;
+	r = baton__task_prepare(&cell, &pool, fn, arg, opts, flags);
+	if (r != 0)
+		return r;
+	if (owned) {
+		baton__own(baton__thread_self(), cell);
+		/* Linked to a thread that traps exits: tell it of a failure. */
+		if ((links = baton__links_trapping()) != NULL) {
+			cell->on_done = baton__links_task_done;
+			cell->on_done_ctx = links;
+		}
+	}
+	r = baton__task_submit(pool, cell);
+	if (r != 0) {
+		baton__links_unref(links);
 		return r;
 	}
 	*out = cell;
@@ -196,6 +244,29 @@ baton_task_completed(baton_task *out, void *value, baton_destroy_fn destroy)
 	return 0;
 }
 
+int
+baton__task_outcome(struct baton__cell *cell, void **value,
+		    struct baton_exit_reason *reason)
+{
+	/* relaxed: set by the body before the DONE the caller acquired. */
+	if (atomic_load_explicit(&cell->flags, memory_order_relaxed) &
+	    CELL_EXITED) {
+		if (reason != NULL)
+			*reason = cell->reason;
+		return BATON_EXITED;
+	}
+	return baton__cell_outcome(cell, value, reason);
+}
+
+bool
+baton__task_failed(struct baton__cell *cell)
+{
+	return cell->reason.kind != BATON_EXIT_NORMAL ||
+	    /* relaxed: the caller saw DONE (acquire) first. */
+	    (atomic_load_explicit(&cell->flags, memory_order_relaxed) &
+	     CELL_EXITED);
+}
+
 /* Waits for the cell under a timeout; 0 once DONE, else -ETIMEDOUT. */
 int
 baton__task_wait(struct baton__cell *cell, int timeout_ms)
@@ -225,7 +296,7 @@ baton_task_await(baton_task *task, int timeout_ms, void **value,
 		baton__task_consume(task, cell);
 		return -ETIMEDOUT;
 	}
-	r = baton__cell_outcome(cell, value, reason);
+	r = baton__task_outcome(cell, value, reason);
 	baton__task_consume(task, cell);
 	return r;
 }
@@ -243,26 +314,75 @@ baton_task_yield(baton_task *task, int timeout_ms, void **value,
 		return -EINVAL;
 	if (baton__task_wait(cell, timeout_ms) != 0)
 		return -ETIMEDOUT; /* still running, still the caller's */
-	r = baton__cell_outcome(cell, value, reason);
+	r = baton__task_outcome(cell, value, reason);
 	baton__task_consume(task, cell);
 	return r;
 }
 
-int
-baton__task_shutdown(struct baton__cell *cell, baton_task *task,
-		     int timeout_ms, void **value,
-		     struct baton_exit_reason *reason)
+static bool
+is_done(struct baton__cell *cell)
 {
+	/* acquire: pairs with the completion's release store of DONE. */
+	return atomic_load_explicit(&cell->state, memory_order_acquire) ==
+	    BATON_TASK_DONE;
+}
+
+/*
+ * What shutdown reports for a DONE cell.  replied: it completed before
+ * the stop was asked, so a value is a reply; after it, a value is nil.
+ * SHUTDOWN (including "stopped before it ran") is nil whenever it came.
+ */
+static int
+shutdown_outcome(struct baton__cell *cell, bool replied, void **value,
+		 struct baton_exit_reason *reason)
+{
+	struct baton_exit_reason why;
 	int r;
 
-	baton__cell_request_stop(cell);
-	/* A cell still queued is claimed here and completes as SHUTDOWN. */
-	baton__cell_run(cell);
-	if (baton__task_wait(cell, timeout_ms) != 0) {
-		baton__task_consume(task, cell);
-		return -ETIMEDOUT;
+	if (!replied && !baton__task_failed(cell))
+		return BATON_NOREPLY; /* not taken: the last unref frees it */
+	r = baton__task_outcome(cell, value, &why);
+	if (r == BATON_EXITED) {
+		if (why.kind == BATON_EXIT_SHUTDOWN)
+			return BATON_NOREPLY;
+		if (reason != NULL)
+			*reason = why;
 	}
-	r = baton__cell_outcome(cell, value, reason);
+	return r;
+}
+
+static const struct baton_exit_reason killed_at_timeout = {
+	BATON_EXIT_KILLED, ETIMEDOUT, "killed at shutdown's timeout"
+};
+
+int
+baton__task_shutdown(struct baton__cell *cell, baton_task *task,
+		     int timeout_ms, bool brutal, void **value,
+		     struct baton_exit_reason *reason)
+{
+	bool replied = is_done(cell);
+	int r;
+
+	if (!replied) {
+		unsigned int old = baton__cell_stop(cell, 0);
+
+		/* No body running at the stop: it returned, or never will. */
+		replied = !(old & CELL_IN_BODY) &&
+		    atomic_load_explicit(&cell->state, memory_order_relaxed) !=
+			BATON_TASK_QUEUED;
+		/* A cell still queued is claimed here and settles SHUTDOWN. */
+		baton__cell_run(cell);
+		if (baton__task_wait(cell, brutal ? 0 : timeout_ms) != 0) {
+			/* Elixir kills it: nil if brutal, else {:exit, :killed}. */
+			baton__task_consume(task, cell);
+			if (brutal)
+				return BATON_NOREPLY;
+			if (reason != NULL)
+				*reason = killed_at_timeout;
+			return BATON_EXITED;
+		}
+	}
+	r = shutdown_outcome(cell, replied, value, reason);
 	baton__task_consume(task, cell);
 	return r;
 }
@@ -278,7 +398,8 @@ baton_task_shutdown(baton_task *task, int timeout_ms, void **value,
 		return r;
 	if (baton__timeout_check(timeout_ms) != 0)
 		return -EINVAL;
-	return baton__task_shutdown(cell, task, timeout_ms, value, reason);
+	return baton__task_shutdown(cell, task, timeout_ms, false, value,
+				    reason);
 }
 
 int
@@ -290,19 +411,23 @@ baton_task_shutdown_brutal(baton_task *task, void **value,
 
 	if ((r = baton__task_resolve_owned(task, &cell)) != 0)
 		return r;
-	return baton__task_shutdown(cell, task, 0, value, reason);
+	return baton__task_shutdown(cell, task, 0, true, value, reason);
 }
 
 int
-baton_task_ignore(baton_task *task)
+baton_task_ignore(baton_task *task, void **value,
+		  struct baton_exit_reason *reason)
 {
 	struct baton__cell *cell;
 	int r;
 
 	if ((r = baton__task_resolve_owned(task, &cell)) != 0)
 		return r;
+	/* Elixir hands a reply already in the mailbox back. */
+	r = is_done(cell) ? baton__task_outcome(cell, value, reason)
+			  : BATON_NOREPLY;
 	baton__task_consume(task, cell);
-	return 0;
+	return r;
 }
 
 int

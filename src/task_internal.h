@@ -15,8 +15,18 @@ int baton__task_resolve_owned(const baton_task *task,
 /* Disowns, zeroes the handle, drops the handle's reference. */
 void baton__task_consume(baton_task *task, struct baton__cell *cell);
 /*
+ * A new cell for fn(arg) with opts and CELL_* flags, not yet submitted;
+ * *pool is where it goes.  -EINVAL (fn NULL), -ENOMEM.
+ */
+int baton__task_prepare(struct baton__cell **out, baton_pool **pool,
+			baton_task_fn fn, void *arg,
+			const struct baton_task_opts *opts, unsigned int flags);
+/* Submits a prepared cell; on failure disowns and frees it (-EPIPE). */
+int baton__task_submit(baton_pool *pool, struct baton__cell *cell);
+/*
  * Allocates and submits a cell running fn(arg): *out holds the caller's
- * reference.  owned: the calling thread owns it (a strict task).
+ * reference.  owned: the calling thread owns it (a strict task), and if
+ * the thread traps exits, the task is linked to it (link.c).
  */
 int baton__spawn_cell(struct baton__cell **out, baton_task_fn fn, void *arg,
 		      const struct baton_task_opts *opts, bool owned,
@@ -26,10 +36,22 @@ int baton__task_spawn(baton_task *out, baton_task_fn fn, void *arg,
 		      const struct baton_task_opts *opts, unsigned int flags);
 /* 0 once the cell is DONE, -ETIMEDOUT after timeout_ms (checked). */
 int baton__task_wait(struct baton__cell *cell, int timeout_ms);
-/* The body of baton_task_shutdown, for a resolved, owned cell. */
+/*
+ * The body of baton_task_shutdown (brutal: _brutal's), for a resolved,
+ * owned cell.
+ */
 int baton__task_shutdown(struct baton__cell *cell, baton_task *task,
-			 int timeout_ms, void **value,
+			 int timeout_ms, bool brutal, void **value,
 			 struct baton_exit_reason *reason);
+/*
+ * A DONE cell's outcome as the strict face reports it: as
+ * baton__cell_outcome, but an exit(NORMAL) (CELL_EXITED) is BATON_EXITED
+ * with kind NORMAL and its value is never handed over.
+ */
+int baton__task_outcome(struct baton__cell *cell, void **value,
+			struct baton_exit_reason *reason);
+/* A DONE cell exited with a reason (exit(NORMAL) included). */
+bool baton__task_failed(struct baton__cell *cell);
 /*
  * Queues a cell on a pool (takes the queue's own reference).  -EPIPE: the
  * pool is shut down; -ECHILD: it was made before a fork (no threads here).
@@ -38,5 +60,19 @@ int baton__pool_submit(baton_pool *pool, struct baton__cell *cell);
 /* A reference that keeps a pool's memory valid past its destroy. */
 void baton__pool_ref(baton_pool *pool);
 void baton__pool_unref(baton_pool *pool);
+
+/* Links (link.c): a thread's exit notices and linked tasks. */
+struct baton__links;
+/* The calling thread's record if it traps exits (a new reference). */
+struct baton__links *baton__links_trapping(void);
+void baton__links_unref(struct baton__links *links); /* NULL: no-op */
+/*
+ * If the cell failed and is still owned (linked), queues an exit notice
+ * for links' thread.  On the completing thread, after DONE.
+ */
+void baton__links_deliver(struct baton__links *links,
+			  struct baton__cell *cell);
+/* cell->on_done for a linked task: deliver, then drop ctx's reference. */
+void baton__links_task_done(struct baton__cell *cell, void *ctx);
 
 #endif /* BATON_SRC_TASK_INTERNAL_H */

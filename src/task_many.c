@@ -14,8 +14,11 @@
  * (yield_many) out of order is noticed within a slice, not only when its
  * turn comes.  A task that finishes within the first slice costs no
  * scanning at all, so 100,000 trivial tasks are collected in one pass.
- * Cells have no completion callbacks yet; when they do (shareable
- * futures), this polling can become a wait on a shared event count.
+ *
+ * yield_many's limit: the replies reported are chosen from one snapshot
+ * of which tasks are DONE, the first `limit` in input order; a task that
+ * finishes after the snapshot, or past the limit, is left untouched (not
+ * consumed), so no reply is lost and exactly `limit` are reported.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +79,7 @@ done(struct baton__cell *cell)
 static bool
 failed(struct baton__cell *cell)
 {
-	return done(cell) && cell->reason.kind != BATON_EXIT_NORMAL;
+	return done(cell) && baton__task_failed(cell);
 }
 
 /* Waits on cell until DONE, the deadline, or one slice has passed. */
@@ -161,7 +164,7 @@ fail:
 	}
 	for (size_t i = 0; i < n; i++) {
 		prefetch_ahead(cells, i, n, true);
-		baton__cell_outcome(cells[i], &values[i], NULL);
+		baton__task_outcome(cells[i], &values[i], NULL);
 		baton__task_consume(&tasks[i], cells[i]);
 	}
 out:
@@ -180,88 +183,115 @@ count_done(struct baton__cell **cells, size_t n)
 	return k;
 }
 
+/* The first not-DONE cell, or n. */
+static size_t
+first_pending(struct baton__cell **cells, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && done(cells[i]))
+		i++;
+	return i;
+}
+
+/* What on_timeout does to task i, which did not reply in time. */
+static bool
+apply_on_timeout(enum baton_on_timeout on_timeout, baton_task *task,
+		 struct baton__cell *cell, struct baton_yield_result *res)
+{
+	switch (on_timeout) {
+	case BATON_ON_TIMEOUT_NOTHING:
+		break;
+	case BATON_ON_TIMEOUT_IGNORE:
+		baton__task_consume(task, cell);
+		break;
+	case BATON_ON_TIMEOUT_KILL:
+		/* Elixir: shutdown(task, :brutal_kill); nil unless it replied. */
+		res->status = baton__task_shutdown(cell, task, 0, true,
+						   &res->value, &res->reason);
+		if (res->status != BATON_NOREPLY)
+			return true; /* its reply raced in after all */
+		res->status = -ETIMEDOUT;
+		break;
+	}
+	return false;
+}
+
 ptrdiff_t
 baton_task_yield_many(baton_task *tasks, size_t n,
 		      const struct baton_yield_many_opts *opts,
 		      struct baton_yield_result *results)
 {
-	struct baton_yield_many_opts o = { BATON_DEFAULT_TIMEOUT, 0,
-					   BATON_ON_TIMEOUT_NOTHING };
+	struct baton_yield_many_opts o = BATON_YIELD_MANY_OPTS_INIT;
 	struct baton__cell *stack[64], **cells = stack;
 	struct baton__deadline deadline;
 	ptrdiff_t replied = 0;
-	size_t want;
+	size_t want, taken = 0;
+	bool *snap = NULL, snap_stack[64];
 	int r;
 
 	if (opts != NULL)
 		o = *opts;
 	if ((n > 0 && results == NULL) || baton__timeout_check(o.timeout_ms) ||
-	    (unsigned int)o.on_timeout > BATON_ON_TIMEOUT_KILL)
+	    o.limit == 0 || (unsigned int)o.on_timeout > BATON_ON_TIMEOUT_KILL)
 		return -EINVAL;
-	if (n > 64 && (cells = baton__malloc(n * sizeof(*cells))) == NULL)
-		return -ENOMEM;
+	snap = snap_stack;
+	if (n > 64 && ((cells = baton__malloc(n * sizeof(*cells))) == NULL ||
+		       (snap = baton__malloc(n * sizeof(*snap))) == NULL)) {
+		replied = -ENOMEM;
+		goto out;
+	}
 	r = resolve_all(tasks, n, cells);
 	if (r != 0) {
 		replied = r;
 		goto out;
 	}
 
-	want = (o.limit == 0 || o.limit > n) ? n : o.limit;
+	want = o.limit > n ? n : o.limit;
 	baton__deadline_init(&deadline, o.timeout_ms);
 	while (count_done(cells, n) < want) {
-		size_t i = 0;
+		size_t i = first_pending(cells, n);
 
-		while (i < n && done(cells[i]))
-			i++;
 		if (i == n)
 			continue; /* the rest finished since the count */
-		if (o.timeout_ms == 0 ||
-		    (wait_slice(cells[i], &deadline) != 0 &&
-		     baton__deadline_expired(&deadline)))
+		if (o.timeout_ms == 0)
+			break;
+		r = wait_slice(cells[i], &deadline);
+		if (r == -ETIMEDOUT && baton__deadline_expired(&deadline))
 			break;
 	}
 
-	/* Elixir: a limit reached in time leaves the rest alone. */
-	if (o.limit != 0 && count_done(cells, n) >= want)
+	/*
+	 * One snapshot decides what is reported: at most `want` replies, the
+	 * first finished in input order.  A limit reached leaves the rest
+	 * alone (Elixir); otherwise on_timeout applies to every task that
+	 * did not reply in time.
+	 */
+	for (size_t i = 0; i < n; i++) {
+		snap[i] = taken < want && done(cells[i]);
+		taken += snap[i];
+	}
+	if (o.limit != BATON_NO_LIMIT && taken >= want)
 		o.on_timeout = BATON_ON_TIMEOUT_NOTHING;
 	for (size_t i = 0; i < n; i++) {
 		struct baton_yield_result *res = &results[i];
 
 		memset(res, 0, sizeof(*res));
-		if (done(cells[i])) {
-			res->status = baton__cell_outcome(cells[i], &res->value,
-							  &res->reason);
+		if (snap[i]) {
+			res->status = baton__task_outcome(
+			    cells[i], &res->value, &res->reason);
 			baton__task_consume(&tasks[i], cells[i]);
 			replied++;
 			continue;
 		}
 		res->status = -ETIMEDOUT;
-		switch (o.on_timeout) {
-		case BATON_ON_TIMEOUT_NOTHING:
-			break;
-		case BATON_ON_TIMEOUT_IGNORE:
-			baton__task_consume(&tasks[i], cells[i]);
-			break;
-		case BATON_ON_TIMEOUT_KILL:
-			res->status = baton__task_shutdown(cells[i], &tasks[i],
-							   0, &res->value,
-							   &res->reason);
-			if (res->status == -ETIMEDOUT ||
-			    (res->status == BATON_EXITED &&
-			     res->reason.kind == BATON_EXIT_SHUTDOWN)) {
-				res->status = BATON_EXITED;
-				res->reason = (struct baton_exit_reason){
-					BATON_EXIT_KILLED, ETIMEDOUT,
-					"killed at yield_many's timeout"
-				};
-			} else {
-				replied++; /* its reply raced in after all */
-			}
-			break;
-		}
+		replied += apply_on_timeout(o.on_timeout, &tasks[i], cells[i],
+					    res);
 	}
 out:
 	if (cells != stack)
 		free(cells);
+	if (snap != snap_stack)
+		free(snap);
 	return replied;
 }

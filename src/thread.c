@@ -162,11 +162,14 @@ baton_exit(enum baton_exit_kind kind, int code, const char *message)
 {
 	struct baton__cell *cell = self_ready ? self_record.current : NULL;
 
-	if (cell == NULL || kind == BATON_EXIT_NORMAL ||
-	    (unsigned int)kind > BATON_EXIT_KILLED)
+	if (cell == NULL || (unsigned int)kind > BATON_EXIT_KILLED)
 		return -EINVAL;
 	/* Read back by this thread when the body returns (cell.c). */
 	cell->body_reason = (struct baton_exit_reason){ kind, code, message };
+	/* relaxed: published with DONE; task.c reads it as an exit. */
+	if (kind == BATON_EXIT_NORMAL)
+		atomic_fetch_or_explicit(&cell->flags, CELL_EXITED,
+					 memory_order_relaxed);
 	return 0;
 }
 

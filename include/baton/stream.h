@@ -23,10 +23,14 @@
  * and then -EPIPE), BATON_STREAM_KILL_TASK reports that item as
  * BATON_EXITED with kind BATON_EXIT_TIMEOUT and goes on.
  *
- * Like a strict task, a stream belongs to the thread that created it.  If
- * that thread exits, its items are stopped and released with its other
+ * A stream is lazy, as Elixir's: creating it starts nothing.  It runs
+ * where it is read: the first thread to call baton_stream_next becomes
+ * its owner (it may be another thread than the creator), and only then
+ * are items started.  Like a strict task, it then belongs to that thread.
+ * If the owner exits, its items are stopped and released with its other
  * tasks, and the stream has no owner: next returns -EPERM to every thread
- * and any thread may destroy it.
+ * and any thread may destroy it.  Halting early (destroy before the end)
+ * stops the running items and frees their results.
  *
  * Helping: when the owner waits without limit (timeout BATON_INFINITY) or
  * is itself a pool worker, it runs a still-queued item on its own thread
@@ -57,16 +61,31 @@ enum baton_stream_on_timeout {
 	BATON_STREAM_KILL_TASK    /* report the item as timed out, go on */
 };
 
-/* Options; NULL or a zeroed struct means Elixir's defaults. */
+/*
+ * Options (see BATON_STREAM_OPTS_INIT; as every baton opts struct, a
+ * field set to 0 means 0, and a NULL opts pointer means the INIT values).
+ */
 struct baton_stream_opts {
 	baton_pool *pool;              /* NULL: the default pool */
-	unsigned int max_concurrency;  /* 0: one per online CPU */
+	unsigned int max_concurrency;  /* >= 1; BATON_SCHEDULERS: one per
+					  online CPU (Elixir's default) */
 	bool unordered;                /* true: as they finish */
-	int timeout_ms;                /* per item; 0: BATON_DEFAULT_TIMEOUT;
+	int timeout_ms;                /* per item; 0 times out at once;
 					  BATON_INFINITY: none */
 	enum baton_stream_on_timeout on_timeout;
 	baton_destroy_fn destroy;      /* frees values nobody takes */
 };
+
+/* max_concurrency: one per online CPU, Elixir's System.schedulers_online. */
+#define BATON_SCHEDULERS 0xffffffffu
+
+/*
+ * Elixir's defaults: the default pool, max_concurrency = schedulers,
+ * ordered, 5000 ms per item, on_timeout :exit, no destructor.
+ */
+#define BATON_STREAM_OPTS_INIT                                               \
+	{ NULL, BATON_SCHEDULERS, false, BATON_DEFAULT_TIMEOUT,              \
+	  BATON_STREAM_EXIT, NULL }
 
 /* One element of the stream. */
 struct baton_stream_item {
@@ -79,11 +98,14 @@ struct baton_stream_item {
 
 /*
  * Starts the stream over inputs[0..n) (the array is copied; the inputs
- * themselves are passed to fn untouched).
+ * themselves are passed to fn untouched).  opts NULL: the INIT defaults.
  *
- * Pointers: sets *out to NULL first, then to a stream the caller owns.
- * Blocking: no.  Errors: -EINVAL, -ENOMEM, -EPIPE (pool shut down).
- * Thread safety: any thread; the caller becomes the owner.
+ * Pointers: sets *out to NULL first, then to a stream the caller may hand
+ * to the thread that reads it.
+ * Blocking: no; nothing runs yet.  Errors: -EINVAL (max_concurrency 0, a
+ * bad timeout or on_timeout, ...), -ENOMEM.  A pool shut down shows up
+ * as items reported BATON_EXITED/SHUTDOWN (EPIPE) by next.
+ * Thread safety: any thread.
  * Ordering: the call happens-before every fn call.
  */
 BATON_API int baton_task_async_stream(baton_stream **out,
@@ -92,19 +114,43 @@ BATON_API int baton_task_async_stream(baton_stream **out,
 				      const struct baton_stream_opts *opts);
 
 /*
+ * An input generator: sets *input and returns true, or returns false
+ * when there are no more inputs (it is then not called again).  Called on
+ * the owner thread, inside baton_stream_next, only when an item can start.
+ */
+typedef bool (*baton_stream_gen_fn)(void *ctx, void **input);
+
+/*
+ * As baton_task_async_stream, but the inputs come from gen(ctx), asked
+ * for one at a time, on demand, as the window has room: the input may be
+ * endless, and the reader stops it by destroying the stream.  The
+ * stream's memory grows by a few words per input read.
+ *
+ * Errors: -EINVAL (gen or fn NULL, bad options), -ENOMEM.
+ * Thread safety: any thread; gen runs on the owner thread.
+ * Ordering: each gen call happens-before the fn call on its input.
+ */
+BATON_API int baton_task_async_stream_gen(baton_stream **out,
+					  baton_stream_gen_fn gen, void *ctx,
+					  baton_task_fn fn,
+					  const struct baton_stream_opts *opts);
+
+/*
  * Waits for the next element and fills *item.  Returns 0, -EPIPE once
  * every element was returned (or after a failure was reported),
  * -ETIMEDOUT when an item's timeout expired with BATON_STREAM_EXIT (the
  * stream is then failed: item->index and item->input tell which one),
  * -EDEADLK when an item the owner runs itself calls back into its own
  * stream, -ENOMEM when starting the next item failed with nothing in
- * flight (retryable).  timeout_ms 0 in the options means the 5000 ms
- * default: a stream has no polling mode.
+ * flight (retryable).  A timeout_ms of 0 times every item out as soon
+ * as it starts (Elixir's timeout: 0), unless it is already done.
  *
  * Pointers: borrows s; hands item->value over on status 0.
  * Blocking: until the next element is ready.
- * Errors: -EINVAL, -EPERM (not the owner).
- * Thread safety: the owner thread only.
+ * Errors: -EINVAL, -EPERM (not the owner), -ENOMEM (the first call could
+ * not bind its thread as the owner; retryable).
+ * Thread safety: the owner thread only; the first call makes its thread
+ * the owner.
  * Ordering: fn's return happens-before its element is returned.
  */
 BATON_API int baton_stream_next(baton_stream *s,
@@ -116,8 +162,9 @@ BATON_API int baton_stream_next(baton_stream *s,
  * destructor.  NULL is a no-op.
  *
  * Pointers: consumes s.  Blocking: no.
- * Thread safety: the owner thread only (another thread's call is ignored
- * and leaks nothing but the stream itself).
+ * Thread safety: the owner thread only, or any thread while nobody has
+ * read it (another thread's call is ignored and leaks nothing but the
+ * stream itself).
  */
 BATON_API void baton_stream_destroy(baton_stream *s);
 

@@ -5,8 +5,10 @@
  * Overview
  * ========
  *	baton_supervisor *sup;
- *	baton_supervisor_create(&sup, &(struct baton_supervisor_opts){
- *		.max_children = 100, .on_failure = log_it });
+ *	struct baton_supervisor_opts o = BATON_SUPERVISOR_OPTS_INIT;
+ *	o.max_children = 100;
+ *	o.on_failure = log_it;
+ *	baton_supervisor_create(&sup, &o);
  *	baton_supervisor_async_nolink(sup, &t, fn, arg, NULL);
  *	baton_supervisor_start_child(sup, fn, arg, NULL);
  *	baton_supervisor_count(sup);  baton_supervisor_children(sup, ...);
@@ -25,6 +27,26 @@
  * supervisor has seen the child end: right after an await, count() may
  * still include it (and a start at max_children may still get -EAGAIN).
  *
+ * Restarts: start_child_opts takes Elixir's restart values.  A temporary
+ * child (the default) is never restarted; a transient one is restarted
+ * when it exits with a reason other than NORMAL or SHUTDOWN; a permanent
+ * one whenever it ends, value or not.  A restart runs fn(arg) again, as a
+ * new child, from the thread that completed the old one.  More than
+ * max_restarts restarts within max_seconds (Elixir's restart intensity,
+ * 3 in 5 s) and the supervisor gives up as Elixir's exits: it shuts down
+ * (starts get -EPIPE, every child is asked to stop, queued ones never
+ * run) and baton_supervisor_alive() turns false.
+ *
+ * Where C differs from Elixir.  Elixir kills children; a thread cannot be
+ * killed, so baton abandons them: the child's result is settled at once
+ * with the reason Elixir's awaiter would see (SHUTDOWN for
+ * terminate_child, KILLED for brutal or timed-out shutdown), its owner's
+ * await returns that, on_failure hears it, the child leaves the group,
+ * and the body, asked to stop (baton_should_stop), runs on until it
+ * returns; its value then goes to the destructor.  A child still queued
+ * never runs; it reports SHUTDOWN ("stopped before it ran") even for a
+ * brutal shutdown, since there is no process to kill yet.
+ *
  * A task's own opts->pool wins over the supervisor's pool.  Calling
  * shutdown or destroy from a child or from on_failure deadlocks (it waits
  * for itself); do not.
@@ -32,6 +54,7 @@
 #ifndef BATON_SUPERVISOR_H
 #define BATON_SUPERVISOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common.h"
@@ -49,16 +72,47 @@ typedef void (*baton_failure_fn)(const struct baton_task_info *child,
 				 const struct baton_exit_reason *reason,
 				 void *ctx);
 
-/* Options; NULL or a zeroed struct: default pool, no limit, no hook. */
+/*
+ * Options (see BATON_SUPERVISOR_OPTS_INIT; as every baton opts struct, a
+ * field set to 0 means 0, and a NULL opts pointer means the INIT values).
+ */
 struct baton_supervisor_opts {
 	baton_pool *pool;        /* NULL: the default pool */
-	size_t max_children;     /* 0: no limit */
-	baton_failure_fn on_failure;
+	size_t max_children;     /* BATON_NO_LIMIT (Elixir's :infinity);
+				    0 refuses every child */
+	baton_failure_fn on_failure; /* NULL: none */
 	void *ctx;
+	unsigned int max_restarts; /* restart intensity: at most this many */
+	unsigned int max_seconds;  /* ... restarts within this many seconds */
 };
 
 /*
- * Creates a supervisor.  Pointers: sets *out to NULL first, then to a new
+ * Elixir's defaults: the default pool, max_children :infinity, no hook,
+ * max_restarts 3, max_seconds 5.
+ */
+#define BATON_SUPERVISOR_OPTS_INIT { NULL, BATON_NO_LIMIT, NULL, NULL, 3, 5 }
+
+/* Elixir's restart values for start_child. */
+enum baton_restart {
+	BATON_RESTART_TEMPORARY = 0, /* never restarted (Task.Supervisor's) */
+	BATON_RESTART_TRANSIENT,     /* restarted after an abnormal exit */
+	BATON_RESTART_PERMANENT      /* restarted whenever it ends */
+};
+
+/* start_child_opts' options (see BATON_CHILD_OPTS_INIT). */
+struct baton_child_opts {
+	baton_pool *pool;          /* NULL: the supervisor's pool */
+	const char *label;         /* static string, for introspection */
+	baton_destroy_fn destroy;  /* frees a value the child returns */
+	enum baton_restart restart;
+};
+
+/* The defaults: the supervisor's pool, no label, temporary. */
+#define BATON_CHILD_OPTS_INIT { NULL, NULL, NULL, BATON_RESTART_TEMPORARY }
+
+/*
+ * Creates a supervisor (opts NULL: the INIT defaults).  Pointers: sets
+ * *out to NULL first, then to a new
  * supervisor the caller owns.  Errors: -EINVAL, -ENOMEM.
  * Thread safety: any thread.
  */
@@ -78,6 +132,17 @@ BATON_API int baton_supervisor_async_nolink(baton_supervisor *sup,
 					    const struct baton_task_opts *opts);
 
 /*
+ * Elixir's Task.Supervisor.async: as async_nolink, but linked to the
+ * caller like baton_task_async: the task is stopped when the caller
+ * thread exits, and its failure is also sent to the caller's exit notices
+ * (baton/link.h).  Errors as async_nolink.
+ * Thread safety: any thread.  Ordering: the call happens-before fn.
+ */
+BATON_API int baton_supervisor_async(baton_supervisor *sup, baton_task *out,
+				     baton_task_fn fn, void *arg,
+				     const struct baton_task_opts *opts);
+
+/*
  * Starts a supervised fire-and-forget child (Elixir's start_child); a
  * value it returns goes to opts->destroy.  Errors as async_nolink.
  * Thread safety: any thread.
@@ -85,6 +150,15 @@ BATON_API int baton_supervisor_async_nolink(baton_supervisor *sup,
 BATON_API int baton_supervisor_start_child(baton_supervisor *sup,
 					   baton_task_fn fn, void *arg,
 					   const struct baton_task_opts *opts);
+
+/*
+ * As start_child, with Elixir's restart value (opts NULL: the INIT
+ * defaults).  Errors as async_nolink, and -EINVAL for an unknown restart.
+ * Thread safety: any thread.
+ */
+BATON_API int baton_supervisor_start_child_opts(
+    baton_supervisor *sup, baton_task_fn fn, void *arg,
+    const struct baton_child_opts *opts);
 
 /* Children not yet finished (queued or running).  Any thread. */
 BATON_API size_t baton_supervisor_count(baton_supervisor *sup);
@@ -98,11 +172,14 @@ BATON_API ptrdiff_t baton_supervisor_children(baton_supervisor *sup,
 					      size_t n);
 
 /*
- * Asks one child (named by a handle from async_nolink, or a copy of it)
- * to stop; a child not started yet never runs (it completes at once, on
- * the caller's thread, as SHUTDOWN).  Does not consume the handle: its
- * owner still awaits it.  Errors: -EINVAL, -ESTALE, -ESRCH (not a child
- * of sup, or already ended).  Thread safety: any thread.
+ * Elixir's terminate_child: ends one child (named by a handle from
+ * async/async_nolink, or a copy of it) at once.  It has left the group
+ * (count, children) when the call returns, is not restarted, and its
+ * owner's await reports BATON_EXITED/SHUTDOWN, unless its reply came
+ * first.  A child not started yet never runs; a running body is asked to
+ * stop and abandoned (see the overview).  Does not consume the handle:
+ * its owner still awaits it.  Errors: -EINVAL, -ESTALE, -ESRCH (not a
+ * child of sup, or already ended).  Thread safety: any thread.
  * Ordering: the request happens-before baton_should_stop() sees it.
  */
 BATON_API int baton_supervisor_terminate_child(baton_supervisor *sup,
@@ -111,14 +188,30 @@ BATON_API int baton_supervisor_terminate_child(baton_supervisor *sup,
 /*
  * Shuts the group down: no new children (-EPIPE), every child is asked to
  * stop, and the call waits up to timeout_ms for all of them to end.
- * Returns 0 or -ETIMEDOUT (children still running are abandoned: their
- * results are freed when they end).  Blocking: up to timeout_ms.
+ * Returns 0, or -ETIMEDOUT when children were still running at the
+ * timeout: Elixir kills those, so baton settles them as KILLED (their
+ * owners' awaits and on_failure see it) and abandons their bodies, whose
+ * results are freed when they end.  Blocking: up to timeout_ms.
  * Thread safety: any thread but a child or on_failure.
  * Ordering: a 0 return happens-after every child's body and its
  * on_failure call.
  */
 BATON_API int baton_supervisor_shutdown(baton_supervisor *sup,
 					int timeout_ms);
+
+/*
+ * Shuts the group down as Elixir's shutdown: :brutal_kill: without
+ * waiting, every running child is settled as KILLED and abandoned (queued
+ * ones never run: SHUTDOWN).  Returns 0 or -EINVAL.
+ * Thread safety: any thread but a child or on_failure.
+ */
+BATON_API int baton_supervisor_shutdown_brutal(baton_supervisor *sup);
+
+/*
+ * Whether the supervisor still takes children: false once it was shut
+ * down, or gave up after too many restarts.  Any thread; a snapshot.
+ */
+BATON_API bool baton_supervisor_alive(baton_supervisor *sup);
 
 /*
  * Shuts down (waiting without limit) and frees the supervisor.  NULL is a

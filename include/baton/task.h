@@ -24,8 +24,11 @@
  *   baton_should_stop() and returns early; and it is abandonment: the
  *   caller stops waiting at once, and the body's result is freed through
  *   its destructor when the body returns.  Everything Elixir does by
- *   killing a task (await timing out, shutdown, yield_many's kill_task,
- *   the owner exiting) baton does this way.
+ *   killing a task (await timing out, shutdown and its timeout,
+ *   yield_many's kill_task, the owner exiting, a supervisor's
+ *   terminate_child or brutal shutdown) baton does this way, and reports
+ *   what Elixir's caller would see: nil (BATON_NOREPLY, or -ETIMEDOUT in
+ *   yield_many), {:exit, :killed} (BATON_EXITED, kind KILLED), ...
  * - Elixir's await exits the caller on timeout.  baton returns -ETIMEDOUT,
  *   asks the task to stop and consumes it: the handle is dead afterwards,
  *   as the linked task would be.
@@ -37,10 +40,17 @@
  *   returned to the system while baton runs, so checking is always safe.
  * - Links: when an owner thread exits with tasks it never awaited, those
  *   tasks are asked to stop and their results are freed; an orphan hook
- *   can report it (baton_set_orphan_hook).
+ *   can report it (baton_set_orphan_hook).  C cannot kill the owner when
+ *   a linked task crashes, so a thread can trap exits instead and read
+ *   its linked tasks' failures as exit notices (baton/link.h).
+ * - Elixir's exit(:normal) is baton_exit(BATON_EXIT_NORMAL, ...): the
+ *   awaiter gets BATON_EXITED with kind NORMAL and no value.
+ * - Option structs: each has a BATON_<X>_OPTS_INIT macro with Elixir's
+ *   defaults; a field set to 0 means 0; a NULL opts pointer means INIT.
  *
  * Return values used throughout: 0 (success, value handed over),
- * BATON_EXITED (the task exited with a reason), or a negative errno:
+ * BATON_EXITED (the task exited with a reason), BATON_NOREPLY (shutdown
+ * and ignore: no reply, Elixir's nil), or a negative errno:
  * -EINVAL (bad argument), -EPERM (not the owner), -ESTALE (consumed or
  * never valid handle), -EDEADLK (a task awaiting itself), -ETIMEDOUT,
  * -ENOMEM, -EPIPE (the pool is shut down).
@@ -62,9 +72,30 @@ extern "C" {
 /* Returned by await/yield/shutdown: the task exited with a reason. */
 #define BATON_EXITED 1
 
+/*
+ * Returned by shutdown and ignore: no reply (Elixir's nil).  The task was
+ * shut down (or, for ignore, is still running); its value, if it ever
+ * produces one, is freed through its destructor.
+ */
+#define BATON_NOREPLY 2
+
+/*
+ * Option structs follow one rule across baton: each has a
+ * BATON_<X>_OPTS_INIT macro holding Elixir's defaults, a field set to 0
+ * means 0 (not "the default"), and passing a NULL opts pointer means the
+ * INIT defaults.  Start from the macro and change what you need:
+ *
+ *	struct baton_yield_many_opts o = BATON_YIELD_MANY_OPTS_INIT;
+ *	o.limit = 1;
+ */
+
+/* "No limit", for the size_t limits of the option structs. */
+#define BATON_NO_LIMIT SIZE_MAX
+
 /* Elixir's exit reasons. */
 enum baton_exit_kind {
-	BATON_EXIT_NORMAL = 0, /* returned a value */
+	BATON_EXIT_NORMAL = 0, /* returned a value, or baton_exit(NORMAL):
+				  Elixir's exit(:normal), no value */
 	BATON_EXIT_ERROR,      /* the body called baton_exit(ERROR, ...) */
 	BATON_EXIT_SHUTDOWN,   /* stopped on request (shutdown, cancel) */
 	BATON_EXIT_TIMEOUT,    /* abandoned at a timeout */
@@ -90,12 +121,16 @@ typedef struct baton_task {
 /* A task body: returns the task's value (NULL is a value). */
 typedef void *(*baton_task_fn)(void *arg);
 
-/* Options for starting a task; a zeroed struct means the defaults. */
+/* Options for starting a task (see BATON_TASK_OPTS_INIT). */
 struct baton_task_opts {
 	baton_pool *pool;            /* NULL: the default pool */
 	const char *label;           /* static string, for introspection */
-	baton_destroy_fn destroy;    /* frees a value nobody takes */
+	baton_destroy_fn destroy;    /* frees a value nobody takes; NULL:
+					none */
 };
+
+/* The defaults: the default pool, no label, no destructor. */
+#define BATON_TASK_OPTS_INIT { NULL, NULL, NULL }
 
 /*
  * Starts fn(arg) on the default pool; the calling thread becomes the owner.
@@ -155,14 +190,20 @@ BATON_API int baton_task_yield(baton_task *task, int timeout_ms, void **value,
 			       struct baton_exit_reason *reason);
 
 /*
- * Asks the task to stop, waits up to timeout_ms for its body to return,
- * and consumes it.  If the body finished (before or during the wait),
- * returns what await would: 0 with the value (a reply that raced in), or
- * BATON_EXITED with the reason.  Otherwise -ETIMEDOUT (Elixir's nil: no
- * reply): the body is abandoned and its result freed when it returns.  A
- * queued task that never started is dropped without running and reported
- * as BATON_EXITED/SHUTDOWN.
+ * Elixir's shutdown(task, timeout): asks the task to stop, waits up to
+ * timeout_ms for its body to return, and consumes it.  Returns
+ * - 0 with the value: the reply had arrived before the stop was asked;
+ * - BATON_NOREPLY (Elixir's nil): the task was shut down.  That is a body
+ *   that returned after the stop was asked (its value is freed through
+ *   the destructor), one that exited with reason SHUTDOWN, or a queued
+ *   task, which is dropped without running;
+ * - BATON_EXITED with the reason: the task exited with another reason;
+ *   and when timeout_ms passes with the body still running, Elixir kills
+ *   it and so reports {:exit, :killed}: baton reports BATON_EXITED with
+ *   kind KILLED.  C cannot kill the thread: the body is abandoned (it
+ *   still sees baton_should_stop()) and its result freed when it returns.
  *
+ * Errors: -EPERM, -ESTALE, -EDEADLK, -EINVAL, as await (nothing changed).
  * Thread safety: the owner thread only.  Ordering: as await.
  */
 BATON_API int baton_task_shutdown(baton_task *task, int timeout_ms,
@@ -171,21 +212,29 @@ BATON_API int baton_task_shutdown(baton_task *task, int timeout_ms,
 
 /*
  * Elixir's shutdown(task, :brutal_kill): as baton_task_shutdown without
- * waiting.  A reply that already arrived is still returned; a body still
- * running is abandoned (-ETIMEDOUT, no reply) and its result freed when it
- * returns.
+ * waiting.  A reply that already arrived is still returned (0), as is an
+ * exit reason other than SHUTDOWN (BATON_EXITED); a body still running is
+ * abandoned and reported as BATON_NOREPLY (Elixir: killed, so nil), its
+ * result freed when it returns.
+ *
+ * Thread safety: the owner thread only.  Ordering: as await.
  */
 BATON_API int baton_task_shutdown_brutal(baton_task *task, void **value,
 					 struct baton_exit_reason *reason);
 
 /*
- * Stops tracking the task: it runs on, and its result is freed through its
- * destructor when it finishes (never leaked).  Consumes the task.
+ * Elixir's ignore: stops tracking the task and consumes it.  If its reply
+ * already arrived, returns it as yield would: 0 with the value in *value
+ * (value NULL: freed through the destructor), or BATON_EXITED with
+ * *reason.  Otherwise BATON_NOREPLY: the task runs on, and its result is
+ * freed through its destructor when it finishes (never leaked).
  *
- * Errors: -EPERM (not the owner), -ESTALE, -EINVAL.
- * Thread safety: the owner thread only.  Ordering: none.
+ * Errors: -EPERM (not the owner), -ESTALE, -EINVAL (nothing consumed).
+ * Thread safety: the owner thread only.
+ * Ordering: as await when it returns 0 or BATON_EXITED.
  */
-BATON_API int baton_task_ignore(baton_task *task);
+BATON_API int baton_task_ignore(baton_task *task, void **value,
+				struct baton_exit_reason *reason);
 
 /*
  * Fire-and-forget: runs fn(arg) on the pool (opts may be NULL), with no
@@ -216,7 +265,9 @@ BATON_API int baton_task_completed(baton_task *out, void *value,
  * cases the other tasks are asked to stop and consumed, values already
  * collected are freed through their destructors, and values[] is not
  * filled.  -EPERM / -ESTALE / -EDEADLK / -EINVAL if any handle is bad, and
- * then nothing is consumed.
+ * then nothing is consumed.  Helping: with BATON_INFINITY the caller
+ * runs queued tasks of the list itself while it waits, so a failure
+ * queued behind a long body on a busy pool still ends the call at once.
  *
  * Thread safety: the owner thread only.  Ordering: as await, per task.
  */
@@ -232,30 +283,42 @@ enum baton_on_timeout {
 	BATON_ON_TIMEOUT_KILL         /* shut them down brutally */
 };
 
-/* yield_many's options; passing NULL means 5000 ms, no limit, NOTHING. */
+/* yield_many's options (see BATON_YIELD_MANY_OPTS_INIT). */
 struct baton_yield_many_opts {
-	int timeout_ms;                  /* as given: 0 polls */
-	size_t limit;                    /* return once this many replied;
-					    0: no limit */
+	int timeout_ms;                  /* 0 polls; BATON_INFINITY */
+	size_t limit;                    /* return once this many replied
+					    (>= 1; BATON_NO_LIMIT) */
 	enum baton_on_timeout on_timeout;
 };
 
+/* Elixir's defaults: 5000 ms, no limit, on_timeout :nothing. */
+#define BATON_YIELD_MANY_OPTS_INIT \
+	{ BATON_DEFAULT_TIMEOUT, BATON_NO_LIMIT, BATON_ON_TIMEOUT_NOTHING }
+
 /* One task's outcome in yield_many. */
 struct baton_yield_result {
-	int status;   /* 0, BATON_EXITED, or -ETIMEDOUT: no reply yet */
+	int status;   /* 0, BATON_EXITED, or -ETIMEDOUT: no reply (nil) */
 	void *value;  /* status 0: handed over */
 	struct baton_exit_reason reason; /* status BATON_EXITED */
 };
 
 /*
  * Waits until every task replied, `limit` of them replied, or the timeout
- * expired, and reports each in input order.  Tasks that replied are
- * consumed; when the timeout expired, the others are handled by on_timeout
- * (with KILL they are consumed and reported as BATON_EXITED/KILLED, with
- * IGNORE consumed and left -ETIMEDOUT, with NOTHING left alive and
- * -ETIMEDOUT).  As in Elixir, reaching the limit in time returns without
- * applying on_timeout: the rest stay alive (-ETIMEDOUT, not consumed).  Returns how
- * many replied, or a negative errno (nothing consumed) if a handle is bad.
+ * expired, and reports each in input order (opts NULL: the INIT
+ * defaults).  A reported reply consumes its task.  With a limit, exactly
+ * min(limit, n) replies are reported once the limit is reached (the first
+ * finished ones in input order), and every other task is left untouched,
+ * -ETIMEDOUT and still awaitable, even one that finished meanwhile; as in
+ * Elixir, on_timeout is then not applied.  When the timeout expired first,
+ * the tasks that did not reply are handled by on_timeout: NOTHING leaves
+ * them alive, IGNORE consumes them (results freed), KILL shuts them down
+ * brutally (consumed; a reply that raced in is reported, otherwise nil).
+ * Every task without a reported reply has status -ETIMEDOUT (Elixir's
+ * nil).  Helping: with BATON_INFINITY the caller runs queued tasks of the
+ * list itself while it waits, so a task queued behind a long body cannot
+ * hold up the limit.  Returns how many replies were reported, or a
+ * negative errno (nothing consumed): a bad handle (as await_many), or
+ * -EINVAL for limit 0 or a bad timeout or on_timeout.
  *
  * Thread safety: the owner thread only.  Ordering: as await, per task.
  */
@@ -271,10 +334,11 @@ BATON_API ptrdiff_t baton_task_yield_many(baton_task *tasks, size_t n,
 BATON_API bool baton_should_stop(void);
 
 /*
- * Inside a task body: records that the task exits with a reason (kind
- * other than NORMAL) instead of a value.  The body should return right
- * after; whatever it returns is passed to the destructor.  -EINVAL outside
- * a task or with kind NORMAL.
+ * Inside a task body: records that the task exits with a reason instead
+ * of a value.  The body should return right after; whatever it returns is
+ * passed to the destructor.  Kind NORMAL is Elixir's exit(:normal): the
+ * awaiter gets BATON_EXITED with kind NORMAL (not a failure for a
+ * supervisor).  -EINVAL outside a task or with an unknown kind.
  * Thread safety: the body's thread.  Ordering: as the body's return.
  */
 BATON_API int baton_exit(enum baton_exit_kind kind, int code,

@@ -415,7 +415,7 @@ scen_async_ignore(void)
 		check_zeroed(&t);
 		return;
 	}
-	CHECK(baton_task_ignore(&t) == 0, "ignore");
+	CHECK(baton_task_ignore(&t, NULL, NULL) >= 0, "ignore");
 	wait_runs(1); /* its value then goes to the destructor */
 }
 
@@ -518,7 +518,7 @@ wait_all_done(const baton_task *tasks, size_t m)
 static void
 scen_yield_many(void)
 {
-	struct baton_yield_many_opts opts = { BATON_INFINITY, 0,
+	struct baton_yield_many_opts opts = { BATON_INFINITY, BATON_NO_LIMIT,
 					      BATON_ON_TIMEOUT_NOTHING };
 	struct baton_yield_result results[MANY];
 	baton_task tasks[MANY];
@@ -537,7 +537,7 @@ scen_yield_many(void)
 		EXPECT_OK_OR((int)replied, -ENOMEM);
 		/* Nothing consumed: ignore them, the destructor frees. */
 		for (size_t i = 0; i < m; i++)
-			CHECK(baton_task_ignore(&tasks[i]) == 0, "ignore %zu",
+			CHECK(baton_task_ignore(&tasks[i], NULL, NULL) >= 0, "ignore %zu",
 			      i);
 		wait_runs((long)m);
 		return;
@@ -553,7 +553,8 @@ scen_yield_many(void)
 static void
 scen_supervisor(void)
 {
-	struct baton_supervisor_opts opts = { .on_failure = count_failure };
+	struct baton_supervisor_opts opts = { .on_failure = count_failure,
+					      .max_children = BATON_NO_LIMIT };
 	baton_supervisor *sup = (baton_supervisor *)&sup;
 	baton_task t;
 	void *v;
@@ -748,7 +749,7 @@ scen_task_to_future(void)
 	if (r == 0) {
 		CHECK(baton_task_to_future(&t, &f) == 0 && f != NULL,
 		      "to_future");
-		CHECK(baton_task_ignore(&t) == -ESTALE, "handle not consumed");
+		CHECK(baton_task_ignore(&t, NULL, NULL) == -ESTALE, "handle not consumed");
 		CHECK(baton_future_take(f, BATON_INFINITY, &v, NULL) == 0,
 		      "take");
 		value_take(v, 40);

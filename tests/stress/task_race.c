@@ -19,6 +19,9 @@
  *   owner_exit        threads spawn tasks and exit without awaiting
  *   nested            1-worker pool, bodies spawn and await subtasks
  *   await_many_fail   await_many where one task fails; others destroyed
+ *   links             trapping threads start linked tasks (some failing),
+ *                     read some exit notices, and exit with tasks and
+ *                     notices in flight
  */
 #include <baton.h>
 
@@ -116,11 +119,12 @@ shutdown_race(struct stress_rng *rng, long rounds)
 		baton_task_async_opts(&t, body,
 				      (void *)stress_rng_below(rng, 2000), &o);
 		r = baton_task_shutdown(&t, 0, &v, &why);
+		/* A reply, nil, or Elixir's {:exit, :killed} at the timeout. */
 		if (r == 0)
 			take(v);
-		else if (r == BATON_EXITED && why.kind != BATON_EXIT_SHUTDOWN)
+		else if (r == BATON_EXITED && why.kind != BATON_EXIT_KILLED)
 			stress_fail("shutdown: reason %d", why.kind);
-		else if (r != BATON_EXITED && r != -ETIMEDOUT)
+		else if (r != BATON_EXITED && r != BATON_NOREPLY)
 			stress_fail("shutdown: %d", r);
 	}
 }
@@ -154,10 +158,16 @@ ignore_race(struct stress_rng *rng, long rounds)
 
 	for (long i = 0; i < rounds; i++) {
 		baton_task t;
+		void *v;
+		int r;
 
 		baton_task_async_opts(&t, body,
 				      (void *)stress_rng_below(rng, 2000), &o);
-		expect(baton_task_ignore(&t), 0, 0, "ignore");
+		/* A reply that arrived is handed back; else it runs on. */
+		r = baton_task_ignore(&t, &v, NULL);
+		expect(r, 0, BATON_NOREPLY, "ignore");
+		if (r == 0)
+			take(v);
 	}
 }
 
@@ -296,6 +306,56 @@ await_many_fail(struct stress_rng *rng, long rounds)
 	}
 }
 
+/* A thread that traps exits, starts linked tasks and leaves mid-flight. */
+static void *
+trap_and_leave(void *arg)
+{
+	struct baton_task_opts o = opts();
+	long n = (long)(intptr_t)arg;
+	struct baton_exit_notice note;
+	long failed = 0, heard = 0;
+
+	if (baton_trap_exits(true) != 0)
+		stress_fail("trap_exits");
+	for (long i = 0; i < n; i++) {
+		baton_task t;
+		bool fail = i % 3 == 0;
+		void *v;
+
+		failed += fail;
+		if (i % 2) {
+			baton_task_start_link(fail ? failing_body : body,
+					      (void *)(uintptr_t)(i % 500), &o);
+			continue;
+		}
+		baton_task_async_opts(&t, fail ? failing_body : body,
+				      (void *)(uintptr_t)(i % 500), &o);
+		/* Some are awaited (consumed), some left to the exit. */
+		if (i % 4 == 0 && baton_task_await(&t, BATON_INFINITY, &v,
+						   NULL) == 0)
+			take(v);
+		while (baton_exit_notice_next(0, &note) == 0)
+			heard++;
+	}
+	if (heard > failed)
+		stress_fail("links: %ld notices for %ld failures", heard,
+			    failed);
+	return NULL; /* exits with linked tasks and notices in flight */
+}
+
+static void
+links(struct stress_rng *rng, long rounds)
+{
+	pthread_t th[4];
+
+	(void)rng;
+	for (int i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, trap_and_leave,
+			       (void *)(intptr_t)(rounds / 4));
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+}
+
 struct scenario {
 	const char *name;
 	long rounds;
@@ -329,6 +389,7 @@ main(void)
 		{ "owner_exit", 20000, 2, run_owner_exit },
 		{ "nested", 2000, 1, run_nested },
 		{ "await_many_fail", 5000, 2, await_many_fail },
+		{ "links", 20000, 2, links },
 	};
 	uint64_t seed = stress_seed();
 

@@ -325,9 +325,11 @@ spawn_shutdown_main(void *arg)
 		if (r == 0) {
 			take(v);
 			s->ok++;
+		} else if (r == BATON_NOREPLY) {
+			s->exited++; /* shut down: Elixir's nil */
 		} else if (r == BATON_EXITED) {
-			s->exited++;
-			if (why.kind != BATON_EXIT_SHUTDOWN)
+			s->timed_out++; /* still running at the timeout */
+			if (why.kind != BATON_EXIT_KILLED)
 				stress_fail("spawn_shutdown: exit kind %s",
 					    baton_exit_kind_name(why.kind));
 		} else if (r == -ETIMEDOUT) {
@@ -431,7 +433,7 @@ private_pools(long baseline_threads)
 							  (void *)(uintptr_t)
 							      (1 + i % 5),
 							  &o) == 0)
-					baton_task_ignore(&t[i]);
+					baton_task_ignore(&t[i], NULL, NULL);
 		}
 		baton_pool_destroy(pool);
 		stress_progress_add(1);

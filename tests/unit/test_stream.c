@@ -265,7 +265,8 @@ Test(stream, ordered_results_follow_input_order, .timeout = 10)
 {
 	baton_pool *pool = make_pool(4);
 	baton_stream *s = make_stream(32, double_it,
-	    &(struct baton_stream_opts){ .pool = pool, .max_concurrency = 4 });
+	    &(struct baton_stream_opts){ .pool = pool, .max_concurrency = 4,
+	    .timeout_ms = BATON_DEFAULT_TIMEOUT });
 
 	for (size_t i = 0; i < 32; i++)
 		expect_value(s, i, 2 * i);
@@ -305,7 +306,8 @@ Test(stream, unordered_hands_out_finished_items_before_slow_ones,
 	baton_pool *pool = make_pool(4);
 	baton_stream *s = make_stream(4, zero_waits,
 	    &(struct baton_stream_opts){ .pool = pool, .unordered = true,
-	    .max_concurrency = 4 });
+	    .max_concurrency = 4,
+	    .timeout_ms = BATON_DEFAULT_TIMEOUT });
 	bool seen[4] = { false };
 	struct baton_stream_item it;
 
@@ -332,7 +334,8 @@ Test(stream, max_concurrency_is_never_exceeded, .timeout = 10)
 	baton_pool *pool = make_pool(8);
 	baton_stream *s = make_stream(40, count_running,
 	    &(struct baton_stream_opts){ .pool = pool,
-	    .max_concurrency = WINDOW });
+	    .max_concurrency = WINDOW,
+	    .timeout_ms = BATON_DEFAULT_TIMEOUT });
 
 	for (size_t i = 0; i < 40; i++)
 		expect_value(s, i, 2 * i);
@@ -430,7 +433,8 @@ Test(stream, failing_body_is_reported_with_its_reason_index_and_input,
 	struct baton_stream_item it;
 
 	s = make_stream(4, two_fails, &(struct baton_stream_opts){
-	    .max_concurrency = 2, .destroy = count_free });
+	    .max_concurrency = 2, .destroy = count_free,
+	    .timeout_ms = BATON_DEFAULT_TIMEOUT });
 	expect_value(s, 0, 0);
 	expect_value(s, 1, 2);
 	cr_assert_eq(baton_stream_next(s, &it), 0);
@@ -455,7 +459,8 @@ Test(stream, destroy_mid_stream_frees_every_value_exactly_once,
 	baton_stream *s;
 
 	s = make_stream(20, zero_and_four_quick, &(struct baton_stream_opts){
-	    .pool = pool, .max_concurrency = 4, .destroy = count_free });
+	    .pool = pool, .max_concurrency = 4, .destroy = count_free,
+	    .timeout_ms = BATON_DEFAULT_TIMEOUT });
 	/* Taken: the caller frees it. */
 	expect_value(s, 0, 0);
 	/* Items 1-4 fill the window; 4 finishes, nobody takes it. */
@@ -476,14 +481,16 @@ Test(stream, destroy_never_runs_items_that_had_not_started, .timeout = 10)
 	baton_stream *s;
 
 	s = make_stream(5, two_quick_then_hang, &(struct baton_stream_opts){
-	    .pool = pool, .max_concurrency = 5, .destroy = count_free });
+	    .pool = pool, .max_concurrency = 5, .destroy = count_free,
+	    .timeout_ms = BATON_DEFAULT_TIMEOUT });
+	expect_value(s, 0, 0); /* lazy: the first next() starts them */
 	wait_for_count(&ran, 3);
 	baton_stream_destroy(s);
-	/* Items 0 and 1 finished untaken, item 2 was stopped. */
-	wait_for(&destroyed, 3);
+	/* Item 1 finished untaken, item 2 was stopped. */
+	wait_for(&destroyed, 2);
 	baton_pool_destroy(pool);
 	cr_assert_eq(atomic_load(&ran), 3);
-	cr_assert_eq(atomic_load(&destroyed), 3);
+	cr_assert_eq(atomic_load(&destroyed), 2);
 }
 
 struct foreign {
@@ -502,6 +509,21 @@ foreign_thread(void *arg)
 	return NULL;
 }
 
+static void *
+destroy_only(void *arg)
+{
+	baton_stream_destroy(((struct foreign *)arg)->s);
+	return NULL;
+}
+
+/* Counts its runs; returns 2 * input. */
+static void *
+counted_double(void *arg)
+{
+	atomic_fetch_add(&ran, 1);
+	return new_value(2 * UNTOK(arg));
+}
+
 Test(stream, non_owner_next_gets_eperm_and_destroy_is_ignored,
      .timeout = 10)
 {
@@ -509,11 +531,12 @@ Test(stream, non_owner_next_gets_eperm_and_destroy_is_ignored,
 	pthread_t th;
 
 	f.s = make_stream(3, double_it, NULL);
+	expect_value(f.s, 0, 0); /* the first next() makes this the owner */
 	cr_assert_eq(pthread_create(&th, NULL, foreign_thread, &f), 0);
 	cr_assert_eq(pthread_join(th, NULL), 0);
 	cr_assert_eq(f.next_rc, -EPERM);
 	/* Untouched for its owner. */
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 1; i < 3; i++)
 		expect_value(f.s, i, 2 * i);
 	expect_end(f.s);
 	baton_stream_destroy(f.s);
@@ -544,10 +567,12 @@ Test(stream, bad_arguments_are_rejected_with_einval, .timeout = 10)
 	cr_assert_eq(baton_task_async_stream(&s, NULL, 1, double_it, NULL),
 	    -EINVAL);
 	cr_assert_eq(baton_task_async_stream(&s, inputs, 1, double_it,
-	    &(struct baton_stream_opts){ .timeout_ms = -5 }), -EINVAL);
+	    &(struct baton_stream_opts){ .timeout_ms = -5,
+	    .max_concurrency = BATON_SCHEDULERS }), -EINVAL);
 	cr_assert_eq(baton_task_async_stream(&s, inputs, 1, double_it,
 	    &(struct baton_stream_opts){
-	    .on_timeout = (enum baton_stream_on_timeout)7 }), -EINVAL);
+	    .on_timeout = (enum baton_stream_on_timeout)7,
+	    .max_concurrency = BATON_SCHEDULERS, .timeout_ms = BATON_DEFAULT_TIMEOUT }), -EINVAL);
 	cr_assert_null(s);
 	cr_assert_eq(baton_stream_next(NULL, &it), -EINVAL);
 
@@ -571,7 +596,8 @@ sum_stream(void *arg)
 	(void)arg;
 	if (baton_task_async_stream(&s, inputs, 8, double_it,
 	    &(struct baton_stream_opts){ .pool = inner_pool,
-	    .max_concurrency = 4 }) != 0)
+	    .max_concurrency = 4,
+	    .timeout_ms = BATON_DEFAULT_TIMEOUT }) != 0)
 		return NULL;
 	while (baton_stream_next(s, &it) == 0) {
 		if (it.status == 0) {
@@ -634,7 +660,8 @@ Test(stream, a_body_run_by_its_owner_cannot_reenter_the_stream,
 	cr_assert_eq(baton_task_async_opts(&t, blocker, NULL,
 	    &(struct baton_task_opts){ .pool = pool }), 0);
 	reentered = make_stream(1, reenter, &(struct baton_stream_opts){
-	    .pool = pool, .timeout_ms = BATON_INFINITY });
+	    .pool = pool, .timeout_ms = BATON_INFINITY,
+	    .max_concurrency = BATON_SCHEDULERS });
 	expect_value(reentered, 0, 0);
 	cr_assert_eq(atomic_load(&reenter_rc), -EDEADLK);
 	expect_end(reentered);
@@ -653,7 +680,13 @@ start_and_leave(void *arg)
 	(void)arg;
 	if (baton_task_async_stream(&orphaned, inputs, 6, one_and_on_hang,
 	    &(struct baton_stream_opts){ .max_concurrency = 2,
-	    .destroy = count_free }) == 0) {
+	    .destroy = count_free,
+	    .timeout_ms = BATON_DEFAULT_TIMEOUT }) == 0) {
+		struct baton_stream_item it;
+
+		/* Reading it makes this thread the owner; item 0 is ours. */
+		if (baton_stream_next(orphaned, &it) == 0)
+			free(it.value);
 		wait_until_set(&one_started);
 		/*
 		 * Item 0 may have been popped but not yet started: leaving
@@ -685,7 +718,7 @@ Test(stream, an_exited_owner_stops_its_items_and_leaves_the_stream_ownerless,
 	cr_assert_not_null(orphaned);
 	/* Items 0 and 1 ran; item 1 was stopped and its value freed. */
 	wait_for_count(&stopped, 1);
-	wait_for(&destroyed, 2);
+	wait_for(&destroyed, 1);
 	/* A later thread (maybe on the owner's old record) is refused. */
 	cr_assert_eq(pthread_create(&th, NULL, try_next, &rc), 0);
 	cr_assert_eq(pthread_join(th, NULL), 0);
@@ -695,4 +728,207 @@ Test(stream, an_exited_owner_stops_its_items_and_leaves_the_stream_ownerless,
 	/* Ownerless: any thread may free it. */
 	baton_stream_destroy(orphaned);
 	cr_assert_eq(atomic_load(&ran), 2);
+}
+
+/* ------------------------------------------------------------------ */
+/* Issue 13, item 6: one rule for option structs                       */
+/* ------------------------------------------------------------------ */
+
+/* A body that runs until asked to stop. */
+static void *
+hang_until_stopped(void *arg)
+{
+	spin_until_stopped();
+	return new_value(UNTOK(arg));
+}
+
+/* Elixir's timeout: 0 times an item out as soon as it runs. */
+Test(stream, a_timeout_of_zero_times_an_item_out_at_once, .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	struct baton_stream_opts o = BATON_STREAM_OPTS_INIT;
+	struct baton_stream_item it;
+	baton_stream *s;
+	int64_t t0;
+
+	o.pool = pool;
+	o.timeout_ms = 0;
+	o.destroy = count_free;
+	t0 = now_ns();
+	s = make_stream(1, hang_until_stopped, &o);
+	cr_assert_eq(baton_stream_next(s, &it), -ETIMEDOUT);
+	cr_assert_lt(now_ns() - t0, PROMPT_MS * NSEC_PER_MSEC,
+	    "timeout 0 waited like the 5000 ms default");
+	cr_assert_eq(it.index, 0);
+	cr_assert_eq(baton_stream_next(s, &it), -EPIPE);
+	baton_stream_destroy(s);
+	baton_pool_destroy(pool);
+	cr_assert_eq(atomic_load(&destroyed), 1);
+}
+
+Test(stream, opts_init_is_elixirs_defaults_and_zero_concurrency_is_einval,
+     .timeout = 10)
+{
+	struct baton_stream_opts o = BATON_STREAM_OPTS_INIT;
+	struct baton_stream_opts zero;
+	baton_stream *s = (baton_stream *)&s;
+
+	cr_assert_null(o.pool);
+	cr_assert_eq(o.max_concurrency, BATON_SCHEDULERS);
+	cr_assert_eq(o.unordered, false);
+	cr_assert_eq(o.timeout_ms, BATON_DEFAULT_TIMEOUT);
+	cr_assert_eq(o.on_timeout, BATON_STREAM_EXIT);
+	cr_assert_null(o.destroy);
+	init_inputs();
+	memset(&zero, 0, sizeof(zero));
+	cr_assert_eq(baton_task_async_stream(&s, inputs, 1, double_it, &zero),
+	    -EINVAL, "max_concurrency 0 must be refused");
+	cr_assert_null(s);
+	o.max_concurrency = 0;
+	cr_assert_eq(baton_task_async_stream(&s, inputs, 1, double_it, &o),
+	    -EINVAL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Issue 13, item 7: a stream is lazy and runs where it is read        */
+/* ------------------------------------------------------------------ */
+
+struct consumer {
+	baton_stream *s;
+	size_t sum;
+	int end_rc;
+};
+
+static void *
+consume_all(void *arg)
+{
+	struct consumer *c = arg;
+	struct baton_stream_item it;
+	int rc;
+
+	while ((rc = baton_stream_next(c->s, &it)) == 0) {
+		c->sum += *(size_t *)it.value;
+		free(it.value);
+	}
+	c->end_rc = rc;
+	baton_stream_destroy(c->s); /* the consumer owns it */
+	return NULL;
+}
+
+Test(stream, nothing_runs_before_the_first_next_and_the_reader_owns_it,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	struct baton_stream_opts o = BATON_STREAM_OPTS_INIT;
+	struct consumer c = { NULL, 0, 0 };
+	pthread_t th;
+
+	o.pool = pool;
+	o.max_concurrency = 2;
+	c.s = make_stream(6, counted_double, &o);
+	sleep_ms(BLOCK_CHECK_MS);
+	cr_assert_eq(atomic_load(&ran), 0, "a stream started before it was read");
+	cr_assert_eq(pthread_create(&th, NULL, consume_all, &c), 0);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	cr_assert_eq(c.end_rc, -EPIPE);
+	cr_assert_eq(c.sum, 2 * (0 + 1 + 2 + 3 + 4 + 5));
+	cr_assert_eq(atomic_load(&ran), 6);
+	baton_pool_destroy(pool);
+}
+
+Test(stream, a_stream_never_read_runs_nothing_and_any_thread_may_free_it,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(1);
+	struct baton_stream_opts o = BATON_STREAM_OPTS_INIT;
+	struct foreign f = { 0 };
+	pthread_t th;
+
+	o.pool = pool;
+	f.s = make_stream(3, counted_double, &o);
+	/* Another thread's destroy of an unread stream frees it. */
+	cr_assert_eq(pthread_create(&th, NULL, destroy_only, &f), 0);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	baton_pool_destroy(pool);
+	cr_assert_eq(atomic_load(&ran), 0);
+}
+
+/* Item 7: input produced on demand, possibly endless. */
+struct counting_gen {
+	size_t next, limit; /* limit SIZE_MAX: endless */
+	size_t calls;
+};
+
+static bool
+count_up(void *ctx, void **input)
+{
+	struct counting_gen *g = ctx;
+
+	g->calls++;
+	if (g->next == g->limit)
+		return false;
+	*input = TOK(g->next++);
+	return true;
+}
+
+Test(stream, a_finite_generator_is_mapped_in_order_and_then_ends,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	struct baton_stream_opts o = BATON_STREAM_OPTS_INIT;
+	struct counting_gen g = { 0, 5, 0 };
+	baton_stream *s = NULL;
+
+	o.pool = pool;
+	o.max_concurrency = 2;
+	cr_assert_eq(baton_task_async_stream_gen(&s, count_up, &g, double_it,
+	    &o), 0);
+	cr_assert_eq(g.calls, 0, "the generator ran before the first next");
+	for (size_t i = 0; i < 5; i++)
+		expect_value(s, i, 2 * i);
+	expect_end(s);
+	cr_assert_eq(g.calls, 6, "five inputs and the end");
+	baton_stream_destroy(s);
+	baton_pool_destroy(pool);
+	cr_assert_eq(baton_task_async_stream_gen(&s, NULL, &g, double_it,
+	    NULL), -EINVAL);
+}
+
+/* A body that returns at once for inputs below 3, else waits for a stop. */
+static void *
+first_three_then_hang(void *arg)
+{
+	size_t i = UNTOK(arg);
+
+	atomic_fetch_add(&ran, 1);
+	if (i >= 3)
+		spin_until_stopped();
+	return new_value(2 * i);
+}
+
+Test(stream, an_endless_generator_is_read_on_demand_and_stopped_by_destroy,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(4);
+	struct baton_stream_opts o = BATON_STREAM_OPTS_INIT;
+	struct counting_gen g = { 0, SIZE_MAX, 0 };
+	baton_stream *s = NULL;
+
+	o.pool = pool;
+	o.max_concurrency = 3;
+	o.destroy = count_free;
+	cr_assert_eq(baton_task_async_stream_gen(&s, count_up, &g,
+	    first_three_then_hang, &o), 0);
+	for (size_t i = 0; i < 3; i++)
+		expect_value(s, i, 2 * i);
+	/* Items 3, 4, 5 fill the window and hang; nothing more is read. */
+	wait_for_count(&ran, 6);
+	sleep_ms(BLOCK_CHECK_MS);
+	cr_assert_leq(g.next, 6, "the generator was read %zu ahead", g.next);
+	/* Halting early stops the running items and frees their values. */
+	baton_stream_destroy(s);
+	wait_for(&destroyed, 3);
+	baton_pool_destroy(pool);
+	cr_assert_eq(atomic_load(&ran), 6);
+	cr_assert_eq(atomic_load(&destroyed), 3);
 }

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <baton/pool.h>
+#include <baton/link.h>
 #include <baton/supervisor.h>
 #include <baton/task.h>
 
@@ -150,15 +151,14 @@ static int ctx_token;
 static baton_supervisor *
 make_sup(baton_pool *pool, size_t max_children)
 {
+	struct baton_supervisor_opts o = BATON_SUPERVISOR_OPTS_INIT;
 	baton_supervisor *sup;
 
-	cr_assert_eq(baton_supervisor_create(&sup,
-		     &(struct baton_supervisor_opts){
-			     .pool = pool,
-			     .max_children = max_children,
-			     .on_failure = record_failure,
-			     .ctx = &ctx_token,
-		     }), 0);
+	o.pool = pool;
+	o.max_children = max_children;
+	o.on_failure = record_failure;
+	o.ctx = &ctx_token;
+	cr_assert_eq(baton_supervisor_create(&sup, &o), 0);
 	cr_assert_not_null(sup);
 	return sup;
 }
@@ -212,17 +212,6 @@ cooperative(void *arg)
 	return new_int(2);
 }
 
-/* As cooperative, but reports the stop as its exit reason. */
-static void *
-cooperative_exit(void *arg)
-{
-	(void)arg;
-	counter_add(&started);
-	while (!baton_should_stop())
-		sched_yield();
-	baton_exit(BATON_EXIT_SHUTDOWN, 0, "asked to stop");
-	return NULL;
-}
 
 /* ------------------------------------------------------------------ */
 /* Tests                                                               */
@@ -262,7 +251,7 @@ Test(supervisor, create_and_calls_reject_bad_arguments, .timeout = 10)
 Test(supervisor, async_nolink_result_is_awaited_by_its_owner, .timeout = 10)
 {
 	baton_pool *pool = make_pool(2);
-	baton_supervisor *sup = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
 	struct baton_task_info info;
 	baton_task t;
 	void *v = NULL;
@@ -287,7 +276,7 @@ Test(supervisor, async_nolink_result_is_awaited_by_its_owner, .timeout = 10)
 Test(supervisor, failures_are_reported_not_propagated, .timeout = 10)
 {
 	baton_pool *pool = make_pool(2);
-	baton_supervisor *sup = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
 	struct baton_exit_reason why = { 0 };
 	baton_task bad, good;
 	void *v = NULL;
@@ -327,7 +316,7 @@ Test(supervisor, failures_are_reported_not_propagated, .timeout = 10)
 Test(supervisor, start_child_runs_and_its_value_is_destroyed, .timeout = 10)
 {
 	baton_pool *pool = make_pool(2);
-	baton_supervisor *sup = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
 
 	cr_assert_eq(baton_supervisor_start_child(sup, return_42, NULL,
 						  &counted), 0);
@@ -393,7 +382,7 @@ Test(supervisor, max_children_gives_eagain_and_a_finished_child_frees_a_slot,
 Test(supervisor, count_and_children_reflect_running_children, .timeout = 10)
 {
 	baton_pool *pool = make_pool(4);
-	baton_supervisor *sup = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
 	struct baton_task_info infos[8];
 	bool seen_a = false, seen_b = false, seen_c = false;
 	baton_task a, b;
@@ -436,7 +425,7 @@ Test(supervisor, count_and_children_reflect_running_children, .timeout = 10)
 	cr_assert_eq(baton_supervisor_children(sup, infos, 1), 1);
 
 	/* The owner consumed a handle: the group still tracks the child. */
-	cr_assert_eq(baton_task_ignore(&a), 0);
+	cr_assert_geq(baton_task_ignore(&a, NULL, NULL), 0);
 	cr_assert_eq(baton_supervisor_count(sup), 3);
 
 	gate_open(&gate);
@@ -449,48 +438,55 @@ Test(supervisor, count_and_children_reflect_running_children, .timeout = 10)
 	cr_assert_eq(counter_get(&values_destroyed), 2, "a (ignored) and c");
 }
 
-Test(supervisor, terminate_child_stops_a_cooperative_child, .timeout = 10)
+/*
+ * Elixir's terminate_child: the child is gone when the call returns, and
+ * its owner's await sees {:exit, :shutdown}; the body, asked to stop, is
+ * abandoned and its late value freed.
+ */
+Test(supervisor, terminate_child_ends_a_running_child_before_it_returns,
+     .timeout = 10)
 {
 	baton_pool *pool = make_pool(2);
-	baton_supervisor *sup = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
 	struct baton_exit_reason why;
 	baton_task t, u, copy;
-	void *v = NULL;
 
 	cr_assert_eq(baton_supervisor_async_nolink(sup, &t, cooperative, NULL,
 						   &counted), 0);
-	cr_assert_eq(baton_supervisor_async_nolink(sup, &u, cooperative_exit,
-						   NULL, &counted), 0);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &u, gated, &gate,
+						   &counted), 0);
 	counter_wait(&started, 2);
 	copy = t;
 
-	/* A returned value after a stop is still a normal exit. */
 	cr_assert_eq(baton_supervisor_terminate_child(sup, &copy), 0);
-	cr_assert_eq(baton_task_await(&t, LONG_MS, &v, NULL), 0,
+	cr_assert_eq(baton_supervisor_count(sup), 1,
+		     "a terminated child is still listed");
+	cr_assert_eq(baton_task_await(&t, LONG_MS, NULL, &why), BATON_EXITED,
 		     "the handle was not consumed");
-	cr_assert_eq(*(int *)v, 2);
-	free(v);
-
-	/* A body that exits with SHUTDOWN is reported. */
-	cr_assert_eq(baton_supervisor_terminate_child(sup, &u), 0);
-	cr_assert_eq(baton_task_await(&u, LONG_MS, NULL, &why), BATON_EXITED);
 	cr_assert_eq(why.kind, BATON_EXIT_SHUTDOWN);
-	counter_wait(&failures, 1);
-	cr_assert_eq(failure_log[0].reason.kind, BATON_EXIT_SHUTDOWN);
-	cr_assert_str_eq(failure_log[0].reason.message, "asked to stop");
-
-	cr_assert_eq(baton_supervisor_shutdown(sup, LONG_MS), 0);
 	cr_assert_eq(counter_get(&failures), 1);
+
+	/* Even a body that ignores the stop leaves the group at once. */
+	cr_assert_eq(baton_supervisor_terminate_child(sup, &u), 0);
+	cr_assert_eq(baton_supervisor_count(sup), 0);
+	cr_assert_eq(baton_task_await(&u, 0, NULL, &why), BATON_EXITED);
+	cr_assert_eq(why.kind, BATON_EXIT_SHUTDOWN);
+	cr_assert_eq(baton_supervisor_terminate_child(sup, &copy), -ESTALE);
+
+	gate_open(&gate);
+	cr_assert_eq(baton_supervisor_shutdown(sup, LONG_MS), 0);
 	baton_supervisor_destroy(sup);
 	baton_pool_destroy(pool);
-	cr_assert_eq(counter_get(&values_destroyed), 0);
+	cr_assert_eq(counter_get(&failures), 2);
+	cr_assert_eq(counter_get(&values_destroyed), 2,
+		     "the abandoned bodies' values are freed once");
 }
 
 Test(supervisor, terminate_child_means_a_queued_child_never_runs,
      .timeout = 10)
 {
 	baton_pool *pool = make_pool(1);
-	baton_supervisor *sup = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
 	struct baton_exit_reason why;
 	baton_task busy, queued;
 	void *v;
@@ -529,7 +525,7 @@ Test(supervisor, terminate_child_refuses_what_is_not_its_child,
      .timeout = 10)
 {
 	baton_pool *pool = make_pool(2);
-	baton_supervisor *sup = make_sup(pool, 0), *other = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT), *other = make_sup(pool, BATON_NO_LIMIT);
 	baton_task mine, theirs, plain, stale = { 0 }, copy;
 	void *v;
 
@@ -571,7 +567,7 @@ Test(supervisor, terminate_child_refuses_what_is_not_its_child,
 Test(supervisor, shutdown_stops_every_child_and_returns_zero, .timeout = 10)
 {
 	baton_pool *pool = make_pool(2);
-	baton_supervisor *sup = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
 	struct baton_exit_reason why;
 	baton_task t[4];
 	int normal = 0, stopped = 0;
@@ -619,11 +615,12 @@ Test(supervisor, shutdown_stops_every_child_and_returns_zero, .timeout = 10)
 	cr_assert_eq(counter_get(&values_destroyed), 0);
 }
 
-Test(supervisor, shutdown_times_out_on_a_child_that_ignores_stop,
+Test(supervisor, shutdown_kills_at_its_timeout_a_child_that_ignores_stop,
      .timeout = 10)
 {
 	baton_pool *pool = make_pool(2);
-	baton_supervisor *sup = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
+	struct baton_exit_reason why;
 	struct baton_task_info info;
 	baton_task t;
 	int64_t t0;
@@ -638,29 +635,29 @@ Test(supervisor, shutdown_times_out_on_a_child_that_ignores_stop,
 	t0 = now_ms();
 	cr_assert_eq(baton_supervisor_shutdown(sup, 50), -ETIMEDOUT);
 	cr_assert_geq(now_ms() - t0, 50, "never early");
-	cr_assert_eq(baton_supervisor_count(sup), 2, "abandoned, not gone");
-	cr_assert_eq(baton_supervisor_children(sup, &info, 1), 1);
-	cr_assert(info.stop_requested);
-	cr_assert_eq(baton_supervisor_shutdown(sup, 0), -ETIMEDOUT);
+	/* Elixir kills them at the timeout: gone, and their owners see it. */
+	cr_assert_eq(baton_supervisor_count(sup), 0, "killed, so gone");
+	cr_assert_eq(baton_supervisor_children(sup, &info, 1), 0);
+	cr_assert_eq(baton_task_await(&t, 0, &v, &why), BATON_EXITED);
+	cr_assert_eq(why.kind, BATON_EXIT_KILLED);
+	cr_assert_eq(counter_get(&failures), 2);
+	cr_assert_eq(failure_log[0].reason.kind, BATON_EXIT_KILLED);
+	cr_assert_eq(baton_supervisor_shutdown(sup, 0), 0);
 	cr_assert_eq(baton_supervisor_start_child(sup, return_42, NULL,
 						  &counted), -EPIPE);
 
-	/* Released: the owner can still await; destroy waits for the rest. */
+	/* Released: the abandoned bodies' values go to the destructor. */
 	gate_open(&gate);
-	cr_assert_eq(baton_task_await(&t, LONG_MS, &v, NULL), 0);
-	cr_assert_eq(*(int *)v, 1);
-	free(v);
 	baton_supervisor_destroy(sup);
 	baton_pool_destroy(pool);
-	cr_assert_eq(counter_get(&values_destroyed), 1, "start_child's value");
-	cr_assert_eq(counter_get(&failures), 0);
+	cr_assert_eq(counter_get(&values_destroyed), 2);
 	cr_assert_eq(atomic_load(&ran), 0);
 }
 
 Test(supervisor, starts_fail_with_epipe_after_shutdown, .timeout = 10)
 {
 	baton_pool *pool = make_pool(1);
-	baton_supervisor *sup = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
 	baton_task t;
 
 	cr_assert_eq(baton_supervisor_shutdown(sup, 0), 0);
@@ -682,7 +679,7 @@ Test(supervisor, a_task_pool_option_overrides_the_supervisor_pool,
      .timeout = 10)
 {
 	baton_pool *mine = make_pool(1), *theirs = make_pool(1);
-	baton_supervisor *sup = make_sup(theirs, 0);
+	baton_supervisor *sup = make_sup(theirs, BATON_NO_LIMIT);
 	struct baton_pool_stats st;
 	baton_task t;
 	void *v;
@@ -767,7 +764,7 @@ Test(supervisor, a_nolink_task_survives_its_owner_thread_exit, .timeout = 10)
 	pthread_t owner;
 	void *r;
 
-	a.sup = make_sup(a.pool, 0);
+	a.sup = make_sup(a.pool, BATON_NO_LIMIT);
 	baton_set_orphan_hook(count_orphan, NULL);
 	cr_assert_eq(pthread_create(&owner, NULL, owner_main, &a), 0);
 	cr_assert_eq(pthread_join(owner, &r), 0);
@@ -802,7 +799,7 @@ Test(supervisor, the_destructor_runs_exactly_once_in_every_path,
      .timeout = 10)
 {
 	baton_pool *pool = make_pool(1);
-	baton_supervisor *sup = make_sup(pool, 0);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
 	struct gate gate1 = GATE_INIT;
 	baton_task busy, ignored, failed, taken, dropped, never;
 	void *v;
@@ -825,7 +822,7 @@ Test(supervisor, the_destructor_runs_exactly_once_in_every_path,
 	cr_assert_eq(baton_supervisor_start_child(sup, return_42, NULL,
 						  &counted), 0);
 
-	cr_assert_eq(baton_task_ignore(&ignored), 0);             /* +1 */
+	cr_assert_geq(baton_task_ignore(&ignored, NULL, NULL), 0);             /* +1 */
 	cr_assert_eq(baton_supervisor_terminate_child(sup, &never), 0); /* 0 */
 	gate_open(&gate1);
 	cr_assert_eq(baton_task_await(&busy, LONG_MS, NULL, NULL), 0); /* +1 */
@@ -910,4 +907,218 @@ Test(supervisor, racing_starters_never_exceed_max_children, .timeout = 10)
 	cr_assert_eq(counter_get(&values_destroyed),
 		     RACE_THREADS * RACE_CHILDREN);
 	cr_assert_eq(counter_get(&failures), 0);
+}
+
+/* Issue 13, item 6: INIT holds Elixir's defaults; 0 children means 0. */
+Test(supervisor, opts_init_is_unlimited_and_zero_max_children_refuses_every_child,
+     .timeout = 10)
+{
+	struct baton_supervisor_opts o = BATON_SUPERVISOR_OPTS_INIT;
+	baton_supervisor *sup;
+	baton_task t;
+
+	cr_assert_null(o.pool);
+	cr_assert_eq(o.max_children, BATON_NO_LIMIT);
+	cr_assert_null(o.on_failure);
+	o.max_children = 0;
+	cr_assert_eq(baton_supervisor_create(&sup, &o), 0);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &t, return_42, NULL,
+						   NULL), -EAGAIN);
+	cr_assert_eq(baton_supervisor_start_child(sup, return_42, NULL, NULL),
+		     -EAGAIN);
+	baton_supervisor_destroy(sup);
+	cr_assert_eq(baton_supervisor_create(&sup, NULL), 0);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &t, return_42, NULL,
+						   NULL), 0);
+	cr_assert_eq(baton_task_await(&t, 5000, NULL, NULL), 0);
+	baton_supervisor_destroy(sup);
+	cr_assert_eq(atomic_load(&ran), 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Issue 13, item 10: restarts, brutal shutdown, linked children       */
+/* ------------------------------------------------------------------ */
+
+/* Fails while fewer than *arg runs happened, then returns normally. */
+static struct counter runs = COUNTER_INIT;
+
+static void *
+fails_at_first(void *arg)
+{
+	int until = (int)(intptr_t)arg;
+
+	counter_add(&runs);
+	if (counter_get(&runs) <= until)
+		baton_exit(BATON_EXIT_ERROR, EIO, "not yet");
+	return NULL;
+}
+
+static struct baton_child_opts
+restarting(enum baton_restart restart)
+{
+	struct baton_child_opts o = BATON_CHILD_OPTS_INIT;
+
+	o.restart = restart;
+	return o;
+}
+
+Test(supervisor, a_transient_child_is_restarted_until_it_exits_normally,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(1);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
+	struct baton_child_opts o = restarting(BATON_RESTART_TRANSIENT);
+
+	cr_assert_eq(baton_supervisor_start_child_opts(sup, fails_at_first,
+						       (void *)2, &o), 0);
+	counter_wait(&runs, 3);
+	count_wait_at_most(sup, 0);
+	cr_assert_eq(baton_supervisor_shutdown(sup, LONG_MS), 0);
+	cr_assert_eq(counter_get(&runs), 3, "two failures, one success");
+	cr_assert_eq(counter_get(&failures), 2);
+	cr_assert(baton_supervisor_alive(sup) == false, "shut down");
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+}
+
+Test(supervisor, a_temporary_child_is_never_restarted, .timeout = 10)
+{
+	baton_pool *pool = make_pool(1);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
+
+	cr_assert_eq(baton_supervisor_start_child_opts(sup, fails_at_first,
+						       (void *)5, NULL), 0);
+	counter_wait(&failures, 1);
+	count_wait_at_most(sup, 0);
+	cr_assert_eq(baton_supervisor_shutdown(sup, LONG_MS), 0);
+	cr_assert_eq(counter_get(&runs), 1);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+}
+
+/* Elixir: more than 3 restarts in 5 s and the supervisor gives up. */
+Test(supervisor, too_many_restarts_make_the_supervisor_give_up,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(1);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
+	struct baton_child_opts o = restarting(BATON_RESTART_PERMANENT);
+
+	cr_assert(baton_supervisor_alive(sup));
+	/* Permanent: restarted even after a normal return. */
+	cr_assert_eq(baton_supervisor_start_child_opts(sup, fails_at_first,
+						       (void *)0, &o), 0);
+	counter_wait(&runs, 4);
+	while (baton_supervisor_alive(sup))
+		sched_yield();
+	count_wait_at_most(sup, 0);
+	cr_assert_eq(counter_get(&runs), 4, "1 start + max_restarts 3");
+	cr_assert_eq(baton_supervisor_start_child(sup, return_42, NULL,
+						  &counted), -EPIPE);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	cr_assert_eq(counter_get(&failures), 0);
+}
+
+/* Elixir's shutdown: :brutal_kill: owners see killed, at once. */
+Test(supervisor, brutal_shutdown_gives_the_owners_killed_at_once,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(1);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
+	struct baton_exit_reason why;
+	baton_task running, queued;
+	int64_t t0;
+
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &running, gated, &gate,
+						   &counted), 0);
+	counter_wait(&started, 1);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &queued, return_42,
+						   NULL, &counted), 0);
+	t0 = now_ms();
+	cr_assert_eq(baton_supervisor_shutdown_brutal(sup), 0);
+	cr_assert_lt(now_ms() - t0, PROMPT_MS);
+	cr_assert_eq(baton_supervisor_count(sup), 0);
+	cr_assert(!baton_supervisor_alive(sup));
+	cr_assert_eq(baton_task_await(&running, 0, NULL, &why), BATON_EXITED);
+	cr_assert_eq(why.kind, BATON_EXIT_KILLED);
+	cr_assert_eq(baton_task_await(&queued, 0, NULL, &why), BATON_EXITED);
+	cr_assert_eq(why.kind, BATON_EXIT_SHUTDOWN, "never started");
+	gate_open(&gate);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	cr_assert_eq(atomic_load(&ran), 0);
+	cr_assert_eq(counter_get(&values_destroyed), 1, "the killed body's");
+}
+
+/* Task.Supervisor.async is linked: stopped when its owner exits. */
+struct owner_exit {
+	baton_supervisor *sup;
+	baton_task linked, nolink;
+};
+
+static void *
+start_two_and_exit(void *arg)
+{
+	struct owner_exit *o = arg;
+
+	cr_assert_eq(baton_supervisor_async(o->sup, &o->linked, cooperative,
+					    NULL, &counted), 0);
+	cr_assert_eq(baton_supervisor_async_nolink(o->sup, &o->nolink, gated,
+						   &gate, &counted), 0);
+	counter_wait(&started, 2); /* both run before their owner leaves */
+	return NULL;
+}
+
+Test(supervisor, async_children_are_linked_and_nolink_ones_are_not,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	struct owner_exit o = { make_sup(pool, BATON_NO_LIMIT), { 0 }, { 0 } };
+	pthread_t th;
+
+	cr_assert_eq(pthread_create(&th, NULL, start_two_and_exit, &o), 0);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	/* The owner is gone: the linked child is asked to stop and ends. */
+	count_wait_at_most(o.sup, 1);
+	cr_assert_eq(baton_supervisor_count(o.sup), 1, "nolink runs on");
+	gate_open(&gate);
+	count_wait_at_most(o.sup, 0);
+	baton_supervisor_destroy(o.sup);
+	baton_pool_destroy(pool);
+	cr_assert_eq(counter_get(&values_destroyed), 2);
+}
+
+/* A linked child's failure reaches its trapping owner without an await. */
+static void *
+fail_now(void *arg)
+{
+	(void)arg;
+	baton_exit(BATON_EXIT_ERROR, EIO, "linked failure");
+	return NULL;
+}
+
+Test(supervisor, a_linked_child_failure_is_an_exit_notice_for_its_owner,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(1);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
+	struct baton_exit_notice n;
+	baton_task t, quiet;
+
+	cr_assert_eq(baton_trap_exits(true), 0);
+	cr_assert_eq(baton_supervisor_async(sup, &t, fail_now, NULL, NULL), 0);
+	cr_assert_eq(baton_supervisor_async_nolink(sup, &quiet, fail_now, NULL,
+						   NULL), 0);
+	cr_assert_eq(baton_exit_notice_next(LONG_MS, &n), 0);
+	cr_assert_eq(n.reason.kind, BATON_EXIT_ERROR);
+	cr_assert_eq(n.reason.code, EIO);
+	cr_assert_eq(n.task.fn, (const void *)(uintptr_t)fail_now);
+	count_wait_at_most(sup, 0);
+	cr_assert_eq(baton_exit_notice_next(0, &n), -ETIMEDOUT,
+		     "an async_nolink child is not linked");
+	cr_assert_eq(baton_task_await(&t, 0, NULL, NULL), BATON_EXITED);
+	cr_assert_eq(baton_task_await(&quiet, 0, NULL, NULL), BATON_EXITED);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
 }
