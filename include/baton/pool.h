@@ -68,6 +68,7 @@
 #ifndef BATON_POOL_H
 #define BATON_POOL_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -115,12 +116,18 @@ struct baton_pool_stats {
 	uint64_t spawn_failed;     /* extra threads that could not start */
 };
 
-/* "Choose for me" for the fields of struct baton_pool_opts that say so. */
-#define BATON_POOL_AUTO 0u
+/*
+ * "Choose for me", for the fields of struct baton_pool_opts that say so
+ * (not zero: as in every baton opts struct, zero means zero).
+ */
+#define BATON_POOL_AUTO UINT_MAX
+#define BATON_POOL_STACK_AUTO SIZE_MAX
 
 /*
  * How a pool is sized.  Start from BATON_POOL_OPTS_INIT and change what
- * you need; a NULL opts pointer means BATON_POOL_OPTS_INIT.
+ * you need; a NULL opts pointer means BATON_POOL_OPTS_INIT.  As in every
+ * baton opts struct, zero means zero (workers 0 is -EINVAL; keep_alive_ms
+ * 0 retires an idle extra thread at once).
  */
 struct baton_pool_opts {
 	/* Base threads, always kept; BATON_POOL_AUTO: one per online CPU. */
@@ -132,9 +139,9 @@ struct baton_pool_opts {
 	 * RLIMIT_NPROC, at most 16384.  Equal to workers: a fixed pool that never grows.
 	 */
 	unsigned int max_threads;
-	/* An idle thread beyond the base retires after this long. */
+	/* An idle thread beyond the base retires after this long (>= 0). */
 	int keep_alive_ms;
-	/* Each thread's stack in bytes; BATON_POOL_AUTO: the system's. */
+	/* Each thread's stack in bytes; BATON_POOL_STACK_AUTO: the system's. */
 	size_t stack_size;
 	/*
 	 * How long a body must have been mostly off the CPU to count as
@@ -145,7 +152,7 @@ struct baton_pool_opts {
 };
 
 #define BATON_POOL_OPTS_INIT { BATON_POOL_AUTO, BATON_POOL_AUTO, 10000, \
-			       BATON_POOL_AUTO, 2 }
+			       BATON_POOL_STACK_AUTO, 2 }
 
 /*
  * Creates a fixed pool of exactly `workers` threads (0: one per online
@@ -170,8 +177,9 @@ BATON_API int baton_pool_create(baton_pool **out, unsigned int workers);
  * Pointers: sets *out to NULL first, then to a new pool the caller owns;
  * borrows opts.
  * Blocking: no (starts the threads).
- * Errors: -EINVAL (out NULL, workers > 1024, max_threads below workers,
- * keep_alive_ms < 0, detect_ms out of range); -ENOMEM; -EAGAIN (a base thread could not be
+ * Errors: -EINVAL (out NULL, workers 0 or > 1024, max_threads below
+ * workers, keep_alive_ms < 0, stack_size 0 or below the system's minimum,
+ * detect_ms out of range); -ENOMEM; -EAGAIN (a base thread could not be
  * started; nothing is left behind).
  * Thread safety: any thread.
  * Ordering: none.

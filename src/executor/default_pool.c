@@ -115,12 +115,7 @@ baton_pool_set_default_opts(const struct baton_pool_opts *opts)
 {
 	int r = 0;
 
-	if (opts == NULL || opts->workers > MAX_WORKERS ||
-	    opts->keep_alive_ms < 0 ||
-	    (opts->detect_ms < 1 && opts->detect_ms != BATON_INFINITY) ||
-	    opts->detect_ms > 60000 ||
-	    (opts->max_threads != BATON_POOL_AUTO &&
-	     opts->max_threads < (opts->workers != 0 ? opts->workers : 1)))
+	if (baton__pool_opts_check(opts) != 0)
 		return -EINVAL;
 	pthread_mutex_lock(&default_lock);
 	if (default_made)

@@ -712,13 +712,39 @@ baton__pool_unref(baton_pool *pool)
 		pool_free(pool);
 }
 
+/* The base threads opts asks for (BATON_POOL_AUTO: one per CPU). */
+static unsigned int
+base_of(const struct baton_pool_opts *opts)
+{
+	long cpus;
+
+	if (opts->workers != BATON_POOL_AUTO)
+		return opts->workers;
+	cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return cpus > 0 ? (unsigned int)cpus : 1;
+}
+
+int
+baton__pool_opts_check(const struct baton_pool_opts *opts)
+{
+	if (opts == NULL || opts->workers == 0 ||
+	    (opts->workers > MAX_WORKERS && opts->workers != BATON_POOL_AUTO) ||
+	    opts->keep_alive_ms < 0 || opts->stack_size == 0 ||
+	    (opts->stack_size < (size_t)PTHREAD_STACK_MIN) ||
+	    (opts->detect_ms < 1 && opts->detect_ms != BATON_INFINITY) ||
+	    opts->detect_ms > 60000 ||
+	    (opts->max_threads != BATON_POOL_AUTO &&
+	     opts->max_threads < base_of(opts)))
+		return -EINVAL;
+	return 0;
+}
+
 int
 baton_pool_create_opts(baton_pool **out, const struct baton_pool_opts *opts)
 {
 	static const struct baton_pool_opts defaults = BATON_POOL_OPTS_INIT;
 	baton_pool *pool;
 	unsigned int workers;
-	long cpus;
 
 	if (out == NULL)
 		return -EINVAL;
@@ -726,17 +752,9 @@ baton_pool_create_opts(baton_pool **out, const struct baton_pool_opts *opts)
 	if (opts == NULL)
 		opts = &defaults;
 	baton__pool_process_hooks_once();
-	workers = opts->workers;
-	if (workers > MAX_WORKERS || opts->keep_alive_ms < 0 ||
-	    (opts->detect_ms < 1 && opts->detect_ms != BATON_INFINITY) ||
-	    opts->detect_ms > 60000 ||
-	    (opts->max_threads != BATON_POOL_AUTO &&
-	     opts->max_threads < (workers != 0 ? workers : 1)))
+	if (baton__pool_opts_check(opts) != 0)
 		return -EINVAL;
-	if (workers == BATON_POOL_AUTO) {
-		cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		workers = cpus > 0 ? (unsigned int)cpus : 1;
-	}
+	workers = base_of(opts);
 	pool = baton__aligned_alloc(CACHELINE, sizeof(*pool));
 	if (pool == NULL)
 		return -ENOMEM;
@@ -761,7 +779,9 @@ baton_pool_create_opts(baton_pool **out, const struct baton_pool_opts *opts)
 	pool->stuck_ns = opts->detect_ms == BATON_INFINITY
 	    ? 0
 	    : (long)opts->detect_ms * 1000000L;
-	pool->stack_size = opts->stack_size;
+	pool->stack_size = opts->stack_size == BATON_POOL_STACK_AUTO
+	    ? 0
+	    : opts->stack_size;
 	if (pthread_mutex_init(&pool->reg, NULL) != 0) {
 		free(pool);
 		return -ENOMEM;
@@ -791,8 +811,12 @@ baton_pool_create(baton_pool **out, unsigned int workers)
 {
 	struct baton_pool_opts opts = BATON_POOL_OPTS_INIT;
 
+	if (out != NULL)
+		*out = NULL;
+	if (workers > MAX_WORKERS)
+		return -EINVAL;
 	/* A fixed pool: exactly the threads asked for (0: one per CPU). */
-	if (workers == BATON_POOL_AUTO) {
+	if (workers == 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
 		workers = cpus > 0 ? (unsigned int)cpus : 1;

@@ -134,6 +134,8 @@ queue_looks_empty(baton_pool *pool, memory_order order)
 	return atomic_load_explicit(&pool->head, order) == &pool->stub;
 }
 
+/* pool.c: 0 if opts are valid, else -EINVAL. */
+int baton__pool_opts_check(const struct baton_pool_opts *opts);
 /* pool.c: a worker thread's main; whether the caller is one of pool's. */
 void *baton__pool_worker_main(void *arg);
 /*

@@ -399,6 +399,13 @@ Test(pool_growth, pool_options_are_checked, .timeout = 30)
 	o.max_threads = 1; /* below the base */
 	cr_assert_eq(baton_pool_create_opts(&pool, &o), -EINVAL);
 	cr_assert_null(pool);
+	/* Zero means zero: no threads, no stack. */
+	o = (struct baton_pool_opts)BATON_POOL_OPTS_INIT;
+	o.workers = 0;
+	cr_assert_eq(baton_pool_create_opts(&pool, &o), -EINVAL);
+	o = (struct baton_pool_opts)BATON_POOL_OPTS_INIT;
+	o.stack_size = 0;
+	cr_assert_eq(baton_pool_create_opts(&pool, &o), -EINVAL);
 	o = (struct baton_pool_opts)BATON_POOL_OPTS_INIT;
 	o.keep_alive_ms = -1;
 	cr_assert_eq(baton_pool_create_opts(&pool, &o), -EINVAL);
