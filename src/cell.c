@@ -278,6 +278,24 @@ baton__cell_publish_broken(struct baton__cell *cell,
 	baton__cell_publish(cell);
 }
 
+void
+baton__cell_publish_failure_of(struct baton__cell *cell,
+			       const struct baton__cell *input)
+{
+	/* relaxed: set before input's DONE, which the caller saw. */
+	unsigned int how = atomic_load_explicit(&input->flags,
+						memory_order_relaxed) &
+	    (CELL_BROKEN | CELL_EXITED);
+
+	/* relaxed: published by the release store of DONE. */
+	if (how != 0)
+		atomic_fetch_or_explicit(&cell->flags, how,
+					 memory_order_relaxed);
+	cell->value = NULL;
+	cell->reason = input->reason;
+	baton__cell_publish(cell);
+}
+
 static void
 cell_free(struct baton__cell *cell)
 {
@@ -662,7 +680,8 @@ baton__cell_outcome(struct baton__cell *cell, void **value,
 	/*
 	 * One RMW, not a load and then an RMW: the run line is fetched once
 	 * and for writing.  Marking TAKEN before looking is harmless: a
-	 * failed or broken cell's value is NULL.  relaxed: BROKEN was set
+	 * failed or broken cell's value is NULL (an exited one's is undone
+	 * below).  relaxed: BROKEN was set
 	 * before the completion the caller observed; only the unref that
 	 * frees the cell reads TAKEN.
 	 */
@@ -674,7 +693,15 @@ baton__cell_outcome(struct baton__cell *cell, void **value,
 
 	if (flags & CELL_BROKEN)
 		return -EPIPE;
-	if (cell->reason.kind != BATON_EXIT_NORMAL) {
+	if (cell->reason.kind != BATON_EXIT_NORMAL || (flags & CELL_EXITED)) {
+		/*
+		 * An exit with reason NORMAL keeps what its body returned:
+		 * not taken, so the last unref frees it.  relaxed: as above.
+		 */
+		if ((flags & CELL_EXITED) && value != NULL &&
+		    !(flags & CELL_TAKEN))
+			atomic_fetch_and_explicit(&cell->flags, ~CELL_TAKEN,
+						  memory_order_relaxed);
 		if (reason != NULL)
 			*reason = cell->reason;
 		return BATON_EXITED;

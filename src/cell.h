@@ -205,12 +205,33 @@ bool baton__cell_requeue(struct baton__cell *cell);
 void baton__cell_publish_broken(struct baton__cell *cell,
 				const struct baton_exit_reason *reason);
 
+/*
+ * After a successful baton__cell_claim_completion: completes the cell as
+ * the failed (or broken) DONE cell `input` did: same reason, broken or
+ * exited as it was.  Publishes it.
+ */
+void baton__cell_publish_failure_of(struct baton__cell *cell,
+				    const struct baton__cell *input);
+
 /* Whether a DONE cell completed broken.  relaxed: read after DONE. */
 static inline bool
 baton__cell_is_broken(const struct baton__cell *cell)
 {
 	return atomic_load_explicit(&cell->flags, memory_order_relaxed) &
 	    CELL_BROKEN;
+}
+
+/*
+ * Whether a DONE cell failed: a reason other than NORMAL, or an exit
+ * with reason NORMAL (baton_exit(NORMAL): no value, Elixir's
+ * exit(:normal)).  relaxed: read after DONE.
+ */
+static inline bool
+baton__cell_failed(const struct baton__cell *cell)
+{
+	return cell->reason.kind != BATON_EXIT_NORMAL ||
+	    (atomic_load_explicit(&cell->flags, memory_order_relaxed) &
+	     CELL_EXITED);
 }
 
 /* Returns the calling thread's cached free cells (thread exit). */

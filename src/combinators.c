@@ -146,21 +146,14 @@ complete_with_failure(struct combine *c, struct baton__cell *input)
 {
 	struct baton__cell *out = c->out;
 
-	if (!baton__cell_claim_completion(out))
-		return;
-	if (baton__cell_is_broken(input)) {
-		baton__cell_publish_broken(out, &input->reason);
-		return;
-	}
-	out->reason = input->reason;
-	baton__cell_publish(out);
+	if (baton__cell_claim_completion(out))
+		baton__cell_publish_failure_of(out, input);
 }
 
 static bool
 input_failed(const struct baton__cell *input)
 {
-	return baton__cell_is_broken(input) ||
-	    input->reason.kind != BATON_EXIT_NORMAL;
+	return baton__cell_is_broken(input) || baton__cell_failed(input);
 }
 
 static void

@@ -126,7 +126,7 @@ access_value(struct baton__cell *cell, enum access how, void **value,
 
 	if (flags & CELL_BROKEN)
 		return -EPIPE;
-	if (cell->reason.kind != BATON_EXIT_NORMAL) {
+	if (cell->reason.kind != BATON_EXIT_NORMAL || (flags & CELL_EXITED)) {
 		if (reason != NULL)
 			*reason = cell->reason;
 		return BATON_EXITED;
@@ -465,11 +465,9 @@ input_done(struct baton__cell *input, void *arg)
 	struct baton__cell *derived = arg;
 	struct then_ctx *t = derived->arg;
 
-	if (baton__cell_is_broken(input)) {
+	if (baton__cell_is_broken(input) || baton__cell_failed(input)) {
 		if (baton__cell_claim_completion(derived))
-			baton__cell_publish_broken(derived, &input->reason);
-	} else if (input->reason.kind != BATON_EXIT_NORMAL) {
-		baton__cell_settle(derived, NULL, &input->reason);
+			baton__cell_publish_failure_of(derived, input);
 	} else if (baton__cell_requeue(derived)) {
 		/* Unless a cancel completed it meanwhile. */
 		baton_pool *pool = t->pool != NULL ? t->pool

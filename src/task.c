@@ -248,23 +248,13 @@ int
 baton__task_outcome(struct baton__cell *cell, void **value,
 		    struct baton_exit_reason *reason)
 {
-	/* relaxed: set by the body before the DONE the caller acquired. */
-	if (atomic_load_explicit(&cell->flags, memory_order_relaxed) &
-	    CELL_EXITED) {
-		if (reason != NULL)
-			*reason = cell->reason;
-		return BATON_EXITED;
-	}
 	return baton__cell_outcome(cell, value, reason);
 }
 
 bool
 baton__task_failed(struct baton__cell *cell)
 {
-	return cell->reason.kind != BATON_EXIT_NORMAL ||
-	    /* relaxed: the caller saw DONE (acquire) first. */
-	    (atomic_load_explicit(&cell->flags, memory_order_relaxed) &
-	     CELL_EXITED);
+	return baton__cell_failed(cell);
 }
 
 /* Waits for the cell under a timeout; 0 once DONE, else -ETIMEDOUT. */

@@ -1802,3 +1802,44 @@ Test(future, a_body_calling_baton_exit_fails_every_waiter_with_its_reason,
 	baton_pool_destroy(pool);
 	cr_assert_eq(destroyed_now(), 1);
 }
+
+static void *
+must_not_run(void *value, void *ctx)
+{
+	(void)ctx;
+	cr_assert_fail("a continuation ran on an input that exited");
+	return value;
+}
+
+static void *
+exits_normal_with_value(void *arg)
+{
+	(void)arg;
+	baton_exit(BATON_EXIT_NORMAL, 0, "nothing to say");
+	return new_int(5); /* returned after the exit: nobody's */
+}
+
+Test(future, a_body_that_exits_normal_is_an_exit_for_every_reader,
+     .timeout = 15)
+{
+	struct baton_task_opts o = { .destroy = count_free };
+	struct baton_exit_reason why = { BATON_EXIT_ERROR, 0, NULL };
+	baton_future *f, *g;
+	void *v = SENTINEL;
+
+	cr_assert_eq(baton_future_start(&f, exits_normal_with_value, NULL, &o),
+		     0);
+	cr_assert_eq(baton_future_then(&g, f, must_not_run, NULL, NULL), 0);
+	cr_assert_eq(baton_future_take(f, 10000, &v, &why), BATON_EXITED);
+	cr_assert_eq(why.kind, BATON_EXIT_NORMAL);
+	cr_assert_eq(v, SENTINEL, "an exit hands no value over");
+	/* A continuation does not run on it: it exits the same way. */
+	cr_assert_eq(baton_future_wait(g, 10000), 0);
+	cr_assert_eq(baton_future_peek(g, &v, &why), BATON_EXITED);
+	cr_assert_eq(why.kind, BATON_EXIT_NORMAL);
+	baton_future_unref(g);
+	baton_future_unref(f);
+	/* Freed by the last reference: maybe the worker's, just after. */
+	wait_for(&destroyed, 1);
+	cr_assert_eq(atomic_load(&destroyed), 1, "the body's value is freed");
+}
