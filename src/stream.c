@@ -759,6 +759,7 @@ stream_free(baton_stream *s)
 		baton__cell_unref(s->link);
 	}
 	hub_unref(s->hub);
+	baton__pool_unref(s->pool);
 	free(s->slots);
 	free(s->live);
 	free(s->ready);
@@ -805,6 +806,8 @@ stream_new(baton_stream **out, baton_task_fn fn,
 
 	s->hub = hub;
 	s->pool = o.pool;
+	/* Its memory outlives a destroy: later items then get -EPIPE. */
+	baton__pool_ref(s->pool);
 	s->destroy = o.destroy;
 	s->max = o.max_concurrency < max_hint ? o.max_concurrency : max_hint;
 	s->unordered = o.unordered;

@@ -144,6 +144,7 @@ sup_unref(baton_supervisor *sup)
 	/* acq_rel: the last holder sees every other holder's writes. */
 	if (atomic_fetch_sub_explicit(&sup->refs, 1, memory_order_acq_rel) ==
 	    1) {
+		baton__pool_unref(sup->pool);
 		free(sup->restarts);
 		free(sup);
 	}
@@ -311,6 +312,8 @@ baton_supervisor_create(baton_supervisor **out,
 	atomic_init(&sup->refs, 1);
 	atomic_init(&sup->alive, true);
 	sup->pool = o.pool;
+	/* Its memory outlives a destroy: later children then get -EPIPE. */
+	baton__pool_ref(sup->pool);
 	sup->max_children = o.max_children;
 	sup->on_failure = o.on_failure;
 	sup->ctx = o.ctx;

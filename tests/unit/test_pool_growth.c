@@ -85,6 +85,12 @@ count_body(void *arg)
 	return NULL;
 }
 
+static void *
+return_arg(void *arg)
+{
+	return arg;
+}
+
 /* Blocks outside baton: reads one byte from a pipe. */
 static void *
 read_pipe_body(void *arg)
@@ -423,4 +429,34 @@ Test(pool_growth, pool_options_are_checked, .timeout = 30)
 	(void)baton_pool_default();
 	o = (struct baton_pool_opts)BATON_POOL_OPTS_INIT;
 	cr_assert_eq(baton_pool_set_default_opts(&o), -EBUSY);
+}
+
+Test(pool_growth, a_supervisor_or_stream_outliving_its_pool_gets_epipe,
+     .timeout = 30)
+{
+	struct baton_supervisor_opts so = BATON_SUPERVISOR_OPTS_INIT;
+	struct baton_stream_opts sto = BATON_STREAM_OPTS_INIT;
+	void *inputs[2] = { TOK(1), TOK(2) };
+	struct baton_stream_item item;
+	baton_pool *pool = elastic_pool(1, 4, LONG_MS);
+	baton_supervisor *sup;
+	baton_stream *s;
+
+	so.pool = pool;
+	sto.pool = pool;
+	cr_assert_eq(baton_supervisor_create(&sup, &so), 0);
+	/* Lazy: nothing is submitted before the first next. */
+	cr_assert_eq(baton_task_async_stream(&s, inputs, 2, return_arg, &sto),
+		     0);
+	cr_assert_eq(baton_pool_destroy(pool), 0);
+	/* Their pool's memory is still theirs to read: a clean refusal. */
+	cr_assert_eq(baton_supervisor_start_child(sup, count_body, NULL, NULL),
+		     -EPIPE);
+	cr_assert_eq(baton_stream_next(s, &item), 0);
+	cr_assert_eq(item.status, BATON_EXITED);
+	cr_assert_eq(item.reason.kind, BATON_EXIT_SHUTDOWN);
+	cr_assert_eq(item.reason.code, EPIPE);
+	baton_stream_destroy(s);
+	baton_supervisor_destroy(sup);
+	cr_assert_eq(atomic_load(&ran), 0);
 }
