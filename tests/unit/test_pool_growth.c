@@ -431,32 +431,39 @@ Test(pool_growth, pool_options_are_checked, .timeout = 30)
 	cr_assert_eq(baton_pool_set_default_opts(&o), -EBUSY);
 }
 
-Test(pool_growth, a_supervisor_or_stream_outliving_its_pool_gets_epipe,
-     .timeout = 30)
+Test(pool_growth, a_supervisor_outliving_its_pool_gets_epipe, .timeout = 30)
 {
 	struct baton_supervisor_opts so = BATON_SUPERVISOR_OPTS_INIT;
+	baton_pool *pool = elastic_pool(1, 4, LONG_MS);
+	baton_supervisor *sup;
+
+	so.pool = pool;
+	cr_assert_eq(baton_supervisor_create(&sup, &so), 0);
+	cr_assert_eq(baton_pool_destroy(pool), 0);
+	/* Its pool's memory is still its to read: a clean refusal. */
+	cr_assert_eq(baton_supervisor_start_child(sup, count_body, NULL, NULL),
+		     -EPIPE);
+	baton_supervisor_destroy(sup);
+	cr_assert_eq(atomic_load(&ran), 0);
+}
+
+Test(pool_growth, a_stream_outliving_its_pool_reports_its_items_refused,
+     .timeout = 30)
+{
 	struct baton_stream_opts sto = BATON_STREAM_OPTS_INIT;
 	void *inputs[2] = { TOK(1), TOK(2) };
 	struct baton_stream_item item;
 	baton_pool *pool = elastic_pool(1, 4, LONG_MS);
-	baton_supervisor *sup;
 	baton_stream *s;
 
-	so.pool = pool;
 	sto.pool = pool;
-	cr_assert_eq(baton_supervisor_create(&sup, &so), 0);
 	/* Lazy: nothing is submitted before the first next. */
 	cr_assert_eq(baton_task_async_stream(&s, inputs, 2, return_arg, &sto),
 		     0);
 	cr_assert_eq(baton_pool_destroy(pool), 0);
-	/* Their pool's memory is still theirs to read: a clean refusal. */
-	cr_assert_eq(baton_supervisor_start_child(sup, count_body, NULL, NULL),
-		     -EPIPE);
 	cr_assert_eq(baton_stream_next(s, &item), 0);
 	cr_assert_eq(item.status, BATON_EXITED);
 	cr_assert_eq(item.reason.kind, BATON_EXIT_SHUTDOWN);
 	cr_assert_eq(item.reason.code, EPIPE);
 	baton_stream_destroy(s);
-	baton_supervisor_destroy(sup);
-	cr_assert_eq(atomic_load(&ran), 0);
 }
