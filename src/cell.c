@@ -245,6 +245,45 @@ baton__cell_alloc(void)
 }
 
 struct baton__cell *
+baton__cell_alloc_body(baton_task_fn fn, void *arg, const char *label,
+		       baton_destroy_fn destroy, unsigned int flags)
+{
+	struct baton__cell *cell = baton__cell_alloc();
+
+	if (cell == NULL)
+		return NULL;
+	baton__cell_set_body(cell, fn, arg, label, destroy);
+	/* relaxed: published with the cell (its submission). */
+	atomic_store_explicit(&cell->flags, flags, memory_order_relaxed);
+	return cell;
+}
+
+void
+baton__cell_set_body(struct baton__cell *cell, baton_task_fn fn, void *arg,
+		     const char *label, baton_destroy_fn destroy)
+{
+	/* relaxed: published with the cell (its submission or handle). */
+	atomic_store_explicit(&cell->fn, fn, memory_order_relaxed);
+	cell->arg = arg;
+	atomic_store_explicit(&cell->label, label, memory_order_relaxed);
+	cell->destroy = destroy;
+}
+
+struct baton__cell *
+baton__cell_alloc_done(void *value, baton_destroy_fn destroy)
+{
+	static const struct baton_exit_reason normal = { BATON_EXIT_NORMAL, 0,
+							 NULL };
+	struct baton__cell *cell = baton__cell_alloc_pending();
+
+	if (cell == NULL)
+		return NULL;
+	cell->destroy = destroy;
+	baton__cell_settle(cell, value, &normal);
+	return cell;
+}
+
+struct baton__cell *
 baton__cell_alloc_pending(void)
 {
 	struct baton__cell *cell = baton__cell_alloc();

@@ -184,6 +184,31 @@ void baton__disown(struct baton__cell *cell);
 struct baton__cell *baton__cell_alloc(void);
 
 /*
+ * A fresh cell that will run fn(arg): one reference, QUEUED, with its
+ * label (introspection), the destructor of a value nobody takes, and
+ * initial CELL_* flags.  NULL on allocation failure.
+ */
+struct baton__cell *baton__cell_alloc_body(baton_task_fn fn, void *arg,
+					   const char *label,
+					   baton_destroy_fn destroy,
+					   unsigned int flags);
+
+/*
+ * Gives a fresh cell, not yet shared with another thread, its body (fn
+ * may be NULL: none yet), label and destructor.
+ */
+void baton__cell_set_body(struct baton__cell *cell, baton_task_fn fn,
+			  void *arg, const char *label,
+			  baton_destroy_fn destroy);
+
+/*
+ * A fresh cell already DONE with value (destroy frees it if nobody takes
+ * it).  NULL on allocation failure (value stays the caller's).
+ */
+struct baton__cell *baton__cell_alloc_done(void *value,
+					   baton_destroy_fn destroy);
+
+/*
  * A fresh cell with no body, RUNNING: nobody may claim it to run;
  * completers race (a promise, a combinator's output, a continuation
  * waiting for its input).  NULL on allocation failure.

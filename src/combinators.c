@@ -229,7 +229,7 @@ combine(baton_future **out, baton_future *const *inputs, size_t n, size_t k,
 	list->n = 0;
 
 	/* relaxed: read by introspection only. */
-	atomic_store_explicit(&cell->label, label, memory_order_relaxed);
+	baton__cell_set_body(cell, NULL, NULL, label, NULL);
 	*out = FUTURE(cell);
 
 	if (n == 0) { /* all of nothing: an empty list, at once */

@@ -511,13 +511,9 @@ baton_future_then(baton_future **out, baton_future *f, baton_then_fn fn,
 				opts != NULL ? opts->pool : NULL };
 	/* Until the continuation ends: its pool may be destroyed first. */
 	baton__pool_ref(t->pool);
-	atomic_store_explicit(&derived->fn, then_body, memory_order_relaxed);
-	derived->arg = t;
-	if (opts != NULL) {
-		atomic_store_explicit(&derived->label, opts->label,
-				      memory_order_relaxed);
-		derived->destroy = opts->destroy;
-	}
+	baton__cell_set_body(derived, then_body, t,
+			     opts != NULL ? opts->label : NULL,
+			     opts != NULL ? opts->destroy : NULL);
 	derived->on_done = then_release;
 	derived->on_done_ctx = t;
 	/* Pending (RUNNING) until its input is done: nobody runs it early. */

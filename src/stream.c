@@ -316,14 +316,10 @@ submit(struct baton_stream *s, size_t i)
 	struct baton__cell *cell;
 	int r;
 
-	cell = baton__cell_alloc();
+	cell = baton__cell_alloc_body(item_main, it, "baton_stream",
+				      s->destroy, 0);
 	if (cell == NULL)
 		return -ENOMEM;
-	atomic_store_explicit(&cell->fn, item_main, memory_order_relaxed);
-	cell->arg = it;
-	atomic_store_explicit(&cell->label, "baton_stream",
-			      memory_order_relaxed);
-	cell->destroy = s->destroy;
 	cell->on_done = item_done;
 	cell->on_done_ctx = it;
 	/* relaxed: the stream's own reference keeps the hub alive. */

@@ -112,17 +112,12 @@ baton__task_prepare(struct baton__cell **out, baton_pool **pool,
 		return -EINVAL;
 	if (*pool == NULL && (*pool = baton_pool_default()) == NULL)
 		return -ENOMEM;
-	cell = baton__cell_alloc();
+	cell = baton__cell_alloc_body(fn, arg,
+				      opts != NULL ? opts->label : NULL,
+				      opts != NULL ? opts->destroy : NULL,
+				      flags);
 	if (cell == NULL)
 		return -ENOMEM;
-	atomic_store_explicit(&cell->fn, fn, memory_order_relaxed);
-	cell->arg = arg;
-	if (opts != NULL) {
-		atomic_store_explicit(&cell->label, opts->label,
-				      memory_order_relaxed);
-		cell->destroy = opts->destroy;
-	}
-	atomic_store_explicit(&cell->flags, flags, memory_order_relaxed);
 	*out = cell;
 	return 0;
 }
@@ -224,20 +219,14 @@ baton_task_start(baton_task_fn fn, void *arg,
 int
 baton_task_completed(baton_task *out, void *value, baton_destroy_fn destroy)
 {
-	static const struct baton_exit_reason normal = { BATON_EXIT_NORMAL, 0,
-							 NULL };
 	struct baton__cell *cell;
 
 	if (out == NULL)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	cell = baton__cell_alloc();
+	cell = baton__cell_alloc_done(value, destroy);
 	if (cell == NULL)
 		return -ENOMEM;
-	cell->destroy = destroy;
-	atomic_store_explicit(&cell->state, BATON_TASK_RUNNING,
-			      memory_order_relaxed);
-	baton__cell_settle(cell, value, &normal);
 	baton__own(baton__thread_self(), cell);
 	out->cell_ = cell;
 	out->gen_ = atomic_load_explicit(&cell->gen, memory_order_relaxed);
