@@ -1,0 +1,1049 @@
+/*
+ * shm.c - the segment: layout, create/attach/adopt/detach, fd passing, the
+ * process table and liveness, the segment lock with its undo log, and the
+ * cleanup after a dead process.
+ *
+ * Design notes
+ * ============
+ * Layout.  Six shape parameters in the header determine every offset
+ * (baton__xlayout).  An attaching process recomputes the layout from them
+ * with its own code, checks that it matches the recorded total and the
+ * memfd's size, and from then on uses only its private copy: a peer that
+ * rewrites the header later changes nothing about where this process
+ * reads and writes.
+ *
+ * Process rows: FREE -> ALIVE (attach/adopt, under the lock) -> DYING
+ * (a cleaner saw it dead and recorded how it died) -> FREE (cleanup done,
+ * incarnation bumped).  A row is identified over time by (pid, start time
+ * from /proc/pid/stat, incarnation); liveness uses a pidfd opened for that
+ * pid and checked against the start time, so a reused pid reads as dead.
+ *
+ * The lock.  One futex word: 0, or the owner's identity (row + 1, or
+ * X_PID_OWNER | pid while a process without a row yet attaches), with
+ * X_LOCK_WAITERS set when someone sleeps.  A waiter sleeps at most
+ * BATON_SHM_CHECK_MS at a time and re-checks the owner's liveness; a dead
+ * owner's lock is taken over by CAS (one winner), which then rolls back the
+ * undo log and cleans up after the owner.
+ *
+ * The undo log.  Inside the lock every store to a mutable word goes through
+ * baton__xset: the (offset, old value) pair is written and the entry count
+ * published (release) before the word itself is stored (release), so a
+ * process that dies anywhere in a section leaves a log that restores every
+ * word it changed.  baton__xcommit empties the log: that one store is the
+ * section's commit point.  Offsets read back from the log are checked to lie
+ * in the mutable region before use.  Value bytes are not logged: they mean
+ * nothing until a logged state store publishes them.
+ *
+ * Who frees what: the handle (baton_shm) is private and freed by detach;
+ * the segment's memory goes with the last fd and mapping (memfd).
+ */
+#include "xproc.h"
+
+#if defined(__linux__)
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef MFD_ALLOW_SEALING
+#define MFD_ALLOW_SEALING 2U
+#endif
+
+#define X_PID_OWNER 0x40000000u
+#define X_MAX_TOTAL ((size_t)UINT32_MAX)
+
+static atomic_uint fork_gen;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+on_fork_child(void)
+{
+	/* relaxed: the child is single-threaded here. */
+	atomic_fetch_add_explicit(&fork_gen, 1, memory_order_relaxed);
+}
+
+static void
+register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+static unsigned
+current_fork_gen(void)
+{
+	/* relaxed: only ever changed in a fresh child before it returns. */
+	return atomic_load_explicit(&fork_gen, memory_order_relaxed);
+}
+
+/* ---- futex ------------------------------------------------------------- */
+
+int
+baton__xfutex_wait(xu32 *word, uint32_t expected, long ns)
+{
+	struct timespec ts = { ns / 1000000000L, ns % 1000000000L };
+
+	/* FUTEX_WAIT, not _PRIVATE: the waker may be another process. */
+	return (int)syscall(SYS_futex, word, FUTEX_WAIT, expected,
+			    ns < 0 ? NULL : &ts, NULL, 0);
+}
+
+int
+baton__xfutex_wake(xu32 *word, int n)
+{
+	/* FUTEX_WAKE, not _PRIVATE: the sleeper may be another process. */
+	return (int)syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+/* ---- layout ------------------------------------------------------------ */
+
+static size_t
+align64(size_t v)
+{
+	return (v + 63) & ~(size_t)63;
+}
+
+uint32_t
+baton__xabi(void)
+{
+	return (uint32_t)(sizeof(struct xhdr) ^ (sizeof(struct xproc) << 8) ^
+			  (sizeof(struct xslot) << 14) ^
+			  (sizeof(struct xqueue) << 20) ^
+			  ((size_t)BATON_SHM_INLINE << 24) ^
+			  (sizeof(void *) << 28));
+}
+
+bool
+baton__xlayout(struct xlayout *l, uint32_t mp, uint32_t mf, uint32_t mq,
+	       uint32_t qc, uint32_t ab, uint32_t bs)
+{
+	size_t o;
+
+	if (mp < 1 || mp > BATON_SHM_MAX_PROCS || mf < 1 || mf > (1u << 20) ||
+	    mq > 1024 || qc < 1 || qc > (1u << 16) || ab > (1u << 20) ||
+	    bs < 64 || bs > (1u << 20) || bs % 64 != 0)
+		return false;
+	l->max_procs = mp;
+	l->max_futures = mf;
+	l->max_queues = mq;
+	l->queue_capacity = qc;
+	l->arena_blocks = ab;
+	l->block_size = bs;
+	l->mut_begin = offsetof(struct xhdr, slot_free);
+	o = align64(sizeof(struct xhdr));
+	l->procs = o;
+	o = align64(o + (size_t)mp * sizeof(struct xproc));
+	l->slots = o;
+	o = align64(o + (size_t)mf * sizeof(struct xslot));
+	l->refs = o;
+	o = align64(o + (size_t)mf * mp * sizeof(xu32));
+	l->queues = o;
+	o = align64(o + (size_t)mq * sizeof(struct xqueue));
+	l->roles = o;
+	o = align64(o + (size_t)mq * mp * sizeof(xu32));
+	l->ring = o;
+	o = align64(o + (size_t)mq * qc * 2 * sizeof(xu32));
+	l->bnext = o;
+	o = align64(o + (size_t)ab * sizeof(xu32));
+	l->arena = o;
+	l->meta_end = o;
+	o += (size_t)ab * bs;
+	o = (o + 4095) & ~(size_t)4095;
+	if (o > X_MAX_TOTAL)
+		return false;
+	l->total = o;
+	return true;
+}
+
+/* ---- handle checks ------------------------------------------------------- */
+
+int
+baton__xcheck(const baton_shm *seg)
+{
+	if (seg == NULL)
+		return -EINVAL;
+	if (seg->fork_gen != current_fork_gen())
+		return -ECHILD;
+	if (seg->me >= seg->l.max_procs)
+		return -ECHILD;
+	return 0;
+}
+
+int
+baton_shm_fd(const baton_shm *seg)
+{
+	int r = baton__xcheck(seg);
+
+	return r != 0 ? r : seg->fd;
+}
+
+/* ---- liveness ------------------------------------------------------------ */
+
+/* Start time (clock ticks since boot) of pid, 0 if unknown. */
+static uint64_t
+start_time(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	uint64_t v = 0;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the command name may hold spaces */
+	if (p == NULL)
+		return 0;
+	/* Fields after ')' start at 3 (state); starttime is field 22. */
+	for (field = 2; field < 22 && *p != '\0'; p++)
+		if (*p == ' ')
+			field++;
+	while (*p >= '0' && *p <= '9')
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	return v;
+}
+
+static int
+pidfd_open_(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* Whether fd (a pidfd) says its process has exited. */
+static bool
+pidfd_dead(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP)) != 0;
+}
+
+/* A process known only by pid (an attacher holding the lock). */
+static bool
+pid_alive(pid_t pid)
+{
+	int fd;
+	bool dead;
+
+	if (pid <= 0)
+		return false;
+	fd = pidfd_open_(pid);
+	if (fd < 0)
+		return errno != ESRCH;
+	dead = pidfd_dead(fd);
+	close(fd);
+	return !dead;
+}
+
+bool
+baton__xalive(baton_shm *seg, uint32_t row)
+{
+	struct xproc *p;
+	uint32_t pid, inc;
+	uint64_t start;
+	bool alive;
+	int fd;
+
+	if (row >= seg->l.max_procs)
+		return false;
+	if (row == seg->me)
+		return true;
+	p = xproc_at(seg, row);
+	if (xld_acq(&p->state) != P_ALIVE)
+		return false;
+	pid = xld(&p->pid);
+	inc = xld(&p->inc);
+	start = ((uint64_t)xld(&p->start_hi) << 32) | xld(&p->start_lo);
+	if (pid == 0 || pid > INT_MAX)
+		return false;
+	pthread_mutex_lock(&seg->mu);
+	fd = seg->pidfd[row];
+	if (fd < 0 || seg->pidfd_inc[row] != inc) {
+		if (fd >= 0)
+			close(fd);
+		seg->pidfd[row] = -1;
+		fd = pidfd_open_((pid_t)pid);
+		if (fd < 0) {
+			pthread_mutex_unlock(&seg->mu);
+			/* Out of fds or no pidfd_open: do not call it dead. */
+			return errno != ESRCH;
+		}
+		/* The pidfd pins the pid: a matching start time now means
+		 * the fd names the process that attached, not a reuse. */
+		if (start_time((pid_t)pid) != start) {
+			close(fd);
+			pthread_mutex_unlock(&seg->mu);
+			return false;
+		}
+		seg->pidfd[row] = fd;
+		seg->pidfd_inc[row] = inc;
+	}
+	alive = !pidfd_dead(fd);
+	pthread_mutex_unlock(&seg->mu);
+	return alive;
+}
+
+/* ---- the lock and its undo log ------------------------------------------- */
+
+static uint32_t
+identity(const baton_shm *seg)
+{
+	if (seg->me < seg->l.max_procs)
+		return seg->me + 1;
+	return X_PID_OWNER | (uint32_t)getpid();
+}
+
+static bool
+owner_alive(baton_shm *seg, uint32_t owner)
+{
+	if (owner & X_PID_OWNER)
+		return pid_alive((pid_t)(owner & ~X_PID_OWNER));
+	if (owner == 0 || owner > seg->l.max_procs)
+		return false; /* garbage: treat the lock as abandoned */
+	return baton__xalive(seg, owner - 1);
+}
+
+static void
+rollback(baton_shm *seg)
+{
+	struct xhdr *h = xhdr(seg);
+	/* acquire: pairs with the release that published each entry. */
+	uint32_t n = atomic_load_explicit(&h->log_count, memory_order_acquire);
+
+	if (n > X_LOG_MAX)
+		n = 0; /* corrupt: there is nothing trustworthy to undo */
+	while (n-- > 0) {
+		uint32_t off = xld(&h->log[n].off);
+
+		if (off % 4 != 0 || off < seg->l.mut_begin ||
+		    (size_t)off + 4 > seg->l.meta_end)
+			continue;
+		/* relaxed: we hold the lock; unlock publishes. */
+		atomic_store_explicit((xu32 *)(void *)(seg->base + off),
+				      xld(&h->log[n].old),
+				      memory_order_relaxed);
+	}
+	/* release: the restored words before the empty log. */
+	atomic_store_explicit(&h->log_count, 0, memory_order_release);
+	seg->log_n = 0;
+}
+
+static void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+int
+baton__xlock(baton_shm *seg)
+{
+	struct xhdr *h = xhdr(seg);
+	uint32_t me = identity(seg), v, owner, take = me;
+	int spins = 0;
+
+	for (;;) {
+		v = 0;
+		/* acquire: the previous owner's section happens-before ours. */
+		if (atomic_compare_exchange_weak_explicit(
+			&h->lock, &v, take, memory_order_acquire,
+			memory_order_relaxed))
+			break;
+		owner = v & ~X_LOCK_WAITERS;
+		if (owner == 0)
+			continue;
+		if (++spins < 64) {
+			cpu_relax();
+			continue;
+		}
+		if (owner != me && !owner_alive(seg, owner)) {
+			/* acquire: as above; one taker wins the CAS. */
+			if (atomic_compare_exchange_strong_explicit(
+				&h->lock, &v, me | X_LOCK_WAITERS,
+				memory_order_acquire, memory_order_relaxed)) {
+				rollback(seg);
+				baton__xset(seg, &h->takeovers,
+					    xld(&h->takeovers) + 1);
+				baton__xcommit(seg);
+				if (!(owner & X_PID_OWNER))
+					baton__xclean(seg, owner - 1);
+				return 0;
+			}
+			continue;
+		}
+		if (!(v & X_LOCK_WAITERS) &&
+		    !atomic_compare_exchange_weak_explicit(
+			&h->lock, &v, v | X_LOCK_WAITERS,
+			memory_order_relaxed, memory_order_relaxed))
+			continue;
+		/* After sleeping, take it marked: others may still sleep. */
+		take = me | X_LOCK_WAITERS;
+		baton__xfutex_wait(&h->lock, v | X_LOCK_WAITERS,
+				   BATON_SHM_CHECK_MS * 1000000L);
+	}
+	/* acquire: a log left non-empty means a corrupt or dead writer. */
+	if (atomic_load_explicit(&h->log_count, memory_order_acquire) != 0)
+		rollback(seg);
+	seg->log_n = 0;
+	return 0;
+}
+
+void
+baton__xunlock(baton_shm *seg)
+{
+	struct xhdr *h = xhdr(seg);
+	/* release: our section's stores before the next owner's. */
+	uint32_t v = atomic_exchange_explicit(&h->lock, 0,
+					      memory_order_release);
+
+	if (v & X_LOCK_WAITERS)
+		baton__xfutex_wake(&h->lock, 1);
+}
+
+void
+baton__xset(baton_shm *seg, xu32 *word, uint32_t v)
+{
+	struct xhdr *h = xhdr(seg);
+	size_t off = (size_t)((unsigned char *)word - seg->base);
+	uint32_t n = seg->log_n;
+
+	if (n >= X_LOG_MAX)
+		abort(); /* a section larger than the log: a bug here */
+	/* relaxed: published by the release on log_count below. */
+	atomic_store_explicit(&h->log[n].off, (uint32_t)off,
+			      memory_order_relaxed);
+	atomic_store_explicit(&h->log[n].old, xld(word),
+			      memory_order_relaxed);
+	/* release: the entry is complete before it counts. */
+	atomic_store_explicit(&h->log_count, n + 1, memory_order_release);
+	/* release: the entry counts before the word changes, and a waiter
+	 * that sees a completed state sees the value written before it. */
+	atomic_store_explicit(word, v, memory_order_release);
+	seg->log_n = n + 1;
+}
+
+void
+baton__xcommit(baton_shm *seg)
+{
+	/* release: every logged store before the log empties (commit). */
+	atomic_store_explicit(&xhdr(seg)->log_count, 0, memory_order_release);
+	seg->log_n = 0;
+}
+
+/* ---- references and cleanup ------------------------------------------------ */
+
+void
+baton__xslot_release(baton_shm *seg, uint32_t i, uint32_t row, uint32_t n)
+{
+	struct xhdr *h = xhdr(seg);
+	struct xslot *s = xslot_at(seg, i);
+	uint32_t total = xld(&s->refs), b;
+
+	if (row < seg->l.max_procs) {
+		xu32 *mine = xref_at(seg, i, row);
+		uint32_t r = xld(mine);
+
+		if (n > r)
+			n = r;
+		baton__xset(seg, mine, r - n);
+	}
+	if (n == 0)
+		return;
+	if (total > n) {
+		baton__xset(seg, &s->refs, total - n);
+		return;
+	}
+	/* Last reference: the slot and its block go back to the lists. */
+	baton__xset(seg, &s->refs, 0);
+	b = xld(&s->block);
+	if (b != 0 && b - 1 < seg->l.arena_blocks) {
+		baton__xset(seg, xbnext_at(seg, b - 1), xld(&h->block_free));
+		baton__xset(seg, &h->block_free, b);
+	}
+	baton__xset(seg, &s->block, 0);
+	baton__xset(seg, &s->gen, 0);
+	baton__xset(seg, &s->state, S_FREE);
+	baton__xset(seg, &s->next, xld(&h->slot_free));
+	baton__xset(seg, &h->slot_free, i + 1);
+}
+
+/*
+ * Under the lock: the process in row is gone (died, or detaches: died
+ * false).  Its pending futures complete (DIED, or BROKEN on detach), its
+ * references go, it leaves its queues; then the row is free.  Each step is
+ * its own logged section and is skipped once done, so a cleaner that dies
+ * half way leaves the rest to the next one.
+ */
+static void
+retire(baton_shm *seg, uint32_t row, bool died)
+{
+	struct xproc *p = xproc_at(seg, row);
+	uint32_t pid = xld(&p->pid);
+	uint32_t signo = xld(&p->exit_signo), status = xld(&p->exit_status);
+
+	for (uint32_t i = 0; i < seg->l.max_futures; i++) {
+		struct xslot *s = xslot_at(seg, i);
+		uint32_t st = xld(&s->state), r;
+		bool fail, owns;
+
+		if (st == S_FREE)
+			continue;
+		fail = st == S_PENDING && xld(&s->producer) == row;
+		owns = xld(&s->producer) == row && xld(&s->promise) == 1;
+		r = xld(xref_at(seg, i, row));
+		if (!fail && !owns && r == 0)
+			continue;
+		if (fail && died) {
+			baton__xset(seg, &s->kind, BATON_EXIT_NOPROC);
+			baton__xset(seg, &s->code, ESRCH);
+			baton__xset(seg, &s->pid, pid);
+			baton__xset(seg, &s->signo, signo);
+			baton__xset(seg, &s->status, status);
+			baton__xset(seg, &s->state, S_DIED);
+		} else if (fail) {
+			baton__xset(seg, &s->state, S_BROKEN);
+		}
+		if (owns) {
+			/* Its promise goes too: one more reference. */
+			baton__xset(seg, &s->promise, 0);
+			baton__xset(seg, xref_at(seg, i, row), 0);
+			baton__xslot_release(seg, i, UINT32_MAX, r + 1);
+		} else if (r != 0) {
+			baton__xslot_release(seg, i, row, r);
+		}
+		baton__xcommit(seg);
+		if (fail)
+			baton__xfutex_wake(&s->state, INT_MAX);
+	}
+	for (uint32_t q = 0; q < seg->l.max_queues; q++) {
+		struct xqueue *x = xq_at(seg, q);
+		xu32 *role = xrole_at(seg, q, row);
+		uint32_t r = xld(role), n, flags;
+
+		if (r == 0 || xld(&x->state) == Q_FREE)
+			continue;
+		flags = xld(&x->flags);
+		if (r & BATON_SHM_PRODUCER) {
+			n = xld(&x->nprod);
+			n = n > 0 ? n - 1 : 0;
+			baton__xset(seg, &x->nprod, n);
+			if (n == 0)
+				flags |= QF_EOF;
+		}
+		if (r & BATON_SHM_CONSUMER) {
+			n = xld(&x->ncons);
+			n = n > 0 ? n - 1 : 0;
+			baton__xset(seg, &x->ncons, n);
+			if (n == 0)
+				flags |= QF_NOCONS;
+		}
+		baton__xset(seg, role, 0);
+		baton__xset(seg, &x->flags, flags);
+		baton__xset(seg, &x->seq, xld(&x->seq) + 1);
+		baton__xcommit(seg);
+		baton__xfutex_wake(&x->seq, INT_MAX);
+	}
+	baton__xset(seg, &p->pid, 0);
+	baton__xset(seg, &p->inc, xld(&p->inc) + 1);
+	baton__xset(seg, &p->state, P_FREE);
+	if (died)
+		baton__xset(seg, &xhdr(seg)->cleanups,
+			    xld(&xhdr(seg)->cleanups) + 1);
+	baton__xcommit(seg);
+}
+
+void
+baton__xclean(baton_shm *seg, uint32_t row)
+{
+	struct xproc *p;
+	uint32_t st;
+
+	if (row >= seg->l.max_procs || row == seg->me)
+		return;
+	p = xproc_at(seg, row);
+	st = xld(&p->state);
+	if (st == P_FREE || (st == P_ALIVE && baton__xalive(seg, row)))
+		return;
+	if (st == P_ALIVE) {
+		siginfo_t si;
+		uint32_t signo = 0, status = UINT32_MAX;
+
+		/* Only its parent can learn how it died; WNOWAIT leaves the
+		 * zombie for the parent's own waitpid. */
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)xld(&p->pid), &si,
+			   WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    si.si_pid == (pid_t)xld(&p->pid)) {
+			if (si.si_code == CLD_EXITED)
+				status = (uint32_t)si.si_status;
+			else
+				signo = (uint32_t)si.si_status;
+		}
+		baton__xset(seg, &p->exit_signo, signo);
+		baton__xset(seg, &p->exit_status, status);
+		baton__xset(seg, &p->state, P_DYING);
+		baton__xcommit(seg);
+	}
+	retire(seg, row, true);
+}
+
+int
+baton_shm_reap(baton_shm *seg)
+{
+	int r = baton__xcheck(seg), n = 0;
+
+	if (r != 0)
+		return r;
+	baton__xlock(seg);
+	for (uint32_t row = 0; row < seg->l.max_procs; row++) {
+		uint32_t st = xld(&xproc_at(seg, row)->state);
+
+		if (row == seg->me || st == P_FREE)
+			continue;
+		if (st == P_DYING || !baton__xalive(seg, row)) {
+			baton__xclean(seg, row);
+			n++;
+		}
+	}
+	baton__xunlock(seg);
+	return n;
+}
+
+/* ---- create, attach, adopt, detach ----------------------------------------- */
+
+static baton_shm *
+handle_new(const struct xlayout *l)
+{
+	baton_shm *seg = baton__calloc(1, sizeof(*seg));
+
+	if (seg == NULL)
+		return NULL;
+	seg->l = *l;
+	seg->fd = -1;
+	seg->me = UINT32_MAX;
+	seg->spin_ns = 20000;
+	seg->pidfd = baton__calloc(l->max_procs, sizeof(int));
+	seg->pidfd_inc = baton__calloc(l->max_procs, sizeof(uint32_t));
+	if (seg->pidfd == NULL || seg->pidfd_inc == NULL) {
+		free(seg->pidfd);
+		free(seg->pidfd_inc);
+		free(seg);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < l->max_procs; i++)
+		seg->pidfd[i] = -1;
+	pthread_mutex_init(&seg->mu, NULL);
+	pthread_once(&atfork_once, register_atfork);
+	seg->fork_gen = current_fork_gen();
+	return seg;
+}
+
+static void
+handle_free(baton_shm *seg)
+{
+	for (uint32_t i = 0; i < seg->l.max_procs; i++)
+		if (seg->pidfd[i] >= 0)
+			close(seg->pidfd[i]);
+	if (seg->base != NULL)
+		munmap(seg->base, seg->size);
+	if (seg->fd >= 0)
+		close(seg->fd);
+	pthread_mutex_destroy(&seg->mu);
+	free(seg->pidfd);
+	free(seg->pidfd_inc);
+	free(seg);
+}
+
+/* Gives this process a row: under the lock, after reaping dead rows. */
+static int
+take_row(baton_shm *seg)
+{
+	pid_t pid = getpid();
+	uint64_t start = start_time(pid);
+	uint32_t row = UINT32_MAX;
+
+	seg->me = UINT32_MAX;
+	baton__xlock(seg);
+	for (uint32_t i = 0; i < seg->l.max_procs; i++) {
+		struct xproc *p = xproc_at(seg, i);
+		uint32_t st = xld(&p->state);
+
+		if (st != P_FREE && !baton__xalive(seg, i))
+			baton__xclean(seg, i);
+		if (row == UINT32_MAX && xld(&p->state) == P_FREE)
+			row = i;
+	}
+	if (row != UINT32_MAX) {
+		struct xproc *p = xproc_at(seg, row);
+
+		baton__xset(seg, &p->pid, (uint32_t)pid);
+		baton__xset(seg, &p->start_lo, (uint32_t)start);
+		baton__xset(seg, &p->start_hi, (uint32_t)(start >> 32));
+		baton__xset(seg, &p->exit_signo, 0);
+		baton__xset(seg, &p->exit_status, 0);
+		baton__xset(seg, &p->state, P_ALIVE);
+		baton__xcommit(seg);
+	}
+	baton__xunlock(seg);
+	if (row == UINT32_MAX)
+		return -EUSERS;
+	seg->me = row;
+	return 0;
+}
+
+static int
+neg_errno(void)
+{
+	return errno != 0 ? -errno : -EIO;
+}
+
+int
+baton_shm_create(baton_shm **out, const struct baton_shm_opts *opts)
+{
+	struct baton_shm_opts o = { 0 };
+	struct xlayout l;
+	struct xhdr *h;
+	baton_shm *seg;
+	int r;
+
+	if (out == NULL)
+		return -EINVAL;
+	*out = NULL;
+	if (opts != NULL)
+		o = *opts;
+	if (!baton__xlayout(&l, o.max_procs ? o.max_procs : 16,
+			    o.max_futures ? o.max_futures : 1024,
+			    o.max_queues ? o.max_queues : 8,
+			    o.queue_capacity ? o.queue_capacity : 256,
+			    o.arena_blocks ? o.arena_blocks : 64,
+			    o.block_size ? o.block_size : 4096))
+		return -EINVAL;
+	seg = handle_new(&l);
+	if (seg == NULL)
+		return -ENOMEM;
+	if (o.spin_ns != 0)
+		seg->spin_ns = o.spin_ns < 0 ? 0 : o.spin_ns;
+	seg->size = l.total;
+	seg->fd = (int)syscall(SYS_memfd_create, "baton-shm",
+			       MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (seg->fd < 0)
+		goto fail;
+	if (ftruncate(seg->fd, (off_t)l.total) != 0)
+		goto fail;
+	/* Allocate every page now: shortage is -ENOMEM here, not SIGBUS. */
+	r = posix_fallocate(seg->fd, 0, (off_t)l.total);
+	if (r != 0) {
+		errno = (r == ENOSPC) ? ENOMEM : r;
+		goto fail;
+	}
+	if (fcntl(seg->fd, F_ADD_SEALS,
+		  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
+		goto fail;
+	seg->base = mmap(NULL, l.total, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_POPULATE, seg->fd, 0);
+	if (seg->base == MAP_FAILED) {
+		seg->base = NULL;
+		goto fail;
+	}
+	h = xhdr(seg);
+	atomic_store_explicit(&h->version, X_VERSION, memory_order_relaxed);
+	atomic_store_explicit(&h->abi, baton__xabi(), memory_order_relaxed);
+	atomic_store_explicit(&h->max_procs, l.max_procs, memory_order_relaxed);
+	atomic_store_explicit(&h->max_futures, l.max_futures,
+			      memory_order_relaxed);
+	atomic_store_explicit(&h->max_queues, l.max_queues,
+			      memory_order_relaxed);
+	atomic_store_explicit(&h->queue_capacity, l.queue_capacity,
+			      memory_order_relaxed);
+	atomic_store_explicit(&h->arena_blocks, l.arena_blocks,
+			      memory_order_relaxed);
+	atomic_store_explicit(&h->block_size, l.block_size,
+			      memory_order_relaxed);
+	atomic_store_explicit(&h->total_lo, (uint32_t)l.total,
+			      memory_order_relaxed);
+	atomic_store_explicit(&h->total_hi, (uint32_t)((uint64_t)l.total >> 32),
+			      memory_order_relaxed);
+	for (uint32_t i = 0; i < l.max_futures; i++)
+		atomic_store_explicit(&xslot_at(seg, i)->next,
+				      i + 1 < l.max_futures ? i + 2 : 0,
+				      memory_order_relaxed);
+	atomic_store_explicit(&h->slot_free, 1, memory_order_relaxed);
+	for (uint32_t b = 0; b < l.arena_blocks; b++)
+		atomic_store_explicit(xbnext_at(seg, b),
+				      b + 1 < l.arena_blocks ? b + 2 : 0,
+				      memory_order_relaxed);
+	atomic_store_explicit(&h->block_free, l.arena_blocks ? 1 : 0,
+			      memory_order_relaxed);
+	atomic_store_explicit(&h->magic1, X_MAGIC1, memory_order_relaxed);
+	/* release: nobody can attach yet; kept for the pattern's sake. */
+	atomic_store_explicit(&h->magic0, X_MAGIC0, memory_order_release);
+	r = take_row(seg);
+	if (r != 0) {
+		handle_free(seg);
+		return r;
+	}
+	*out = seg;
+	return 0;
+fail:
+	r = neg_errno();
+	handle_free(seg);
+	return r == -ENOSPC ? -ENOMEM : r;
+}
+
+int
+baton_shm_attach(baton_shm **out, int fd)
+{
+	struct xlayout l;
+	struct stat sb;
+	struct xhdr *h;
+	unsigned char *base;
+	baton_shm *seg;
+	size_t size;
+	int seals, r = 0;
+
+	if (out == NULL)
+		return -EINVAL;
+	*out = NULL;
+	if (fstat(fd, &sb) != 0)
+		return -EBADF;
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
+	    (F_SEAL_SHRINK | F_SEAL_GROW))
+		return -EPROTO; /* a peer could truncate it under us */
+	if (sb.st_size < (off_t)sizeof(struct xhdr) ||
+	    (uint64_t)sb.st_size > X_MAX_TOTAL)
+		return -EBADMSG;
+	size = (size_t)sb.st_size;
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED)
+		return neg_errno();
+	h = (struct xhdr *)(void *)base;
+	/* acquire: pairs with the creator's release of the magic. */
+	if (atomic_load_explicit(&h->magic0, memory_order_acquire) !=
+	    X_MAGIC0 || xld(&h->magic1) != X_MAGIC1)
+		r = -EBADMSG;
+	else if (xld(&h->version) != X_VERSION || xld(&h->abi) != baton__xabi())
+		r = -EPROTO;
+	else if (!baton__xlayout(&l, xld(&h->max_procs),
+				 xld(&h->max_futures), xld(&h->max_queues),
+				 xld(&h->queue_capacity),
+				 xld(&h->arena_blocks), xld(&h->block_size)) ||
+		 l.total != size ||
+		 xld(&h->total_lo) != (uint32_t)l.total ||
+		 xld(&h->total_hi) != (uint32_t)((uint64_t)l.total >> 32))
+		r = -EPROTO;
+	if (r != 0) {
+		munmap(base, size);
+		return r;
+	}
+	seg = handle_new(&l);
+	if (seg == NULL) {
+		munmap(base, size);
+		return -ENOMEM;
+	}
+	seg->base = base;
+	seg->size = size;
+	seg->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (seg->fd < 0) {
+		r = neg_errno();
+		handle_free(seg);
+		return r;
+	}
+	r = take_row(seg);
+	if (r != 0) {
+		handle_free(seg);
+		return r;
+	}
+	*out = seg;
+	return 0;
+}
+
+int
+baton_shm_adopt(baton_shm *seg)
+{
+	if (seg == NULL)
+		return -EINVAL;
+	if (seg->fork_gen == current_fork_gen())
+		return -EALREADY;
+	/* A parent's thread may have held it at fork: start afresh. */
+	pthread_mutex_init(&seg->mu, NULL);
+	atomic_store_explicit(&seg->bodies, 0, memory_order_relaxed);
+	seg->fork_gen = current_fork_gen();
+	return take_row(seg);
+}
+
+int
+baton_shm_detach(baton_shm *seg)
+{
+	if (seg == NULL)
+		return 0;
+	if (seg->fork_gen == current_fork_gen() &&
+	    seg->me < seg->l.max_procs) {
+		/* acquire: a body's last segment access before our retire. */
+		if (atomic_load_explicit(&seg->bodies, memory_order_acquire))
+			return -EBUSY;
+		baton__xlock(seg);
+		retire(seg, seg->me, false);
+		baton__xunlock(seg);
+	}
+	handle_free(seg);
+	return 0;
+}
+
+/* ---- fd passing --------------------------------------------------------------- */
+
+int
+baton_shm_send_fd(const baton_shm *seg, int sock)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	char byte = 'B';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = { 0 };
+	struct cmsghdr *c;
+	int r = baton__xcheck(seg);
+
+	if (r != 0)
+		return r;
+	memset(&u, 0, sizeof(u));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &seg->fd, sizeof(int));
+	while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0)
+		if (errno != EINTR)
+			return neg_errno();
+	return 0;
+}
+
+int
+baton_shm_attach_socket(baton_shm **out, int sock)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	char byte;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = { 0 };
+	struct cmsghdr *c;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	ssize_t n;
+	int fd = -1, r;
+
+	if (out == NULL)
+		return -EINVAL;
+	*out = NULL;
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		return neg_errno();
+	if (cred.uid != geteuid())
+		return -EPERM;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	while ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0)
+		if (errno != EINTR)
+			return neg_errno();
+	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	if (n == 0 || fd < 0)
+		return -EPROTO;
+	r = baton_shm_attach(out, fd);
+	close(fd);
+	return r;
+}
+
+/* ---- introspection ------------------------------------------------------------ */
+
+int
+baton_shm_stats(baton_shm *seg, struct baton_shm_stats *st)
+{
+	struct xhdr *h;
+	uint32_t blocks = 0, slots = 0;
+	int r = baton__xcheck(seg);
+
+	if (r != 0)
+		return r;
+	if (st == NULL)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	h = xhdr(seg);
+	baton__xlock(seg);
+	for (uint32_t row = 0; row < seg->l.max_procs; row++) {
+		uint32_t ps = xld(&xproc_at(seg, row)->state);
+
+		if (ps == P_DYING || (ps == P_ALIVE && !baton__xalive(seg, row)))
+			st->procs_dead++;
+		else if (ps == P_ALIVE)
+			st->procs_alive++;
+	}
+	for (uint32_t i = 0; i < seg->l.max_futures; i++) {
+		struct xslot *s = xslot_at(seg, i);
+
+		switch (xld(&s->state)) {
+		case S_FREE: st->futures_free++; continue;
+		case S_PENDING: st->futures_pending++; break;
+		case S_READY: st->futures_ready++; break;
+		case S_BROKEN: st->futures_broken++; break;
+		case S_DIED: st->futures_died++; break;
+		default: st->futures_failed++; break;
+		}
+		slots++;
+		if (xld(&s->block) != 0)
+			blocks++;
+	}
+	for (uint32_t q = 0; q < seg->l.max_queues; q++) {
+		struct xqueue *x = xq_at(seg, q);
+		uint32_t cnt = xld(&x->count);
+
+		if (xld(&x->state) == Q_FREE)
+			continue;
+		st->queues++;
+		st->queued_items += cnt <= seg->l.queue_capacity ? cnt : 0;
+	}
+	st->cleanups = xld(&h->cleanups);
+	st->lock_takeovers = xld(&h->takeovers);
+	baton__xunlock(seg);
+	st->bytes_in_use = (size_t)slots * sizeof(struct xslot) +
+	    (size_t)blocks * seg->l.block_size;
+	st->bytes_total = seg->size;
+	return 0;
+}
+
+#endif /* __linux__ */
