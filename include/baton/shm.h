@@ -146,7 +146,7 @@ struct baton_shm_reason {
  * max_procs [16] (<= 64), max_futures [1024], max_queues [8],
  * queue_capacity [256] (the largest capacity a queue may have),
  * arena_blocks [64], block_size [4096] (the largest value; a multiple of
- * 64), spin_ns [20000] (how long a waiter spins before it sleeps; -1: no
+ * 64), spin_ns [2000] (how long a waiter spins before it sleeps; -1: no
  * spinning).
  */
 struct baton_shm_opts {
@@ -249,8 +249,13 @@ typedef long (*baton_shm_fn)(void *arg, void *buf, size_t cap);
 
 /*
  * Starts fn(arg, ...) on a pool of this process (opts as for
- * baton_future_start; NULL: the default pool) and sets *out to a future
- * in the segment that completes with the bytes it wrote.
+ * baton_future_start) and sets *out to a future in the segment that
+ * completes with the bytes it wrote.  Without opts->pool the body runs on
+ * the handle's own pool (one worker per CPU, made on first use in this
+ * process, joined at detach), not on baton's default pool: a default pool
+ * made before fork has no workers in the child.  If this process exits
+ * before the body completes, waiters get BATON_EXIT_NOPROC: detach (which
+ * says -EBUSY while bodies run) before exiting.
  * Pointers: borrows seg and opts; arg is passed to fn; *out holds a new
  * reference of this process.  Errors: -EINVAL, -ECHILD, -ENOSPC (no free
  * slot), -ENOMEM, -EPIPE (pool shut down); on failure fn never runs.

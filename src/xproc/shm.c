@@ -57,6 +57,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <baton/pool.h>
+
 #include "alloc.h"
 
 #ifndef SYS_pidfd_open
@@ -646,7 +648,7 @@ handle_new(const struct xlayout *l)
 	seg->l = *l;
 	seg->fd = -1;
 	seg->me = UINT32_MAX;
-	seg->spin_ns = 20000;
+	seg->spin_ns = 2000;
 	seg->pidfd = baton__calloc(l->max_procs, sizeof(int));
 	seg->pidfd_inc = baton__calloc(l->max_procs, sizeof(uint32_t));
 	if (seg->pidfd == NULL || seg->pidfd_inc == NULL) {
@@ -673,6 +675,9 @@ handle_free(baton_shm *seg)
 		munmap(seg->base, seg->size);
 	if (seg->fd >= 0)
 		close(seg->fd);
+	/* Only a pool made in this process has workers to join. */
+	if (seg->pool != NULL && seg->fork_gen == current_fork_gen())
+		baton_pool_destroy(seg->pool);
 	pthread_mutex_destroy(&seg->mu);
 	free(seg->pidfd);
 	free(seg->pidfd_inc);
@@ -893,6 +898,7 @@ baton_shm_adopt(baton_shm *seg)
 	/* A parent's thread may have held it at fork: start afresh. */
 	pthread_mutex_init(&seg->mu, NULL);
 	atomic_store_explicit(&seg->bodies, 0, memory_order_relaxed);
+	seg->pool = NULL; /* the parent's: no workers here; left alone */
 	seg->fork_gen = current_fork_gen();
 	return take_row(seg);
 }

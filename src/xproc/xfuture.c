@@ -127,6 +127,17 @@ promise_slot(baton_shm *seg, uint64_t id, struct xslot **out, uint32_t *idx)
 	return 0;
 }
 
+/* After a committed completion: wake sleepers, if any. */
+static void
+wake_slot(struct xslot *s)
+{
+	/* seq_cst: pairs with the sleeper's fence (Dekker): either it sees
+	 * the new state before sleeping, or we see its count. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&s->waiters, memory_order_relaxed) != 0)
+		baton__xfutex_wake(&s->state, INT_MAX);
+}
+
 static int
 complete(baton_shm *seg, uint64_t id, const void *value, size_t len,
 	 uint32_t state, int kind, int code)
@@ -171,7 +182,7 @@ complete(baton_shm *seg, uint64_t id, const void *value, size_t len,
 	baton__xset(seg, &s->state, state); /* release: publishes the bytes */
 	baton__xcommit(seg);
 	baton__xunlock(seg);
-	baton__xfutex_wake(&s->state, INT_MAX);
+	wake_slot(s);
 	return 0;
 }
 
@@ -330,7 +341,12 @@ wait_slot(baton_shm *seg, uint32_t i, uint32_t gen, int timeout_ms)
 					       BATON_SHM_CHECK_MS * 1000000L);
 		if (left == 0)
 			return -ETIMEDOUT;
+		/* relaxed: a hint for completers; stale costs one wake. */
+		atomic_fetch_add_explicit(&s->waiters, 1, memory_order_relaxed);
+		/* seq_cst: pairs with wake_slot's fence. */
+		atomic_thread_fence(memory_order_seq_cst);
 		baton__xfutex_wait(&s->state, S_PENDING, left);
+		atomic_fetch_sub_explicit(&s->waiters, 1, memory_order_relaxed);
 	}
 done:
 	if (xld(&s->gen) != gen)
@@ -553,6 +569,7 @@ baton_shm_future_start(baton_shm *seg, baton_shm_fn fn, void *arg,
 		       const struct baton_task_opts *opts,
 		       baton_shm_future *out)
 {
+	struct baton_task_opts o = { 0 };
 	baton_future *bf;
 	struct run *run;
 	int r = baton__xcheck(seg);
@@ -563,6 +580,20 @@ baton_shm_future_start(baton_shm *seg, baton_shm_fn fn, void *arg,
 		return r;
 	if (fn == NULL || out == NULL)
 		return -EINVAL;
+	if (opts != NULL)
+		o = *opts;
+	if (o.pool == NULL) {
+		/* Not baton's default pool: one made before a fork has no
+		 * workers in the child.  The handle's pool is made in the
+		 * process (and fork generation) that uses it. */
+		pthread_mutex_lock(&seg->mu);
+		if (seg->pool == NULL)
+			r = baton_pool_create(&seg->pool, 0);
+		o.pool = seg->pool;
+		pthread_mutex_unlock(&seg->mu);
+		if (r != 0)
+			return r;
+	}
 	run = baton__malloc(sizeof(*run));
 	if (run == NULL)
 		return -ENOMEM;
@@ -576,7 +607,7 @@ baton_shm_future_start(baton_shm *seg, baton_shm_fn fn, void *arg,
 	}
 	/* relaxed: detach reads it with acquire after the body's release. */
 	atomic_fetch_add_explicit(&seg->bodies, 1, memory_order_relaxed);
-	r = baton_future_start(&bf, runner, run, opts);
+	r = baton_future_start(&bf, runner, run, &o);
 	if (r != 0) {
 		atomic_fetch_sub_explicit(&seg->bodies, 1,
 					  memory_order_relaxed);

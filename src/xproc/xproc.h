@@ -78,7 +78,8 @@ struct xslot {
 	xu32 len, block, next;
 	xu32 kind, code, pid, signo, status;
 	xu32 promise;   /* 1 while its promise exists */
-	xu32 pad[2];
+	xu32 waiters;   /* sleepers on state (a hint, not logged) */
+	xu32 pad;
 	unsigned char inline_[BATON_SHM_INLINE];
 };
 
@@ -114,6 +115,7 @@ struct baton_shm {
 	int *pidfd;           /* per row, -1 when not open */
 	uint32_t *pidfd_inc;  /* the row's incarnation the pidfd belongs to */
 	atomic_int bodies;    /* bodies started here still running */
+	struct baton_pool *pool; /* bodies' pool, made in this process */
 	uint32_t log_n;       /* entries in the open transaction */
 };
 
