@@ -235,11 +235,10 @@ wait_change(baton_shm *seg, uint32_t qi, uint32_t seen,
 	left = baton__deadline_left_ns(d, BATON_SHM_CHECK_MS * 1000000L);
 	if (left == 0)
 		return -ETIMEDOUT;
-	/* relaxed: a hint for wakers; a stale count only costs a wake. */
-	atomic_fetch_add_explicit(&x->waiters, 1, memory_order_relaxed);
-	/* seq_cst pairing: a waker that bumped seq then read waiters == 0
-	 * must be seen here as a changed seq (futex re-checks the value). */
-	atomic_thread_fence(memory_order_seq_cst);
+	/* seq_cst: pairs with wake_if_waiting's RMW on the same word: a
+	 * waker that saw no sleeper bumped seq before our increment, so
+	 * the futex sees the new seq and does not sleep. */
+	atomic_fetch_add_explicit(&x->waiters, 1, memory_order_seq_cst);
 	baton__xfutex_wait(&x->seq, seen, left);
 	atomic_fetch_sub_explicit(&x->waiters, 1, memory_order_relaxed);
 	return 0;
@@ -249,9 +248,9 @@ wait_change(baton_shm *seg, uint32_t qi, uint32_t seen,
 static void
 wake_if_waiting(struct xqueue *x)
 {
-	/* seq_cst: pairs with the waiter's fence (Dekker). */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&x->waiters, memory_order_relaxed) != 0)
+	/* seq_cst RMW, not a load: ordered with the sleeper's increment
+	 * on this one word (no fence: TSan cannot see one). */
+	if (atomic_fetch_add_explicit(&x->waiters, 0, memory_order_seq_cst))
 		wake_all(x);
 }
 
