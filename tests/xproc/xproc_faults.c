@@ -118,8 +118,7 @@ s_echild(void)
 
 	CHECK_EQ(baton_shm_adopt(seg), -EALREADY);
 	CHECK_EQ(baton_shm_promise_create(seg, &p, &f), 0);
-	pid = fork();
-	CHECK(pid >= 0);
+	pid = xt_fork();
 	if (pid == 0) {
 		baton_shm_promise p2;
 		baton_shm_future f2;
@@ -134,8 +133,7 @@ s_echild(void)
 	CHECK_EQ(xt_reap(pid), 0);
 	/* The child's detach changed nothing of ours. */
 	CHECK_EQ(baton_shm_future_wait(seg, f, 0), -ETIMEDOUT);
-	pid = fork();
-	CHECK(pid >= 0);
+	pid = xt_fork();
 	if (pid == 0) {
 		CHECK_EQ(baton_shm_adopt(seg), 0);
 		/* Adopted: a row of its own, no references of the parent. */
@@ -164,8 +162,7 @@ s_fork_wake(void)
 
 	CHECK(word != MAP_FAILED);
 	atomic_store(word, 0);
-	pid = fork();
-	CHECK(pid >= 0);
+	pid = xt_fork();
 	if (pid == 0) {
 		double t = xt_now_ms();
 
@@ -713,9 +710,8 @@ s_full(void)
 	xt_await(&hs);
 	/* The process table is full: a second child cannot adopt. */
 	{
-		pid_t c = fork();
+		pid_t c = xt_fork();
 
-		CHECK(c >= 0);
 		if (c == 0)
 			_exit(baton_shm_adopt(seg) == -EUSERS ? 0 : 1);
 		CHECK_EQ(xt_reap(c), 0);
@@ -741,9 +737,8 @@ s_pid_reuse(void)
 {
 	baton_shm *seg = mk();
 	struct xproc *row = xproc_at(seg, 5);
-	pid_t pid = fork();
+	pid_t pid = xt_fork();
 
-	CHECK(pid >= 0);
 	if (pid == 0) {
 		for (;;)
 			pause();
@@ -837,8 +832,7 @@ s_fd_passing(void)
 	CHECK_EQ(baton_shm_promise_fulfil(seg, p, &v, sizeof(v)), 0);
 	CHECK_EQ(baton_shm_promise_destroy(seg, p), 0);
 	CHECK_EQ(baton_shm_queue_push(seg, gq, f, 0), 0);
-	pid = fork();
-	CHECK(pid >= 0);
+	pid = xt_fork();
 	if (pid == 0) {
 		baton_shm *mine;
 		size_t len;

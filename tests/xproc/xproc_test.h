@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,16 +54,29 @@ xt_now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
-/* Forks a child that adopts seg, runs fn(seg, arg) and exits with it. */
+/* fork(), with the child killed if this process dies (no orphans left
+ * pausing forever after a failed CHECK). */
 static inline pid_t
-xt_spawn(baton_shm *seg, int (*fn)(baton_shm *, void *), void *arg)
+xt_fork(void)
 {
-	pid_t pid;
+	pid_t parent = getpid(), pid;
 
 	fflush(stdout);
 	fflush(stderr);
 	pid = fork();
 	CHECK(pid >= 0);
+	if (pid == 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 ||
+			 getppid() != parent))
+		_exit(5);
+	return pid;
+}
+
+/* Forks a child that adopts seg, runs fn(seg, arg) and exits with it. */
+static inline pid_t
+xt_spawn(baton_shm *seg, int (*fn)(baton_shm *, void *), void *arg)
+{
+	pid_t pid = xt_fork();
+
 	if (pid == 0) {
 		int r = baton_shm_adopt(seg);
 
