@@ -81,8 +81,11 @@
  *
  * Choices
  * -------
- * Anonymous segments only (memfd: no name to squat or leak; the memory goes
- * with the last fd and mapping).  At most BATON_SHM_MAX_PROCS processes
+ * Anonymous segments by default (memfd: no name to squat or leak; the
+ * memory goes with the last fd and mapping).  Named ones are an option
+ * (baton_shm_create_named): O_EXCL, 0600, checked on open, every user
+ * holding a shared flock that the kernel drops at its death, so a stale
+ * name is reclaimed by the one process that gets it exclusively.  At most BATON_SHM_MAX_PROCS processes
  * attached at once.  The whole segment is prefaulted at create, so memory
  * shortage is -ENOMEM there, never SIGBUS later.  Linux only: elsewhere
  * every call returns -ENOSYS.
@@ -178,6 +181,27 @@ BATON_API int baton_shm_create(baton_shm **out,
  * every commit it can see.
  */
 BATON_API int baton_shm_attach(baton_shm **out, int fd);
+
+/*
+ * Named segments (an option; anonymous ones are the default): creates the
+ * POSIX shared-memory object `name` ("/something", no other '/') with
+ * O_EXCL and mode 0600, reclaiming a stale one first (its every user
+ * died: exactly one cleaner wins), and attaches it.  The last process to
+ * detach unlinks the name.  Named segments cannot be sealed: a same-uid
+ * peer could truncate one and make others fault (a denial of service).
+ * Errors: -EINVAL (name), -EEXIST (in use), -EPERM, as baton_shm_create.
+ * Thread safety: any thread.
+ */
+BATON_API int baton_shm_create_named(baton_shm **out, const char *name,
+				     const struct baton_shm_opts *opts);
+
+/*
+ * Opens and attaches a named segment after checking it is a regular file
+ * owned by this uid with mode 0600 (-EPERM) and a baton segment of the
+ * size its header says (as baton_shm_attach).  -EAGAIN while its creator
+ * is still initialising it; -ENOENT.  Thread safety: any thread.
+ */
+BATON_API int baton_shm_open_named(baton_shm **out, const char *name);
 
 /*
  * In a forked child: gives this process its own row in the segment it

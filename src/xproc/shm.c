@@ -679,6 +679,7 @@ handle_free(baton_shm *seg)
 	if (seg->pool != NULL && seg->fork_gen == current_fork_gen())
 		baton_pool_destroy(seg->pool);
 	pthread_mutex_destroy(&seg->mu);
+	free(seg->name);
 	free(seg->pidfd);
 	free(seg->pidfd_inc);
 	free(seg);
@@ -730,15 +731,28 @@ neg_errno(void)
 int
 baton_shm_create(baton_shm **out, const struct baton_shm_opts *opts)
 {
+	int fd;
+
+	if (out == NULL)
+		return -EINVAL;
+	*out = NULL;
+	fd = (int)syscall(SYS_memfd_create, "baton-shm",
+			  MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return neg_errno();
+	return baton__xinit(out, fd, opts, true);
+}
+
+int
+baton__xinit(baton_shm **out, int fd, const struct baton_shm_opts *opts,
+	     bool seal)
+{
 	struct baton_shm_opts o = { 0 };
 	struct xlayout l;
 	struct xhdr *h;
 	baton_shm *seg;
 	int r;
 
-	if (out == NULL)
-		return -EINVAL;
-	*out = NULL;
 	if (opts != NULL)
 		o = *opts;
 	if (!baton__xlayout(&l, o.max_procs ? o.max_procs : 16,
@@ -746,18 +760,19 @@ baton_shm_create(baton_shm **out, const struct baton_shm_opts *opts)
 			    o.max_queues ? o.max_queues : 8,
 			    o.queue_capacity ? o.queue_capacity : 256,
 			    o.arena_blocks ? o.arena_blocks : 64,
-			    o.block_size ? o.block_size : 4096))
+			    o.block_size ? o.block_size : 4096)) {
+		close(fd);
 		return -EINVAL;
+	}
 	seg = handle_new(&l);
-	if (seg == NULL)
+	if (seg == NULL) {
+		close(fd);
 		return -ENOMEM;
+	}
 	if (o.spin_ns != 0)
 		seg->spin_ns = o.spin_ns < 0 ? 0 : o.spin_ns;
 	seg->size = l.total;
-	seg->fd = (int)syscall(SYS_memfd_create, "baton-shm",
-			       MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (seg->fd < 0)
-		goto fail;
+	seg->fd = fd;
 	if (ftruncate(seg->fd, (off_t)l.total) != 0)
 		goto fail;
 	/* Allocate every page now: shortage is -ENOMEM here, not SIGBUS. */
@@ -766,8 +781,8 @@ baton_shm_create(baton_shm **out, const struct baton_shm_opts *opts)
 		errno = (r == ENOSPC) ? ENOMEM : r;
 		goto fail;
 	}
-	if (fcntl(seg->fd, F_ADD_SEALS,
-		  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
+	if (seal && fcntl(seg->fd, F_ADD_SEALS,
+			  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
 		goto fail;
 	seg->base = mmap(NULL, l.total, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_POPULATE, seg->fd, 0);
@@ -823,6 +838,15 @@ fail:
 int
 baton_shm_attach(baton_shm **out, int fd)
 {
+	if (out == NULL)
+		return -EINVAL;
+	*out = NULL;
+	return baton__xattach(out, fd, true);
+}
+
+int
+baton__xattach(baton_shm **out, int fd, bool sealed)
+{
 	struct xlayout l;
 	struct stat sb;
 	struct xhdr *h;
@@ -831,15 +855,14 @@ baton_shm_attach(baton_shm **out, int fd)
 	size_t size;
 	int seals, r = 0;
 
-	if (out == NULL)
-		return -EINVAL;
-	*out = NULL;
 	if (fstat(fd, &sb) != 0)
 		return -EBADF;
 	seals = fcntl(fd, F_GET_SEALS);
-	if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
-	    (F_SEAL_SHRINK | F_SEAL_GROW))
+	if (sealed && (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
+		       (F_SEAL_SHRINK | F_SEAL_GROW)))
 		return -EPROTO; /* a peer could truncate it under us */
+	if (!sealed && sb.st_size == 0)
+		return -EAGAIN; /* a named segment being created */
 	if (sb.st_size < (off_t)sizeof(struct xhdr) ||
 	    (uint64_t)sb.st_size > X_MAX_TOTAL)
 		return -EBADMSG;
@@ -849,7 +872,10 @@ baton_shm_attach(baton_shm **out, int fd)
 		return neg_errno();
 	h = (struct xhdr *)(void *)base;
 	/* acquire: pairs with the creator's release of the magic. */
-	if (atomic_load_explicit(&h->magic0, memory_order_acquire) !=
+	if (!sealed && atomic_load_explicit(&h->magic0,
+					    memory_order_acquire) == 0)
+		r = -EAGAIN; /* created, not yet initialised */
+	else if (atomic_load_explicit(&h->magic0, memory_order_acquire) !=
 	    X_MAGIC0 || xld(&h->magic1) != X_MAGIC1)
 		r = -EBADMSG;
 	else if (xld(&h->version) != X_VERSION || xld(&h->abi) != baton__xabi())
@@ -900,6 +926,12 @@ baton_shm_adopt(baton_shm *seg)
 	atomic_store_explicit(&seg->bodies, 0, memory_order_relaxed);
 	seg->pool = NULL; /* the parent's: no workers here; left alone */
 	seg->fork_gen = current_fork_gen();
+	if (seg->name != NULL) {
+		int r = baton__xnamed_adopt(seg);
+
+		if (r != 0)
+			return r;
+	}
 	return take_row(seg);
 }
 
@@ -916,6 +948,8 @@ baton_shm_detach(baton_shm *seg)
 		baton__xlock(seg);
 		retire(seg, seg->me, false);
 		baton__xunlock(seg);
+		if (seg->name != NULL)
+			baton__xnamed_release(seg);
 	}
 	handle_free(seg);
 	return 0;

@@ -12,6 +12,11 @@ int baton_shm_create(baton_shm **o, const struct baton_shm_opts *p)
 { if (o) *o = NULL; (void)p; return -ENOSYS; }
 int baton_shm_attach(baton_shm **o, int fd)
 { if (o) *o = NULL; (void)fd; return -ENOSYS; }
+int baton_shm_create_named(baton_shm **o, const char *n,
+			   const struct baton_shm_opts *p)
+{ if (o) *o = NULL; (void)n; (void)p; return -ENOSYS; }
+int baton_shm_open_named(baton_shm **o, const char *n)
+{ if (o) *o = NULL; (void)n; return -ENOSYS; }
 int baton_shm_adopt(baton_shm *s) { (void)s; return -ENOSYS; }
 int baton_shm_detach(baton_shm *s) { (void)s; return -ENOSYS; }
 int baton_shm_fd(const baton_shm *s) { (void)s; return -ENOSYS; }

@@ -116,6 +116,7 @@ struct baton_shm {
 	uint32_t *pidfd_inc;  /* the row's incarnation the pidfd belongs to */
 	atomic_int bodies;    /* bodies started here still running */
 	struct baton_pool *pool; /* bodies' pool, made in this process */
+	char *name;           /* a named segment's name, else NULL */
 	uint32_t log_n;       /* entries in the open transaction */
 };
 
@@ -125,6 +126,19 @@ bool baton__xlayout(struct xlayout *l, uint32_t max_procs,
 		    uint32_t queue_capacity, uint32_t arena_blocks,
 		    uint32_t block_size);
 uint32_t baton__xabi(void);
+
+/*
+ * A segment on fd (consumed): sized, prefaulted, sealed if `seal`,
+ * initialised, with a row for this process.
+ */
+int baton__xinit(baton_shm **out, int fd, const struct baton_shm_opts *opts,
+		 bool seal);
+/* Attaches fd (borrowed); `sealed`: the seals are required. */
+int baton__xattach(baton_shm **out, int fd, bool sealed);
+/* At adopt of a named segment: a descriptor (and lock) of our own. */
+int baton__xnamed_adopt(baton_shm *seg);
+/* At detach of a named segment: the last user unlinks the name. */
+void baton__xnamed_release(baton_shm *seg);
 
 /* Each public call's first line: handle valid in this process. */
 int baton__xcheck(const baton_shm *seg);

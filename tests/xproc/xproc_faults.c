@@ -10,7 +10,8 @@
  * and in a pop (the undo log); all producers / all consumers of a queue
  * dying; SIGSTOP is not death; corrupt images (magic, version, ABI, size,
  * seals); a full segment; PID reuse; exactly one taker among processes;
- * fd passing; cancel; a body on the pool.
+ * fd passing; cancel; a body on the pool; named segments (O_EXCL, checks on
+ * open, a stale name reclaimed once, the last user unlinks).
  *
  * Run: build/tests/xproc/xproc_faults [scenario]   (plain executable: it
  * forks and kills; prints one line per scenario; exit 0 when all pass).
@@ -971,6 +972,110 @@ s_pool_body(void)
 		usleep(1000);
 }
 
+/* ---- named segments ------------------------------------------------------------------------------------ */
+
+static char seg_name[64];
+
+static int
+child_named_consumer(baton_shm *inherited, void *arg)
+{
+	baton_shm *seg;
+	baton_shm_future f;
+	size_t len;
+	int v;
+
+	(void)arg;
+	CHECK_EQ(baton_shm_detach(inherited), 0);
+	/* As an unrelated process would: by name. */
+	CHECK_EQ(baton_shm_open_named(&seg, seg_name), 0);
+	CHECK_EQ(baton_shm_queue_pop(seg, gq, &f, 5000), 0);
+	CHECK_EQ(baton_shm_future_take(seg, f, 5000, &v, sizeof(v), &len,
+				       NULL), 0);
+	CHECK_EQ(v, 77);
+	CHECK_EQ(baton_shm_future_unref(seg, f), 0);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	return 0;
+}
+
+static int
+child_named_creator(baton_shm *unused, void *arg)
+{
+	baton_shm *seg;
+
+	(void)unused;
+	(void)arg;
+	CHECK_EQ(baton_shm_create_named(&seg, seg_name, &small), 0);
+	xt_signal(&hs);
+	for (;;)
+		pause();
+	return 0;
+}
+
+static bool
+name_exists(void)
+{
+	int fd = shm_open(seg_name, O_RDONLY, 0);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+static void
+s_named(void)
+{
+	baton_shm *seg, *other;
+	baton_shm_promise p;
+	baton_shm_future f;
+	int v = 77, fd;
+	pid_t pid;
+
+	snprintf(seg_name, sizeof(seg_name), "/baton-test-%d", (int)getpid());
+	CHECK_EQ(baton_shm_create_named(&seg, "no-slash", NULL), -EINVAL);
+	CHECK_EQ(baton_shm_create_named(&seg, "/a/b", NULL), -EINVAL);
+	CHECK_EQ(baton_shm_create_named(&seg, seg_name, &small), 0);
+	/* In use: not reclaimed, not replaced. */
+	CHECK_EQ(baton_shm_create_named(&other, seg_name, &small), -EEXIST);
+	CHECK_EQ(baton_shm_queue_create(seg, 4, &gq), 0);
+	CHECK_EQ(baton_shm_promise_create(seg, &p, &f), 0);
+	CHECK_EQ(baton_shm_promise_fulfil(seg, p, &v, sizeof(v)), 0);
+	CHECK_EQ(baton_shm_promise_destroy(seg, p), 0);
+	CHECK_EQ(baton_shm_queue_push(seg, gq, f, 0), 0);
+	pid = xt_spawn(seg, child_named_consumer, NULL);
+	CHECK_EQ(xt_reap(pid), 0);
+	/* A forked child that adopted and detached did not unlink it. */
+	CHECK(name_exists());
+	/* Checked on open: mode and a foreign object. */
+	fd = shm_open(seg_name, O_RDWR, 0);
+	CHECK(fd >= 0 && fchmod(fd, 0644) == 0);
+	CHECK_EQ(baton_shm_open_named(&other, seg_name), -EPERM);
+	CHECK(fchmod(fd, 0600) == 0);
+	close(fd);
+	CHECK_EQ(baton_shm_open_named(&other, "/baton-none-such"), -ENOENT);
+	CHECK_EQ(baton_shm_queue_destroy(seg, gq), 0);
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0); /* the last user unlinks */
+	CHECK(!name_exists());
+
+	/* A stale name: its creator was killed; the next create reclaims
+	 * it, but not while the creator lives. */
+	xt_pipe_init(&hs);
+	pid = xt_fork();
+	if (pid == 0)
+		_exit(child_named_creator(NULL, NULL));
+	xt_await(&hs);
+	CHECK_EQ(baton_shm_create_named(&seg, seg_name, &small), -EEXIST);
+	kill(pid, SIGKILL);
+	CHECK_EQ(xt_reap(pid), 128 + SIGKILL);
+	CHECK(name_exists());
+	CHECK_EQ(baton_shm_create_named(&seg, seg_name, &small), 0);
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	CHECK(!name_exists());
+	xt_pipe_close(&hs);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -994,6 +1099,7 @@ static const struct {
 	{ "fd_passing", s_fd_passing },
 	{ "cancel", s_cancel },
 	{ "pool_body", s_pool_body },
+	{ "named", s_named },
 };
 
 int
