@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -73,6 +74,9 @@ spawn(void)
 		perror("fork");
 		exit(1);
 	}
+	/* No orphans if the watchdog ends the benchmark. */
+	if (pid == 0)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	return pid;
 }
 
