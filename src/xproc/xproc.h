@@ -149,6 +149,14 @@ void baton__xunlock(baton_shm *seg);
 void baton__xset(baton_shm *seg, xu32 *word, uint32_t v);
 void baton__xcommit(baton_shm *seg);
 
+/* Start time of pid (clock ticks since boot, /proc), 0 if unknown. */
+uint64_t baton__xstart_time(pid_t pid);
+/*
+ * Under the lock: the process in row is gone (died, or detaches: died
+ * false); its futures, references and queue roles are settled.
+ */
+void baton__xretire(baton_shm *seg, uint32_t row, bool died);
+
 /* Liveness of a process row (false for free rows).  Any thread. */
 bool baton__xalive(baton_shm *seg, uint32_t row);
 /* Under the lock: cleans after a dead row (no-op if alive or free). */
