@@ -14,6 +14,7 @@
 #include "baton/link.h"
 #include "baton/pool.h"
 #include "baton/queue.h"
+#include "baton/shm.h"
 #include "baton/stream.h"
 #include "baton/supervisor.h"
 #include "baton/task.h"

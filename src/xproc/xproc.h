@@ -1,0 +1,259 @@
+/*
+ * xproc.h - internal: the segment layout shared by the files of src/xproc/, the
+ * process-private handle, the segment lock and its undo log.
+ *
+ * Every field in the segment is a 32-bit atomic word (value bytes aside):
+ * the undo log records (offset, old value) pairs of one width, and a peer
+ * never sees a torn field.  Nothing in the segment is trusted after attach:
+ * callers go through the checked accessors below (slot_at, q_at, ...).
+ */
+#ifndef BATON_XPROC_H
+#define BATON_XPROC_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include <baton/shm.h>
+
+typedef _Atomic uint32_t xu32;
+
+#define X_MAGIC0 0x4f544142u /* "BATO" */
+#define X_MAGIC1 0x4d48534eu /* "NSHM" */
+#define X_VERSION 1u
+#define X_LOG_MAX 40u
+#define X_LOCK_WAITERS 0x80000000u
+
+/* Process rows. */
+enum { P_FREE = 0, P_ALIVE = 1, P_DYING = 2 };
+/* Future slots. */
+enum {
+	S_FREE = 0,
+	S_PENDING = 1,
+	S_READY = 2,
+	S_FAILED = 3,
+	S_CANCELLED = 4,
+	S_BROKEN = 5,
+	S_DIED = 6,
+};
+/* Queues. */
+enum { Q_FREE = 0, Q_OPEN = 1, Q_CLOSED = 2 };
+/* Queue flags: end of stream (producers gone), consumers gone. */
+#define QF_EOF 1u
+#define QF_NOCONS 2u
+
+struct xlog_entry {
+	xu32 off, old;
+};
+
+struct xhdr {
+	xu32 magic0, magic1, version, abi;
+	xu32 max_procs, max_futures, max_queues, queue_capacity;
+	xu32 arena_blocks, block_size, total_lo, total_hi;
+	/* Mutable below this line. */
+	xu32 lock;          /* 0 or owner row + 1, | X_LOCK_WAITERS */
+	xu32 log_count;
+	struct xlog_entry log[X_LOG_MAX];
+	xu32 slot_free;     /* free slot list head: index + 1, or 0 */
+	xu32 block_free;    /* free block list head: index + 1, or 0 */
+	xu32 gen;           /* generation source for slots and queues */
+	xu32 cleanups, takeovers;
+};
+
+struct xproc {
+	xu32 state, pid, start_lo, start_hi, inc;
+	xu32 exit_signo, exit_status, pad;
+};
+
+struct xslot {
+	xu32 state;     /* futex word */
+	xu32 gen;       /* 0 while free */
+	xu32 producer;  /* process row of the promise's owner */
+	xu32 refs;      /* total references, queue-held ones included */
+	xu32 taken;
+	xu32 len, block, next;
+	xu32 kind, code, pid, signo, status;
+	xu32 promise;   /* 1 while its promise exists */
+	xu32 waiters;   /* sleepers on state (a hint, not logged) */
+	xu32 pad;
+	unsigned char inline_[BATON_SHM_INLINE];
+};
+
+struct xqueue {
+	xu32 state, gen, cap;
+	xu32 head;      /* index of the oldest item, < cap */
+	xu32 count;     /* items held, <= cap */
+	xu32 nprod, ncons, flags;
+	xu32 seq;       /* futex word: bumped on every change */
+	xu32 waiters;   /* sleepers on seq (a hint: stale only costs a wake) */
+	xu32 pad[6];
+};
+
+/* The layout, computed by each process from the six shape parameters. */
+struct xlayout {
+	uint32_t max_procs, max_futures, max_queues, queue_capacity;
+	uint32_t arena_blocks, block_size;
+	size_t procs, slots, refs, queues, roles, ring, bnext, arena;
+	size_t meta_end; /* logged words live in [mut_begin, meta_end) */
+	size_t mut_begin;
+	size_t total;
+};
+
+struct baton_shm {
+	unsigned char *base;
+	size_t size;
+	int fd;
+	uint32_t me;          /* own process row; UINT32_MAX before adopt */
+	unsigned fork_gen;    /* the fork generation attach/adopt ran in */
+	long spin_ns;
+	struct xlayout l;
+	pthread_mutex_t mu;   /* guards the pidfd cache */
+	int *pidfd;           /* per row, -1 when not open */
+	uint32_t *pidfd_inc;  /* the row's incarnation the pidfd belongs to */
+	atomic_int bodies;    /* bodies started here still running */
+	struct baton_pool *pool; /* bodies' pool, made in this process */
+	char *name;           /* a named segment's name, else NULL */
+	uint32_t log_n;       /* entries in the open transaction */
+};
+
+/* Offsets and sizes for the shape; false if out of range. */
+bool baton__xlayout(struct xlayout *l, uint32_t max_procs,
+		    uint32_t max_futures, uint32_t max_queues,
+		    uint32_t queue_capacity, uint32_t arena_blocks,
+		    uint32_t block_size);
+uint32_t baton__xabi(void);
+
+/*
+ * A segment on fd (consumed): sized, prefaulted, sealed if `seal`,
+ * initialised, with a row for this process.
+ */
+int baton__xinit(baton_shm **out, int fd, const struct baton_shm_opts *opts,
+		 bool seal);
+/* Attaches fd (borrowed); `sealed`: the seals are required. */
+int baton__xattach(baton_shm **out, int fd, bool sealed);
+/* At adopt of a named segment: a descriptor (and lock) of our own. */
+int baton__xnamed_adopt(baton_shm *seg);
+/* At detach of a named segment: the last user unlinks the name. */
+void baton__xnamed_release(baton_shm *seg);
+
+/* Each public call's first line: handle valid in this process. */
+int baton__xcheck(const baton_shm *seg);
+
+/* Lock, logged stores, commit, unlock. */
+int baton__xlock(baton_shm *seg);
+void baton__xunlock(baton_shm *seg);
+void baton__xset(baton_shm *seg, xu32 *word, uint32_t v);
+void baton__xcommit(baton_shm *seg);
+
+/* Start time of pid (clock ticks since boot, /proc), 0 if unknown. */
+uint64_t baton__xstart_time(pid_t pid);
+/*
+ * Under the lock: the process in row is gone (died, or detaches: died
+ * false); its futures, references and queue roles are settled.
+ */
+void baton__xretire(baton_shm *seg, uint32_t row, bool died);
+
+/* Liveness of a process row (false for free rows).  Any thread. */
+bool baton__xalive(baton_shm *seg, uint32_t row);
+/* Under the lock: cleans after a dead row (no-op if alive or free). */
+void baton__xclean(baton_shm *seg, uint32_t row);
+
+/* Shared futex (never _PRIVATE: it must match across processes). */
+int baton__xfutex_wait(xu32 *word, uint32_t expected, long ns);
+int baton__xfutex_wake(xu32 *word, int n);
+
+/* Under the lock: releases n references of row on slot i (frees at 0). */
+void baton__xslot_release(baton_shm *seg, uint32_t i, uint32_t row,
+			  uint32_t n);
+
+/*
+ * Resolves a future id to its slot index: -ESTALE if the slot no longer
+ * carries that generation, -EPERM (with need_ref) if this process holds no
+ * reference.
+ */
+int baton__xslot_get(baton_shm *seg, uint64_t id, uint32_t *idx,
+		     bool need_ref);
+
+static inline struct xhdr *
+xhdr(const baton_shm *seg)
+{
+	return (struct xhdr *)(void *)seg->base;
+}
+
+static inline struct xproc *
+xproc_at(const baton_shm *seg, uint32_t row)
+{
+	return (struct xproc *)(void *)(seg->base + seg->l.procs) + row;
+}
+
+static inline struct xslot *
+xslot_at(const baton_shm *seg, uint32_t i)
+{
+	return (struct xslot *)(void *)(seg->base + seg->l.slots) + i;
+}
+
+static inline xu32 *
+xref_at(const baton_shm *seg, uint32_t i, uint32_t row)
+{
+	return (xu32 *)(void *)(seg->base + seg->l.refs) +
+	    (size_t)i * seg->l.max_procs + row;
+}
+
+static inline struct xqueue *
+xq_at(const baton_shm *seg, uint32_t i)
+{
+	return (struct xqueue *)(void *)(seg->base + seg->l.queues) + i;
+}
+
+static inline xu32 *
+xrole_at(const baton_shm *seg, uint32_t q, uint32_t row)
+{
+	return (xu32 *)(void *)(seg->base + seg->l.roles) +
+	    (size_t)q * seg->l.max_procs + row;
+}
+
+/* Ring entry k of queue q: two words (slot index, generation). */
+static inline xu32 *
+xring_at(const baton_shm *seg, uint32_t q, uint32_t k)
+{
+	return (xu32 *)(void *)(seg->base + seg->l.ring) +
+	    ((size_t)q * seg->l.queue_capacity + k) * 2;
+}
+
+static inline xu32 *
+xbnext_at(const baton_shm *seg, uint32_t b)
+{
+	return (xu32 *)(void *)(seg->base + seg->l.bnext) + b;
+}
+
+static inline unsigned char *
+xblock_at(const baton_shm *seg, uint32_t b)
+{
+	return seg->base + seg->l.arena + (size_t)b * seg->l.block_size;
+}
+
+/* relaxed: a field read inside the lock or re-validated by its reader. */
+static inline uint32_t
+xld(xu32 *w)
+{
+	return atomic_load_explicit(w, memory_order_relaxed);
+}
+
+/* acquire: pairs with the release store that published a completion. */
+static inline uint32_t
+xld_acq(xu32 *w)
+{
+	return atomic_load_explicit(w, memory_order_acquire);
+}
+
+static inline uint64_t
+xid(uint32_t index, uint32_t gen)
+{
+	return ((uint64_t)gen << 32) | index;
+}
+
+#endif /* BATON_XPROC_H */

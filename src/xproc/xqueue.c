@@ -1,0 +1,464 @@
+/*
+ * xqueue.c - a bounded, closable queue of future ids in a segment.
+ *
+ * Design notes
+ * ============
+ * A queue is a ring of (slot index, generation) pairs with a head index and
+ * a count, both always in range of its capacity (checked on every read).
+ * Queue states: FREE -> OPEN -> CLOSED -> FREE (destroy).  Flags: EOF (the
+ * last producer left or died) and NOCONS (the last consumer did); both are
+ * sticky, like close.
+ *
+ * Every push and pop is one section under the segment lock, logged: the
+ * ring entry, the count and the moved reference (the pusher's row count
+ * goes down, the popper's up; slot.refs is unchanged, since the queue holds
+ * the reference in between) change together or, if the process dies before
+ * the commit, not at all.  So a producer killed inside a push publishes
+ * nothing, and a consumer killed after its pop holds the reference in its
+ * own row, where its cleanup releases it: never lost, never twice.  This is
+ * why the queue does not use ck_ring's MPMC protocol, whose producers spin on
+ * each other's publish store (a producer killed between its CAS and its
+ * publish wedges every later producer).
+ *
+ * Waiting: `seq` moves on every change (push, pop, close, a role ending).
+ * A waiter reads it under the lock, spins for spin_ns, then sleeps on it in
+ * slices of BATON_SHM_CHECK_MS; before each sleep it checks the liveness of
+ * the processes whose role it depends on (producers for a popper, consumers
+ * for a pusher) and cleans after a dead one, which sets EOF/NOCONS.
+ */
+#include "xproc.h"
+
+#if defined(__linux__)
+
+#include <errno.h>
+#include <time.h>
+
+#include "wait.h"
+
+/* Resolves a queue id; under the lock or not (fields re-read later). */
+static int
+queue_get(baton_shm *seg, uint64_t id, uint32_t *qi)
+{
+	uint32_t i = (uint32_t)id, gen = (uint32_t)(id >> 32);
+	struct xqueue *x;
+
+	if (gen == 0 || i >= seg->l.max_queues)
+		return -EINVAL;
+	x = xq_at(seg, i);
+	if (xld_acq(&x->gen) != gen || xld(&x->state) == Q_FREE)
+		return -ESTALE;
+	*qi = i;
+	return 0;
+}
+
+/* Under the lock: capacity, head and count, each checked. */
+static int
+queue_shape(baton_shm *seg, struct xqueue *x, uint32_t *cap, uint32_t *head,
+	    uint32_t *count)
+{
+	*cap = xld(&x->cap);
+	*head = xld(&x->head);
+	*count = xld(&x->count);
+	if (*cap == 0 || *cap > seg->l.queue_capacity || *head >= *cap ||
+	    *count > *cap)
+		return -EPROTO;
+	return 0;
+}
+
+int
+baton_shm_queue_create(baton_shm *seg, size_t capacity, baton_shm_queue *out)
+{
+	struct xhdr *h;
+	uint32_t gen;
+	int r = baton__xcheck(seg);
+
+	if (out != NULL)
+		out->id = 0;
+	if (r != 0)
+		return r;
+	if (out == NULL || capacity == 0 || capacity > seg->l.queue_capacity)
+		return -EINVAL;
+	h = xhdr(seg);
+	baton__xlock(seg);
+	for (uint32_t q = 0; q < seg->l.max_queues; q++) {
+		struct xqueue *x = xq_at(seg, q);
+
+		if (xld(&x->state) != Q_FREE)
+			continue;
+		gen = xld(&h->gen) + 1;
+		if (gen == 0)
+			gen = 1;
+		baton__xset(seg, &h->gen, gen);
+		baton__xset(seg, &x->cap, (uint32_t)capacity);
+		baton__xset(seg, &x->head, 0);
+		baton__xset(seg, &x->count, 0);
+		baton__xset(seg, &x->nprod, 0);
+		baton__xset(seg, &x->ncons, 0);
+		baton__xset(seg, &x->flags, 0);
+		baton__xset(seg, &x->state, Q_OPEN);
+		baton__xset(seg, &x->gen, gen);
+		baton__xcommit(seg);
+		baton__xunlock(seg);
+		out->id = xid(q, gen);
+		return 0;
+	}
+	baton__xunlock(seg);
+	return -ENOSPC;
+}
+
+static void
+wake_all(struct xqueue *x)
+{
+	baton__xfutex_wake(&x->seq, INT_MAX);
+}
+
+/* Under the lock: bumps seq (part of the open section). */
+static void
+changed(baton_shm *seg, struct xqueue *x)
+{
+	baton__xset(seg, &x->seq, xld(&x->seq) + 1);
+}
+
+static int
+roles_change(baton_shm *seg, baton_shm_queue q, unsigned roles, bool join)
+{
+	struct xqueue *x;
+	uint32_t qi, cur, flags;
+	xu32 *role;
+	int r = baton__xcheck(seg);
+
+	if (r != 0)
+		return r;
+	if (roles == 0 || (roles & ~(BATON_SHM_PRODUCER | BATON_SHM_CONSUMER)))
+		return -EINVAL;
+	baton__xlock(seg);
+	r = queue_get(seg, q.id, &qi);
+	if (r != 0) {
+		baton__xunlock(seg);
+		return r;
+	}
+	x = xq_at(seg, qi);
+	role = xrole_at(seg, qi, seg->me);
+	cur = xld(role);
+	flags = xld(&x->flags);
+	for (unsigned bit = BATON_SHM_PRODUCER; bit <= BATON_SHM_CONSUMER;
+	     bit <<= 1) {
+		xu32 *n = bit == BATON_SHM_PRODUCER ? &x->nprod : &x->ncons;
+		uint32_t gone = bit == BATON_SHM_PRODUCER ? QF_EOF : QF_NOCONS;
+
+		if (!(roles & bit) || (join == ((cur & bit) != 0)))
+			continue;
+		if (join) {
+			baton__xset(seg, n, xld(n) + 1);
+			cur |= bit;
+		} else {
+			uint32_t v = xld(n) > 0 ? xld(n) - 1 : 0;
+
+			baton__xset(seg, n, v);
+			if (v == 0)
+				flags |= gone;
+			cur &= ~bit;
+		}
+	}
+	baton__xset(seg, role, cur);
+	baton__xset(seg, &x->flags, flags);
+	changed(seg, x);
+	baton__xcommit(seg);
+	baton__xunlock(seg);
+	wake_all(x);
+	return 0;
+}
+
+int
+baton_shm_queue_join(baton_shm *seg, baton_shm_queue q, unsigned roles)
+{
+	return roles_change(seg, q, roles, true);
+}
+
+int
+baton_shm_queue_leave(baton_shm *seg, baton_shm_queue q, unsigned roles)
+{
+	return roles_change(seg, q, roles, false);
+}
+
+/* Cleans after any dead process holding `role` on queue qi. */
+static void
+check_peers(baton_shm *seg, uint32_t qi, unsigned role)
+{
+	for (uint32_t row = 0; row < seg->l.max_procs; row++) {
+		if (row == seg->me || !(xld(xrole_at(seg, qi, row)) & role))
+			continue;
+		if (!baton__xalive(seg, row)) {
+			baton__xlock(seg);
+			baton__xclean(seg, row);
+			baton__xunlock(seg);
+		}
+	}
+}
+
+static long
+elapsed_ns(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000000000L +
+	    (t.tv_nsec - t0->tv_nsec);
+}
+
+/*
+ * Waits for seq to move from seen.  0 (look again) or -ETIMEDOUT.
+ * spun: whether this wait already had its spin.
+ */
+static int
+wait_change(baton_shm *seg, uint32_t qi, uint32_t seen,
+	    const struct baton__deadline *d, unsigned watch, bool *spun)
+{
+	struct xqueue *x = xq_at(seg, qi);
+	struct timespec t0;
+	long left;
+
+	if (!*spun && seg->spin_ns > 0) {
+		*spun = true;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (unsigned n = 1;; n++) {
+			/* acquire: the change is re-read under the lock. */
+			if (xld_acq(&x->seq) != seen)
+				return 0;
+			if (n % 64 == 0 && elapsed_ns(&t0) > seg->spin_ns)
+				break;
+		}
+	}
+	check_peers(seg, qi, watch);
+	if (xld_acq(&x->seq) != seen)
+		return 0;
+	left = baton__deadline_left_ns(d, BATON_SHM_CHECK_MS * 1000000L);
+	if (left == 0)
+		return -ETIMEDOUT;
+	/* seq_cst: pairs with wake_if_waiting's RMW on the same word: a
+	 * waker that saw no sleeper bumped seq before our increment, so
+	 * the futex sees the new seq and does not sleep. */
+	atomic_fetch_add_explicit(&x->waiters, 1, memory_order_seq_cst);
+	baton__xfutex_wait(&x->seq, seen, left);
+	atomic_fetch_sub_explicit(&x->waiters, 1, memory_order_relaxed);
+	return 0;
+}
+
+/* After a commit that bumped seq: wake sleepers, if any. */
+static void
+wake_if_waiting(struct xqueue *x)
+{
+	/* seq_cst RMW, not a load: ordered with the sleeper's increment
+	 * on this one word (no fence: TSan cannot see one). */
+	if (atomic_fetch_add_explicit(&x->waiters, 0, memory_order_seq_cst))
+		wake_all(x);
+}
+
+int
+baton_shm_queue_push(baton_shm *seg, baton_shm_queue q, baton_shm_future f,
+		     int timeout_ms)
+{
+	struct baton__deadline d;
+	struct xqueue *x;
+	uint32_t qi, fi, cap, head, count, seen, k;
+	bool spun = false;
+	int r = baton__xcheck(seg);
+
+	if (r != 0)
+		return r;
+	if (baton__timeout_check(timeout_ms) != 0)
+		return -EINVAL;
+	baton__deadline_init(&d, timeout_ms);
+	for (;;) {
+		baton__xlock(seg);
+		r = queue_get(seg, q.id, &qi);
+		if (r == 0)
+			r = baton__xslot_get(seg, f.id, &fi, true);
+		if (r == 0) {
+			x = xq_at(seg, qi);
+			r = queue_shape(seg, x, &cap, &head, &count);
+		}
+		if (r == 0 && (xld(&x->state) != Q_OPEN ||
+			       (xld(&x->flags) & QF_NOCONS)))
+			r = -EPIPE;
+		if (r != 0) {
+			baton__xunlock(seg);
+			return r;
+		}
+		if (count < cap) {
+			xu32 *mine = xref_at(seg, fi, seg->me);
+
+			k = (head + count) % cap;
+			baton__xset(seg, xring_at(seg, qi, k), fi);
+			baton__xset(seg, xring_at(seg, qi, k) + 1,
+				    (uint32_t)(f.id >> 32));
+			baton__xset(seg, &x->count, count + 1);
+			baton__xset(seg, mine, xld(mine) - 1);
+			changed(seg, x);
+			baton__xcommit(seg);
+			baton__xunlock(seg);
+			wake_if_waiting(x);
+			return 0;
+		}
+		seen = xld(&x->seq);
+		baton__xunlock(seg);
+		if (timeout_ms == 0)
+			return -EAGAIN;
+		r = wait_change(seg, qi, seen, &d, BATON_SHM_CONSUMER, &spun);
+		if (r != 0)
+			return r;
+	}
+}
+
+int
+baton_shm_queue_pop(baton_shm *seg, baton_shm_queue q, baton_shm_future *out,
+		    int timeout_ms)
+{
+	struct baton__deadline d;
+	struct xqueue *x;
+	uint32_t qi, cap, head, count, seen, fi, gen;
+	bool spun = false;
+	int r = baton__xcheck(seg);
+
+	if (out != NULL)
+		out->id = 0;
+	if (r != 0)
+		return r;
+	if (out == NULL || baton__timeout_check(timeout_ms) != 0)
+		return -EINVAL;
+	baton__deadline_init(&d, timeout_ms);
+	for (;;) {
+		baton__xlock(seg);
+		r = queue_get(seg, q.id, &qi);
+		if (r == 0) {
+			x = xq_at(seg, qi);
+			r = queue_shape(seg, x, &cap, &head, &count);
+		}
+		if (r != 0) {
+			baton__xunlock(seg);
+			return r;
+		}
+		if (count > 0) {
+			fi = xld(xring_at(seg, qi, head));
+			gen = xld(xring_at(seg, qi, head) + 1);
+			baton__xset(seg, &x->head, (head + 1) % cap);
+			baton__xset(seg, &x->count, count - 1);
+			changed(seg, x);
+			if (fi < seg->l.max_futures && gen != 0 &&
+			    xld(&xslot_at(seg, fi)->gen) == gen) {
+				xu32 *mine = xref_at(seg, fi, seg->me);
+
+				baton__xset(seg, mine, xld(mine) + 1);
+				out->id = xid(fi, gen);
+			} else {
+				r = -EPROTO; /* a corrupt item is dropped */
+			}
+			baton__xcommit(seg);
+			baton__xunlock(seg);
+			wake_if_waiting(x);
+			return r;
+		}
+		if (xld(&x->state) != Q_OPEN || (xld(&x->flags) & QF_EOF)) {
+			baton__xunlock(seg);
+			return -EPIPE;
+		}
+		seen = xld(&x->seq);
+		baton__xunlock(seg);
+		if (timeout_ms == 0)
+			return -EAGAIN;
+		r = wait_change(seg, qi, seen, &d, BATON_SHM_PRODUCER, &spun);
+		if (r != 0)
+			return r;
+	}
+}
+
+/* Closes; with discard, releases the items left.  Returns how many. */
+static int
+close_queue(baton_shm *seg, baton_shm_queue q, bool discard, bool destroy)
+{
+	struct xqueue *x;
+	uint32_t qi, cap, head, count;
+	int r = baton__xcheck(seg), n = 0;
+
+	if (r != 0)
+		return r;
+	baton__xlock(seg);
+	r = queue_get(seg, q.id, &qi);
+	if (r != 0) {
+		baton__xunlock(seg);
+		return r;
+	}
+	x = xq_at(seg, qi);
+	baton__xset(seg, &x->state, Q_CLOSED);
+	changed(seg, x);
+	baton__xcommit(seg);
+	while (discard && queue_shape(seg, x, &cap, &head, &count) == 0 &&
+	       count > 0) {
+		uint32_t fi = xld(xring_at(seg, qi, head));
+		uint32_t gen = xld(xring_at(seg, qi, head) + 1);
+
+		baton__xset(seg, &x->head, (head + 1) % cap);
+		baton__xset(seg, &x->count, count - 1);
+		if (fi < seg->l.max_futures && gen != 0 &&
+		    xld(&xslot_at(seg, fi)->gen) == gen)
+			baton__xslot_release(seg, fi, UINT32_MAX, 1);
+		changed(seg, x);
+		baton__xcommit(seg);
+		n++;
+	}
+	if (destroy) {
+		for (uint32_t row = 0; row < seg->l.max_procs; row++) {
+			baton__xset(seg, xrole_at(seg, qi, row), 0);
+			baton__xcommit(seg);
+		}
+		baton__xset(seg, &x->count, 0);
+		baton__xset(seg, &x->gen, 0);
+		baton__xset(seg, &x->state, Q_FREE);
+		changed(seg, x);
+		baton__xcommit(seg);
+	}
+	baton__xunlock(seg);
+	wake_all(x);
+	return n;
+}
+
+int
+baton_shm_queue_close(baton_shm *seg, baton_shm_queue q)
+{
+	int r = close_queue(seg, q, false, false);
+
+	return r < 0 ? r : 0;
+}
+
+int
+baton_shm_queue_close_discard(baton_shm *seg, baton_shm_queue q)
+{
+	return close_queue(seg, q, true, false);
+}
+
+int
+baton_shm_queue_destroy(baton_shm *seg, baton_shm_queue q)
+{
+	int r = close_queue(seg, q, true, true);
+
+	return r < 0 ? r : 0;
+}
+
+int
+baton_shm_queue_depth(baton_shm *seg, baton_shm_queue q)
+{
+	uint32_t qi, count;
+	int r = baton__xcheck(seg);
+
+	if (r == 0)
+		r = queue_get(seg, q.id, &qi);
+	if (r != 0)
+		return r;
+	/* Under the lock: a committed count, never a half-done section's. */
+	baton__xlock(seg);
+	count = xld(&xq_at(seg, qi)->count);
+	baton__xunlock(seg);
+	return count <= seg->l.queue_capacity ? (int)count : -EPROTO;
+}
+
+#endif /* __linux__ */

@@ -1,0 +1,205 @@
+/*
+ * xproc_chaos.c - the chaos soak: producer and consumer processes hand
+ * futures through one queue while a killer kill -9s a random one every few
+ * milliseconds and a spawner replaces it.
+ *
+ * Checked at the end: every value taken was taken once (a shared log of
+ * taken values, sorted, has no duplicate) and carried intact bytes (inline
+ * and arena sizes); every pop resolved (a value or BATON_EXIT_NOPROC, never
+ * a timeout); after the survivors leave, the queue reports end of stream,
+ * and the segment balances (every slot free, nothing queued, no process
+ * left dead and uncleaned).
+ *
+ * Sized by BATON_STRESS_SCALE (2 s of killing at 100).  Run:
+ * build/tests/xproc/xproc_chaos
+ */
+#include <stdatomic.h>
+#include <sys/mman.h>
+
+#include "xproc_test.h"
+#include "../stress/stress.h"
+
+enum { PRODUCERS = 3, CONSUMERS = 3, NF = 512, LOG_CAP = 1 << 20 };
+
+struct shared {
+	atomic_int stop;
+	atomic_uint serial;        /* producer incarnations */
+	atomic_ulong pushed, values, died, bad, logged;
+	uint64_t log[LOG_CAP];
+};
+
+static struct shared *sh;
+static baton_shm_queue q;
+
+static size_t
+size_of(uint64_t id)
+{
+	return (id % 5 == 0) ? 200 : 8; /* some values use the arena */
+}
+
+static void
+fill(unsigned char *buf, uint64_t id, size_t n)
+{
+	memcpy(buf, &id, 8);
+	for (size_t i = 8; i < n; i++)
+		buf[i] = (unsigned char)(id * 31 + i);
+}
+
+static int
+producer(baton_shm *seg, void *arg)
+{
+	uint64_t serial = (uint64_t)atomic_fetch_add(&sh->serial, 1);
+	unsigned char buf[256];
+
+	(void)arg;
+	CHECK_EQ(baton_shm_queue_join(seg, q, BATON_SHM_PRODUCER), 0);
+	for (uint64_t seq = 0; !atomic_load(&sh->stop); seq++) {
+		uint64_t id = (serial << 32) | seq;
+		baton_shm_promise p;
+		baton_shm_future f;
+		int r = baton_shm_promise_create(seg, &p, &f);
+
+		if (r == -ENOSPC) {
+			usleep(200);
+			continue;
+		}
+		CHECK_EQ(r, 0);
+		/* Pushed pending: a kill from here on must answer NOPROC. */
+		r = baton_shm_queue_push(seg, q, f, 2000);
+		if (r != 0) {
+			CHECK(r == -EPIPE);
+			baton_shm_promise_destroy(seg, p);
+			baton_shm_future_unref(seg, f);
+			break;
+		}
+		atomic_fetch_add(&sh->pushed, 1);
+		fill(buf, id, size_of(id));
+		CHECK_EQ(baton_shm_promise_fulfil(seg, p, buf, size_of(id)), 0);
+		CHECK_EQ(baton_shm_promise_destroy(seg, p), 0);
+	}
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	return 0;
+}
+
+static int
+consumer(baton_shm *seg, void *arg)
+{
+	unsigned char buf[256], want[256];
+	struct baton_shm_reason why;
+	baton_shm_future f;
+	size_t len;
+	int r;
+
+	(void)arg;
+	CHECK_EQ(baton_shm_queue_join(seg, q, BATON_SHM_CONSUMER), 0);
+	while ((r = baton_shm_queue_pop(seg, q, &f, 5000)) == 0) {
+		uint64_t id;
+
+		r = baton_shm_future_take(seg, f, 5000, buf, sizeof(buf), &len,
+					  &why);
+		if (r == 0) {
+			memcpy(&id, buf, 8);
+			fill(want, id, size_of(id));
+			if (len != size_of(id) || memcmp(buf, want, len) != 0)
+				atomic_fetch_add(&sh->bad, 1);
+			sh->log[atomic_fetch_add(&sh->logged, 1) %
+				LOG_CAP] = id + 1; /* 0: killed before */
+			atomic_fetch_add(&sh->values, 1);
+		} else if (r == BATON_EXITED && why.kind == BATON_EXIT_NOPROC) {
+			atomic_fetch_add(&sh->died, 1);
+		} else {
+			fprintf(stderr, "consumer: take %d\n", r);
+			atomic_fetch_add(&sh->bad, 1);
+		}
+		CHECK_EQ(baton_shm_future_unref(seg, f), 0);
+	}
+	if (r != -EPIPE) {
+		fprintf(stderr, "consumer: pop %d\n", r);
+		atomic_fetch_add(&sh->bad, 1);
+	}
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	return 0;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int
+main(void)
+{
+	struct baton_shm_opts o = {
+		.max_procs = 16, .max_futures = NF, .max_queues = 1,
+		.queue_capacity = 64, .arena_blocks = 128, .block_size = 256,
+	};
+	pid_t prod[PRODUCERS], cons[CONSUMERS];
+	double limit = (double)stress_scaled(2000, 300);
+	struct stress_rng rng;
+	uint64_t seed = stress_seed(), kills = 0;
+	unsigned long n;
+	baton_shm *seg;
+	double t0;
+
+	alarm(120);
+	stress_rng_init(&rng, seed, 0);
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(sh != MAP_FAILED);
+	CHECK_EQ(baton_shm_create(&seg, &o), 0);
+	CHECK_EQ(baton_shm_queue_create(seg, 64, &q), 0);
+	/* The parent holds both roles until the end, so that killing every
+	 * producer (or consumer) at once cannot end the stream early. */
+	CHECK_EQ(baton_shm_queue_join(seg, q, BATON_SHM_PRODUCER |
+				      BATON_SHM_CONSUMER), 0);
+	for (int i = 0; i < PRODUCERS; i++)
+		prod[i] = xt_spawn(seg, producer, NULL);
+	for (int i = 0; i < CONSUMERS; i++)
+		cons[i] = xt_spawn(seg, consumer, NULL);
+	t0 = xt_now_ms();
+	while (xt_now_ms() - t0 < limit) {
+		uint64_t k = stress_rng_below(&rng, PRODUCERS + CONSUMERS);
+		pid_t *victim = k < PRODUCERS ? &prod[k]
+					      : &cons[k - PRODUCERS];
+
+		usleep((useconds_t)(2000 + stress_rng_below(&rng, 6000)));
+		kill(*victim, SIGKILL);
+		CHECK_EQ(xt_reap(*victim), 128 + SIGKILL);
+		*victim = xt_spawn(seg, k < PRODUCERS ? producer : consumer,
+				   NULL);
+		kills++;
+	}
+	/* Producers stop and leave: consumers drain, then see -EPIPE. */
+	atomic_store(&sh->stop, 1);
+	for (int i = 0; i < PRODUCERS; i++)
+		CHECK_EQ(xt_reap(prod[i]), 0);
+	CHECK_EQ(baton_shm_queue_leave(seg, q, BATON_SHM_PRODUCER), 0);
+	for (int i = 0; i < CONSUMERS; i++)
+		CHECK_EQ(xt_reap(cons[i]), 0);
+	CHECK_EQ(baton_shm_queue_depth(seg, q), 0);
+	CHECK_EQ(baton_shm_queue_destroy(seg, q), 0);
+	xt_balanced(seg, NF);
+	n = atomic_load(&sh->logged);
+	CHECK(n <= LOG_CAP);
+	qsort(sh->log, n, sizeof(uint64_t), cmp_u64);
+	for (unsigned long i = 1; i < n; i++) {
+		if (sh->log[i] != 0 && sh->log[i] == sh->log[i - 1]) {
+			fprintf(stderr, "taken twice: %#llx\n",
+				(unsigned long long)sh->log[i] - 1);
+			CHECK(0);
+		}
+	}
+	CHECK_EQ(atomic_load(&sh->bad), 0);
+	CHECK(atomic_load(&sh->values) > 0);
+	printf("xproc_chaos: seed %#llx, %.0f ms, %llu kills, %lu pushed, "
+	       "%lu values, %lu died with their producer, all balanced\n",
+	       (unsigned long long)seed, xt_now_ms() - t0,
+	       (unsigned long long)kills, atomic_load(&sh->pushed),
+	       atomic_load(&sh->values), atomic_load(&sh->died));
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	munmap(sh, sizeof(*sh));
+	return 0;
+}

@@ -1,0 +1,1120 @@
+/*
+ * xproc_faults.c - the cross-process fault cases, each with counts that
+ * must balance (every future resolves exactly once, every slot comes back,
+ * every pushed item is popped or released).
+ *
+ * Scenarios: round trip (inline and arena values); -ECHILD before adopt; a
+ * wake crosses fork (a private futex op would lose it); kill -9 of a
+ * producer before, during and after completion; a producer already dead;
+ * a consumer killed holding references; deaths inside the lock in a push
+ * and in a pop (the undo log); all producers / all consumers of a queue
+ * dying; SIGSTOP is not death; corrupt images (magic, version, ABI, size,
+ * seals); a full segment; PID reuse; exactly one taker among processes;
+ * fd passing; cancel; a body on the pool; named segments (O_EXCL, checks on
+ * open, a stale name reclaimed once, the last user unlinks).
+ *
+ * Run: build/tests/xproc/xproc_faults [scenario]   (plain executable: it
+ * forks and kills; prints one line per scenario; exit 0 when all pass).
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "xproc_test.h"
+#include "xproc.h"
+
+#define NF 16
+static const struct baton_shm_opts small = {
+	.max_procs = 8, .max_futures = NF, .max_queues = 4,
+	.queue_capacity = 16, .arena_blocks = 4, .block_size = 1024,
+};
+
+static baton_shm *
+mk(void)
+{
+	baton_shm *seg;
+
+	CHECK_EQ(baton_shm_create(&seg, &small), 0);
+	return seg;
+}
+
+/* ---- round trip --------------------------------------------------------------- */
+
+static baton_shm_queue gq;
+
+static int
+child_take_two(baton_shm *seg, void *arg)
+{
+	baton_shm_future f;
+	unsigned char buf[1024];
+	size_t n;
+	uint64_t v;
+
+	(void)arg;
+	CHECK_EQ(baton_shm_queue_pop(seg, gq, &f, 5000), 0);
+	CHECK_EQ(baton_shm_future_take(seg, f, 5000, &v, sizeof(v), &n, NULL),
+		 0);
+	CHECK_EQ(n, 8);
+	CHECK_EQ(v, 0x1234567890ULL);
+	CHECK_EQ(baton_shm_future_take(seg, f, 0, &v, sizeof(v), &n, NULL),
+		 -EALREADY);
+	CHECK_EQ(baton_shm_future_unref(seg, f), 0);
+	CHECK_EQ(baton_shm_future_unref(seg, f), -EPERM);
+	CHECK_EQ(baton_shm_queue_pop(seg, gq, &f, 5000), 0);
+	CHECK_EQ(baton_shm_future_copy(seg, f, 5000, buf, 10, &n, NULL),
+		 -EMSGSIZE);
+	CHECK_EQ(n, 1000);
+	CHECK_EQ(baton_shm_future_copy(seg, f, 5000, buf, sizeof(buf), &n,
+				       NULL), 0);
+	for (int i = 0; i < 1000; i++)
+		CHECK_EQ(buf[i], (unsigned char)i);
+	CHECK_EQ(baton_shm_future_unref(seg, f), 0);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	return 0;
+}
+
+static void
+s_roundtrip(void)
+{
+	baton_shm *seg = mk();
+	baton_shm_promise p, p2;
+	baton_shm_future f, f2;
+	unsigned char big[1000];
+	uint64_t v = 0x1234567890ULL;
+	pid_t pid;
+
+	CHECK_EQ(baton_shm_queue_create(seg, 4, &gq), 0);
+	CHECK_EQ(baton_shm_promise_create(seg, &p, &f), 0);
+	CHECK_EQ(baton_shm_promise_create(seg, &p2, &f2), 0);
+	CHECK_EQ(baton_shm_queue_push(seg, gq, f, 0), 0);
+	CHECK_EQ(baton_shm_queue_push(seg, gq, f, 0), -EPERM); /* moved */
+	pid = xt_spawn(seg, child_take_two, NULL);
+	CHECK_EQ(baton_shm_promise_fulfil(seg, p, &v, sizeof(v)), 0);
+	CHECK_EQ(baton_shm_promise_fulfil(seg, p, &v, sizeof(v)), -EALREADY);
+	for (int i = 0; i < 1000; i++)
+		big[i] = (unsigned char)i;
+	CHECK_EQ(baton_shm_promise_fulfil(seg, p2, big, sizeof(big)), 0);
+	CHECK_EQ(baton_shm_queue_push(seg, gq, f2, 0), 0);
+	CHECK_EQ(xt_reap(pid), 0);
+	CHECK_EQ(baton_shm_promise_destroy(seg, p), 0);
+	CHECK_EQ(baton_shm_promise_destroy(seg, p), -ESTALE);
+	CHECK_EQ(baton_shm_promise_destroy(seg, p2), 0);
+	CHECK_EQ(baton_shm_queue_destroy(seg, gq), 0);
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+}
+
+/* ---- fork rules ------------------------------------------------------------------ */
+
+static void
+s_echild(void)
+{
+	baton_shm *seg = mk();
+	baton_shm_promise p;
+	baton_shm_future f;
+	pid_t pid;
+
+	CHECK_EQ(baton_shm_adopt(seg), -EALREADY);
+	CHECK_EQ(baton_shm_promise_create(seg, &p, &f), 0);
+	pid = xt_fork();
+	if (pid == 0) {
+		baton_shm_promise p2;
+		baton_shm_future f2;
+
+		CHECK_EQ(baton_shm_future_wait(seg, f, 0), -ECHILD);
+		CHECK_EQ(baton_shm_promise_fulfil(seg, p, "x", 1), -ECHILD);
+		CHECK_EQ(baton_shm_promise_create(seg, &p2, &f2), -ECHILD);
+		CHECK_EQ(baton_shm_fd(seg), -ECHILD);
+		CHECK_EQ(baton_shm_detach(seg), 0); /* unmaps only */
+		_exit(0);
+	}
+	CHECK_EQ(xt_reap(pid), 0);
+	/* The child's detach changed nothing of ours. */
+	CHECK_EQ(baton_shm_future_wait(seg, f, 0), -ETIMEDOUT);
+	pid = xt_fork();
+	if (pid == 0) {
+		CHECK_EQ(baton_shm_adopt(seg), 0);
+		/* Adopted: a row of its own, no references of the parent. */
+		CHECK_EQ(baton_shm_future_wait(seg, f, 0), -EPERM);
+		CHECK_EQ(baton_shm_promise_fulfil(seg, p, "x", 1), -EPERM);
+		CHECK_EQ(baton_shm_detach(seg), 0);
+		_exit(0);
+	}
+	CHECK_EQ(xt_reap(pid), 0);
+	CHECK_EQ(baton_shm_promise_destroy(seg, p), 0);
+	CHECK_EQ(baton_shm_future_wait(seg, f, 0), 0);
+	CHECK_EQ(baton_shm_future_unref(seg, f), 0);
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+}
+
+/* A wake crosses fork: the woken count is 1 (a private op matches 0). */
+static void
+s_fork_wake(void)
+{
+	xu32 *word = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	double t0;
+	pid_t pid;
+	int woken = 0;
+
+	CHECK(word != MAP_FAILED);
+	atomic_store(word, 0);
+	pid = xt_fork();
+	if (pid == 0) {
+		double t = xt_now_ms();
+
+		baton__xfutex_wait(word, 0, 10000000000L);
+		_exit(xt_now_ms() - t < 9000 ? 0 : 1);
+	}
+	t0 = xt_now_ms();
+	while (woken == 0 && xt_now_ms() - t0 < 5000) {
+		woken = baton__xfutex_wake(word, 1);
+		usleep(1000);
+	}
+	CHECK_EQ(woken, 1);
+	CHECK_EQ(xt_reap(pid), 0);
+	munmap(word, 4096);
+}
+
+/* ---- producer deaths ------------------------------------------------------------------ */
+
+static struct xt_pipe hs, go;
+
+/* Producer: n promises pushed pending; fulfils `fulfil` of them; parks. */
+struct prod_arg {
+	int n, fulfil;
+	bool fulfil_after_go;
+};
+
+static int
+child_producer(baton_shm *seg, void *arg)
+{
+	struct prod_arg *a = arg;
+	baton_shm_promise p[NF];
+	baton_shm_future f;
+
+	for (int i = 0; i < a->n; i++) {
+		CHECK_EQ(baton_shm_promise_create(seg, &p[i], &f), 0);
+		if (i < a->fulfil && !a->fulfil_after_go)
+			CHECK_EQ(baton_shm_promise_fulfil(seg, p[i], &i,
+							  sizeof(i)), 0);
+		CHECK_EQ(baton_shm_queue_push(seg, gq, f, 0), 0);
+	}
+	xt_signal(&hs);
+	if (a->fulfil_after_go) {
+		xt_await(&go);
+		for (int i = 0; i < a->fulfil; i++)
+			CHECK_EQ(baton_shm_promise_fulfil(seg, p[i], &i,
+							  sizeof(i)), 0);
+		xt_signal(&hs);
+	}
+	for (;;)
+		pause();
+}
+
+static void
+s_producer_killed(int n, int fulfil, const char *label)
+{
+	baton_shm *seg = mk();
+	struct prod_arg a = { n, fulfil, false };
+	struct baton_shm_reason why;
+	baton_shm_future f[NF];
+	int values = 0, died = 0, v;
+	double t0, worst = 0;
+	size_t len;
+	pid_t pid;
+
+	xt_pipe_init(&hs);
+	CHECK_EQ(baton_shm_queue_create(seg, 16, &gq), 0);
+	pid = xt_spawn(seg, child_producer, &a);
+	xt_await(&hs);
+	for (int i = 0; i < n; i++)
+		CHECK_EQ(baton_shm_queue_pop(seg, gq, &f[i], 1000), 0);
+	if (fulfil < n)
+		CHECK_EQ(baton_shm_future_wait(seg, f[n - 1], 20), -ETIMEDOUT);
+	kill(pid, SIGKILL);
+	for (int i = 0; i < n; i++) {
+		int r;
+
+		t0 = xt_now_ms();
+		r = baton_shm_future_take(seg, f[i], 5000, &v, sizeof(v), &len,
+					  &why);
+		if (xt_now_ms() - t0 > worst)
+			worst = xt_now_ms() - t0;
+		if (r == 0) {
+			CHECK_EQ(v, i);
+			values++;
+		} else {
+			CHECK_EQ(r, BATON_EXITED);
+			CHECK_EQ(why.kind, BATON_EXIT_NOPROC);
+			CHECK_EQ(why.code, ESRCH);
+			CHECK_EQ(why.pid, pid);
+			CHECK_EQ(why.signo, SIGKILL);
+			died++;
+		}
+		CHECK_EQ(baton_shm_future_unref(seg, f[i]), 0);
+	}
+	CHECK_EQ(values, fulfil);
+	CHECK_EQ(died, n - fulfil);
+	CHECK_EQ(xt_reap(pid), 128 + SIGKILL);
+	CHECK_EQ(baton_shm_queue_destroy(seg, gq), 0);
+	xt_balanced(seg, NF);
+	printf("xproc_faults: producer killed %s: %d values, %d died, "
+	       "slowest answer %.2f ms\n", label, values, died, worst);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	xt_pipe_close(&hs);
+}
+
+static void
+s_producer_killed_before(void)
+{
+	s_producer_killed(3, 0, "before completion");
+}
+
+static void
+s_producer_killed_after(void)
+{
+	s_producer_killed(3, 3, "after completion");
+}
+
+static void
+s_producer_killed_during(void)
+{
+	s_producer_killed(6, 3, "half way through");
+}
+
+static int
+child_push_and_exit(baton_shm *seg, void *arg)
+{
+	baton_shm_promise p;
+	baton_shm_future f;
+
+	(void)arg;
+	CHECK_EQ(baton_shm_promise_create(seg, &p, &f), 0);
+	CHECK_EQ(baton_shm_queue_push(seg, gq, f, 0), 0);
+	return 7; /* exits with the promise unfinished, without detaching */
+}
+
+static void
+s_producer_already_dead(void)
+{
+	baton_shm *seg = mk();
+	struct baton_shm_reason why;
+	baton_shm_future f;
+	size_t len;
+	char c;
+	pid_t pid;
+
+	CHECK_EQ(baton_shm_queue_create(seg, 4, &gq), 0);
+	pid = xt_spawn(seg, child_push_and_exit, NULL);
+	CHECK_EQ(xt_reap(pid), 7);
+	CHECK_EQ(baton_shm_queue_pop(seg, gq, &f, 0), 0);
+	/* A poll answers at once: no -ETIMEDOUT for a dead producer. */
+	CHECK_EQ(baton_shm_future_copy(seg, f, 0, &c, 1, &len, &why),
+		 BATON_EXITED);
+	CHECK_EQ(why.kind, BATON_EXIT_NOPROC);
+	CHECK_EQ(why.pid, pid);
+	CHECK_EQ(baton_shm_future_unref(seg, f), 0);
+	CHECK_EQ(baton_shm_queue_destroy(seg, gq), 0);
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+}
+
+/* ---- consumer deaths ------------------------------------------------------------------------ */
+
+static int
+child_hold(baton_shm *seg, void *arg)
+{
+	baton_shm_future f;
+
+	(void)arg;
+	CHECK_EQ(baton_shm_queue_join(seg, gq, BATON_SHM_CONSUMER), 0);
+	CHECK_EQ(baton_shm_queue_pop(seg, gq, &f, 5000), 0);
+	CHECK_EQ(baton_shm_future_ref(seg, f), 0);
+	CHECK_EQ(baton_shm_future_ref(seg, f), 0);
+	xt_signal(&hs);
+	for (;;)
+		pause();
+}
+
+static void
+s_consumer_killed_holding(void)
+{
+	baton_shm *seg = mk();
+	struct baton_shm_stats st;
+	baton_shm_promise p;
+	baton_shm_future f;
+	pid_t pid;
+
+	xt_pipe_init(&hs);
+	CHECK_EQ(baton_shm_queue_create(seg, 4, &gq), 0);
+	CHECK_EQ(baton_shm_promise_create(seg, &p, &f), 0);
+	CHECK_EQ(baton_shm_queue_push(seg, gq, f, 0), 0);
+	pid = xt_spawn(seg, child_hold, NULL);
+	xt_await(&hs);
+	kill(pid, SIGKILL);
+	CHECK_EQ(xt_reap(pid), 128 + SIGKILL);
+	CHECK_EQ(baton_shm_reap(seg), 1);
+	CHECK_EQ(baton_shm_reap(seg), 0); /* exactly one cleanup */
+	CHECK_EQ(baton_shm_stats(seg, &st), 0);
+	CHECK_EQ(st.cleanups, 1);
+	CHECK_EQ(st.futures_pending, 1); /* our promise still holds it */
+	CHECK_EQ(baton_shm_promise_fulfil(seg, p, "v", 1), 0);
+	CHECK_EQ(baton_shm_promise_destroy(seg, p), 0);
+	CHECK_EQ(baton_shm_queue_destroy(seg, gq), 0);
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	xt_pipe_close(&hs);
+}
+
+/* ---- deaths inside the lock ---------------------------------------------------------------- */
+
+/* Pops the future, then dies half way through pushing it back. */
+static int
+child_die_in_push(baton_shm *seg, void *arg)
+{
+	baton_shm_future f;
+	struct xqueue *x = xq_at(seg, (uint32_t)gq.id);
+	uint32_t fi;
+
+	(void)arg;
+	CHECK_EQ(baton_shm_queue_pop(seg, gq, &f, 5000), 0);
+	fi = (uint32_t)f.id;
+	baton__xlock(seg);
+	baton__xset(seg, xring_at(seg, (uint32_t)gq.id, 0), fi);
+	baton__xset(seg, xring_at(seg, (uint32_t)gq.id, 0) + 1,
+		    (uint32_t)(f.id >> 32));
+	baton__xset(seg, &x->count, 1);
+	raise(SIGKILL); /* before the commit */
+	return 9;
+}
+
+/* Dies half way through a pop: head moved, count not, no commit. */
+static int
+child_die_in_pop(baton_shm *seg, void *arg)
+{
+	struct xqueue *x = xq_at(seg, (uint32_t)gq.id);
+
+	(void)arg;
+	baton__xlock(seg);
+	baton__xset(seg, &x->head, 1);
+	baton__xset(seg, &x->count, 0);
+	raise(SIGKILL);
+	return 9;
+}
+
+static void
+s_die_in_section(void)
+{
+	baton_shm *seg = mk();
+	struct baton_shm_stats st;
+	baton_shm_promise p;
+	baton_shm_future f, g;
+	pid_t pid;
+
+	CHECK_EQ(baton_shm_queue_create(seg, 4, &gq), 0);
+	CHECK_EQ(baton_shm_promise_create(seg, &p, &f), 0);
+	CHECK_EQ(baton_shm_future_ref(seg, f), 0);
+	CHECK_EQ(baton_shm_queue_push(seg, gq, f, 0), 0);
+	pid = xt_spawn(seg, child_die_in_push, NULL);
+	CHECK_EQ(xt_reap(pid), 128 + SIGKILL);
+	/* Nothing half-pushed is visible; the lock is taken over. */
+	CHECK_EQ(baton_shm_queue_pop(seg, gq, &g, 0), -EAGAIN);
+	CHECK_EQ(baton_shm_queue_depth(seg, gq), 0);
+	CHECK_EQ(baton_shm_stats(seg, &st), 0);
+	CHECK_EQ(st.lock_takeovers, 1);
+	CHECK_EQ(st.cleanups, 1);
+	/* Its popped reference was released with it: ours remain. */
+	CHECK_EQ(baton_shm_queue_push(seg, gq, f, 0), 0);
+	pid = xt_spawn(seg, child_die_in_pop, NULL);
+	CHECK_EQ(xt_reap(pid), 128 + SIGKILL);
+	CHECK_EQ(baton_shm_queue_depth(seg, gq), 1); /* rolled back */
+	CHECK_EQ(baton_shm_queue_pop(seg, gq, &g, 0), 0);
+	CHECK_EQ(g.id, f.id);
+	CHECK_EQ(baton_shm_queue_pop(seg, gq, &g, 0), -EAGAIN);
+	CHECK_EQ(baton_shm_stats(seg, &st), 0);
+	CHECK_EQ(st.lock_takeovers, 2);
+	CHECK_EQ(baton_shm_promise_destroy(seg, p), 0);
+	CHECK_EQ(baton_shm_future_wait(seg, f, 0), 0);
+	CHECK_EQ(baton_shm_future_unref(seg, f), 0);
+	CHECK_EQ(baton_shm_queue_destroy(seg, gq), 0);
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+}
+
+/* ---- a queue's producers or consumers all gone ---------------------------------------------- */
+
+static int
+child_produce3(baton_shm *seg, void *arg)
+{
+	baton_shm_promise p;
+	baton_shm_future f;
+	int base = *(int *)arg;
+
+	CHECK_EQ(baton_shm_queue_join(seg, gq, BATON_SHM_PRODUCER), 0);
+	for (int i = 0; i < 3; i++) {
+		int v = base + i;
+
+		CHECK_EQ(baton_shm_promise_create(seg, &p, &f), 0);
+		CHECK_EQ(baton_shm_promise_fulfil(seg, p, &v, sizeof(v)), 0);
+		CHECK_EQ(baton_shm_promise_destroy(seg, p), 0);
+		CHECK_EQ(baton_shm_queue_push(seg, gq, f, 5000), 0);
+	}
+	xt_signal(&hs);
+	for (;;)
+		pause();
+}
+
+static void
+s_all_producers_die(void)
+{
+	baton_shm *seg = mk();
+	int base[2] = { 0, 100 }, sum = 0, v;
+	baton_shm_future f;
+	pid_t pid[2];
+	size_t len;
+
+	xt_pipe_init(&hs);
+	CHECK_EQ(baton_shm_queue_create(seg, 16, &gq), 0);
+	CHECK_EQ(baton_shm_queue_join(seg, gq, BATON_SHM_CONSUMER), 0);
+	for (int i = 0; i < 2; i++)
+		pid[i] = xt_spawn(seg, child_produce3, &base[i]);
+	xt_await(&hs);
+	xt_await(&hs);
+	kill(pid[0], SIGKILL);
+	kill(pid[1], SIGKILL);
+	for (int i = 0; i < 6; i++) {
+		CHECK_EQ(baton_shm_queue_pop(seg, gq, &f, 5000), 0);
+		CHECK_EQ(baton_shm_future_take(seg, f, 0, &v, sizeof(v), &len,
+					       NULL), 0);
+		sum += v;
+		CHECK_EQ(baton_shm_future_unref(seg, f), 0);
+	}
+	CHECK_EQ(sum, 0 + 1 + 2 + 100 + 101 + 102);
+	/* Drained: end of stream, not a hang. */
+	CHECK_EQ(baton_shm_queue_pop(seg, gq, &f, 5000), -EPIPE);
+	CHECK_EQ(xt_reap(pid[0]), 128 + SIGKILL);
+	CHECK_EQ(xt_reap(pid[1]), 128 + SIGKILL);
+	CHECK_EQ(baton_shm_queue_destroy(seg, gq), 0);
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	xt_pipe_close(&hs);
+}
+
+static int
+child_consume_nothing(baton_shm *seg, void *arg)
+{
+	(void)arg;
+	CHECK_EQ(baton_shm_queue_join(seg, gq, BATON_SHM_CONSUMER), 0);
+	xt_signal(&hs);
+	for (;;)
+		pause();
+}
+
+static void *
+killer(void *arg)
+{
+	usleep(50000);
+	kill(*(pid_t *)arg, SIGKILL);
+	return NULL;
+}
+
+static void
+s_all_consumers_die(void)
+{
+	baton_shm *seg = mk();
+	baton_shm_promise p;
+	baton_shm_future f;
+	pthread_t t;
+	pid_t pid;
+
+	xt_pipe_init(&hs);
+	CHECK_EQ(baton_shm_queue_create(seg, 2, &gq), 0);
+	pid = xt_spawn(seg, child_consume_nothing, NULL);
+	xt_await(&hs);
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(baton_shm_promise_create(seg, &p, &f), 0);
+		CHECK_EQ(baton_shm_promise_destroy(seg, p), 0);
+		if (i == 2)
+			break;
+		CHECK_EQ(baton_shm_queue_push(seg, gq, f, 0), 0);
+	}
+	CHECK_EQ(pthread_create(&t, NULL, killer, &pid), 0);
+	/* Blocked while full; wakes with -EPIPE when the consumer dies. */
+	CHECK_EQ(baton_shm_queue_push(seg, gq, f, BATON_INFINITY), -EPIPE);
+	pthread_join(t, NULL);
+	CHECK_EQ(xt_reap(pid), 128 + SIGKILL);
+	CHECK_EQ(baton_shm_future_unref(seg, f), 0);
+	CHECK_EQ(baton_shm_queue_close_discard(seg, gq), 2);
+	CHECK_EQ(baton_shm_queue_destroy(seg, gq), 0);
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	xt_pipe_close(&hs);
+}
+
+/* ---- SIGSTOP is not death -------------------------------------------------------------------- */
+
+static void
+s_sigstop(void)
+{
+	baton_shm *seg = mk();
+	struct prod_arg a = { 1, 1, true };
+	struct baton_shm_stats st;
+	baton_shm_future f;
+	size_t len;
+	int v;
+	pid_t pid;
+
+	xt_pipe_init(&hs);
+	xt_pipe_init(&go);
+	CHECK_EQ(baton_shm_queue_create(seg, 4, &gq), 0);
+	pid = xt_spawn(seg, child_producer, &a);
+	xt_await(&hs);
+	CHECK_EQ(baton_shm_queue_pop(seg, gq, &f, 1000), 0);
+	kill(pid, SIGSTOP);
+	CHECK_EQ(baton_shm_future_wait(seg, f, 100), -ETIMEDOUT);
+	CHECK_EQ(baton_shm_reap(seg), 0);
+	CHECK_EQ(baton_shm_stats(seg, &st), 0);
+	CHECK_EQ(st.procs_alive, 2);
+	kill(pid, SIGCONT);
+	xt_signal(&go);
+	CHECK_EQ(baton_shm_future_take(seg, f, 5000, &v, sizeof(v), &len,
+				       NULL), 0);
+	CHECK_EQ(v, 0);
+	xt_await(&hs);
+	kill(pid, SIGKILL);
+	CHECK_EQ(xt_reap(pid), 128 + SIGKILL);
+	CHECK_EQ(baton_shm_future_unref(seg, f), 0);
+	CHECK_EQ(baton_shm_queue_destroy(seg, gq), 0);
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	xt_pipe_close(&hs);
+	xt_pipe_close(&go);
+}
+
+/* ---- corrupt images ------------------------------------------------------------------------------ */
+
+/* A sealed memfd holding seg's image with word `word` set to v. */
+static int
+image(baton_shm *seg, size_t word, uint32_t v, bool seal, long extra)
+{
+	struct stat sb;
+	unsigned char *buf;
+	int fd = (int)syscall(SYS_memfd_create, "img", MFD_ALLOW_SEALING);
+
+	CHECK(fd >= 0);
+	CHECK(fstat(baton_shm_fd(seg), &sb) == 0);
+	buf = malloc((size_t)sb.st_size);
+	CHECK(buf != NULL);
+	CHECK(pread(baton_shm_fd(seg), buf, (size_t)sb.st_size, 0) ==
+	      sb.st_size);
+	memcpy(buf + word * 4, &v, 4);
+	CHECK(write(fd, buf, (size_t)sb.st_size) == sb.st_size);
+	if (extra > 0)
+		CHECK(ftruncate(fd, sb.st_size + extra) == 0);
+	if (seal)
+		CHECK(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) == 0);
+	free(buf);
+	return fd;
+}
+
+static void
+s_corrupt_images(void)
+{
+	baton_shm *seg = mk(), *other;
+	int fd;
+	struct {
+		size_t word;
+		uint32_t v;
+		bool seal;
+		long extra;
+		int expect;
+	} cases[] = {
+		{ 0, 0xdeadbeef, true, 0, -EBADMSG },    /* magic */
+		{ 2, 99, true, 0, -EPROTO },             /* layout version */
+		{ 3, 12345, true, 0, -EPROTO },          /* ABI */
+		{ 4, 1000, true, 0, -EPROTO },           /* max_procs */
+		{ 5, 1000, true, 0, -EPROTO },           /* sizes vs fstat */
+		{ 9, 100, true, 0, -EPROTO },            /* block size */
+		{ 10, 4096, true, 0, -EPROTO },          /* recorded total */
+		{ 2, 1, false, 0, -EPROTO },             /* no seals */
+		{ 2, 1, true, 4096, -EPROTO },           /* size vs fstat */
+		{ 2, 1, true, 0, 0 },                    /* intact */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fd = image(seg, cases[i].word, cases[i].v, cases[i].seal,
+			   cases[i].extra);
+		CHECK_EQ(baton_shm_attach(&other, fd), cases[i].expect);
+		if (cases[i].expect == 0)
+			CHECK_EQ(baton_shm_detach(other), 0);
+		else
+			CHECK(other == NULL);
+		close(fd);
+	}
+	fd = open("/dev/null", O_RDONLY);
+	CHECK_EQ(baton_shm_attach(&other, fd), -EPROTO);
+	close(fd);
+	CHECK_EQ(baton_shm_attach(&other, -1), -EBADF);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+}
+
+/* ---- a full segment ------------------------------------------------------------------------------- */
+
+static int
+child_adopt_only(baton_shm *seg, void *arg)
+{
+	(void)seg;
+	(void)arg;
+	xt_signal(&hs);
+	for (;;)
+		pause();
+	return 0;
+}
+
+static void
+s_full(void)
+{
+	struct baton_shm_opts o = small;
+	baton_shm *seg;
+	baton_shm_promise p[NF], pg;
+	baton_shm_future f[NF], g;
+	baton_shm_queue q[4], extra;
+	char big[1024] = { 0 };
+	pid_t pid;
+
+	o.max_procs = 2;
+	o.arena_blocks = 2;
+	CHECK_EQ(baton_shm_create(&seg, &o), 0);
+	for (int i = 0; i < NF; i++)
+		CHECK_EQ(baton_shm_promise_create(seg, &p[i], &f[i]), 0);
+	CHECK_EQ(baton_shm_promise_create(seg, &pg, &g), -ENOSPC);
+	CHECK_EQ(pg.id, 0);
+	CHECK_EQ(baton_shm_promise_fulfil(seg, p[0], big, 1024), 0);
+	CHECK_EQ(baton_shm_promise_fulfil(seg, p[1], big, 65), 0);
+	CHECK_EQ(baton_shm_promise_fulfil(seg, p[2], big, 65), -ENOSPC);
+	CHECK_EQ(baton_shm_promise_fulfil(seg, p[2], big, 1025), -EMSGSIZE);
+	CHECK_EQ(baton_shm_promise_fulfil(seg, p[2], big, 64), 0); /* inline */
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ(baton_shm_queue_create(seg, 1, &q[i]), 0);
+	CHECK_EQ(baton_shm_queue_create(seg, 1, &extra), -ENOSPC);
+	CHECK_EQ(baton_shm_queue_create(seg, 17, &extra), -EINVAL);
+	CHECK_EQ(baton_shm_queue_push(seg, q[0], f[0], 0), 0);
+	CHECK_EQ(baton_shm_queue_push(seg, q[0], f[1], 0), -EAGAIN);
+	CHECK_EQ(baton_shm_queue_push(seg, q[0], f[1], 10), -ETIMEDOUT);
+	xt_pipe_init(&hs);
+	pid = xt_spawn(seg, child_adopt_only, NULL);
+	xt_await(&hs);
+	/* The process table is full: a second child cannot adopt. */
+	{
+		pid_t c = xt_fork();
+
+		if (c == 0)
+			_exit(baton_shm_adopt(seg) == -EUSERS ? 0 : 1);
+		CHECK_EQ(xt_reap(c), 0);
+	}
+	kill(pid, SIGKILL);
+	CHECK_EQ(xt_reap(pid), 128 + SIGKILL);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ(baton_shm_queue_destroy(seg, q[i]), 0);
+	for (int i = 0; i < NF; i++) {
+		CHECK_EQ(baton_shm_promise_destroy(seg, p[i]), 0);
+		if (i != 0)
+			CHECK_EQ(baton_shm_future_unref(seg, f[i]), 0);
+	}
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	xt_pipe_close(&hs);
+}
+
+/* ---- PID reuse -------------------------------------------------------------------------------------- */
+
+static void
+s_pid_reuse(void)
+{
+	baton_shm *seg = mk();
+	struct xproc *row = xproc_at(seg, 5);
+	pid_t pid = xt_fork();
+
+	if (pid == 0) {
+		for (;;)
+			pause();
+	}
+	/* A row naming a live pid with another start time: a pid reused
+	 * by an unrelated process after the attached one died. */
+	baton__xlock(seg);
+	baton__xset(seg, &row->pid, (uint32_t)pid);
+	baton__xset(seg, &row->start_lo, 1);
+	baton__xset(seg, &row->start_hi, 0);
+	baton__xset(seg, &row->state, P_ALIVE);
+	baton__xcommit(seg);
+	baton__xunlock(seg);
+	CHECK_EQ(baton_shm_reap(seg), 1);
+	CHECK_EQ(xld(&row->state), P_FREE);
+	kill(pid, SIGKILL);
+	CHECK_EQ(xt_reap(pid), 128 + SIGKILL);
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+}
+
+/* ---- one taker ---------------------------------------------------------------------------------------- */
+
+static int
+child_take(baton_shm *seg, void *arg)
+{
+	baton_shm_future f;
+	size_t len;
+	int v, r;
+
+	(void)arg;
+	CHECK_EQ(baton_shm_queue_pop(seg, gq, &f, 5000), 0);
+	xt_await(&go);
+	r = baton_shm_future_take(seg, f, 5000, &v, sizeof(v), &len, NULL);
+	CHECK(r == 0 || r == -EALREADY);
+	CHECK(r != 0 || v == 42);
+	CHECK_EQ(baton_shm_future_unref(seg, f), 0);
+	return r == 0 ? 0 : 1;
+}
+
+static void
+s_take_once(void)
+{
+	enum { N = 4 };
+	baton_shm *seg = mk();
+	baton_shm_promise p;
+	baton_shm_future f;
+	pid_t pid[N];
+	int v = 42, winners = 0;
+
+	xt_pipe_init(&go);
+	CHECK_EQ(baton_shm_queue_create(seg, 8, &gq), 0);
+	CHECK_EQ(baton_shm_promise_create(seg, &p, &f), 0);
+	for (int i = 1; i < N; i++)
+		CHECK_EQ(baton_shm_future_ref(seg, f), 0);
+	for (int i = 0; i < N; i++)
+		CHECK_EQ(baton_shm_queue_push(seg, gq, f, 0), 0);
+	for (int i = 0; i < N; i++)
+		pid[i] = xt_spawn(seg, child_take, NULL);
+	for (int i = 0; i < N; i++)
+		xt_signal(&go);
+	CHECK_EQ(baton_shm_promise_fulfil(seg, p, &v, sizeof(v)), 0);
+	CHECK_EQ(baton_shm_promise_destroy(seg, p), 0);
+	for (int i = 0; i < N; i++) {
+		int st = xt_reap(pid[i]);
+
+		CHECK(st == 0 || st == 1);
+		winners += st == 0;
+	}
+	CHECK_EQ(winners, 1);
+	CHECK_EQ(baton_shm_queue_destroy(seg, gq), 0);
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	xt_pipe_close(&go);
+}
+
+/* ---- fd passing, cancel, a body on the pool ------------------------------------------------------------ */
+
+static void
+s_fd_passing(void)
+{
+	baton_shm *seg = mk();
+	baton_shm_promise p;
+	baton_shm_future f;
+	int sv[2], v = 5;
+	pid_t pid;
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK_EQ(baton_shm_queue_create(seg, 4, &gq), 0);
+	CHECK_EQ(baton_shm_promise_create(seg, &p, &f), 0);
+	CHECK_EQ(baton_shm_promise_fulfil(seg, p, &v, sizeof(v)), 0);
+	CHECK_EQ(baton_shm_promise_destroy(seg, p), 0);
+	CHECK_EQ(baton_shm_queue_push(seg, gq, f, 0), 0);
+	pid = xt_fork();
+	if (pid == 0) {
+		baton_shm *mine;
+		size_t len;
+
+		/* As an unrelated process would: no inherited handle. */
+		CHECK_EQ(baton_shm_detach(seg), 0);
+		CHECK_EQ(baton_shm_attach_socket(&mine, sv[1]), 0);
+		CHECK_EQ(baton_shm_queue_pop(mine, gq, &f, 1000), 0);
+		CHECK_EQ(baton_shm_future_take(mine, f, 1000, &v, sizeof(v),
+					       &len, NULL), 0);
+		CHECK_EQ(v, 5);
+		CHECK_EQ(baton_shm_future_unref(mine, f), 0);
+		CHECK_EQ(baton_shm_detach(mine), 0);
+		_exit(0);
+	}
+	CHECK_EQ(baton_shm_send_fd(seg, sv[0]), 0);
+	CHECK_EQ(xt_reap(pid), 0);
+	close(sv[0]);
+	close(sv[1]);
+	CHECK_EQ(baton_shm_queue_destroy(seg, gq), 0);
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+}
+
+static int
+child_wait_cancelled(baton_shm *seg, void *arg)
+{
+	struct baton_shm_reason why;
+	baton_shm_future f;
+	size_t len;
+	char c;
+
+	(void)arg;
+	CHECK_EQ(baton_shm_queue_pop(seg, gq, &f, 5000), 0);
+	xt_signal(&hs);
+	CHECK_EQ(baton_shm_future_copy(seg, f, 5000, &c, 1, &len, &why),
+		 BATON_EXITED);
+	CHECK_EQ(why.kind, BATON_EXIT_SHUTDOWN);
+	CHECK_EQ(why.code, ECANCELED);
+	CHECK_EQ(baton_shm_future_cancel(seg, f), -EALREADY);
+	CHECK_EQ(baton_shm_future_unref(seg, f), 0);
+	return 0;
+}
+
+static void
+s_cancel(void)
+{
+	baton_shm *seg = mk();
+	baton_shm_promise p;
+	baton_shm_future f;
+	pid_t pid;
+
+	xt_pipe_init(&hs);
+	CHECK_EQ(baton_shm_queue_create(seg, 4, &gq), 0);
+	CHECK_EQ(baton_shm_promise_create(seg, &p, &f), 0);
+	CHECK_EQ(baton_shm_future_ref(seg, f), 0);
+	CHECK_EQ(baton_shm_queue_push(seg, gq, f, 0), 0);
+	pid = xt_spawn(seg, child_wait_cancelled, NULL);
+	xt_await(&hs);
+	CHECK_EQ(baton_shm_future_cancel(seg, f), 0);
+	CHECK_EQ(baton_shm_promise_fulfil(seg, p, "x", 1), -EALREADY);
+	CHECK_EQ(xt_reap(pid), 0);
+	CHECK_EQ(baton_shm_promise_destroy(seg, p), 0);
+	CHECK_EQ(baton_shm_future_unref(seg, f), 0);
+	CHECK_EQ(baton_shm_queue_destroy(seg, gq), 0);
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	xt_pipe_close(&hs);
+}
+
+static long
+square(void *arg, void *buf, size_t cap)
+{
+	long v = (long)(intptr_t)arg;
+
+	CHECK(cap >= sizeof(v));
+	v *= v;
+	memcpy(buf, &v, sizeof(v));
+	return sizeof(v);
+}
+
+static long
+failing(void *arg, void *buf, size_t cap)
+{
+	(void)arg;
+	(void)buf;
+	(void)cap;
+	return -EDOM;
+}
+
+static int
+child_take_squares(baton_shm *seg, void *arg)
+{
+	struct baton_shm_reason why;
+	baton_shm_future f;
+	long v, sum = 0;
+	size_t len;
+
+	(void)arg;
+	for (int i = 0; i < 5; i++) {
+		CHECK_EQ(baton_shm_queue_pop(seg, gq, &f, 5000), 0);
+		CHECK_EQ(baton_shm_future_take(seg, f, 5000, &v, sizeof(v),
+					       &len, NULL), 0);
+		sum += v;
+		CHECK_EQ(baton_shm_future_unref(seg, f), 0);
+	}
+	CHECK_EQ(sum, 0 + 1 + 4 + 9 + 16);
+	CHECK_EQ(baton_shm_queue_pop(seg, gq, &f, 5000), 0);
+	CHECK_EQ(baton_shm_future_copy(seg, f, 5000, &v, sizeof(v), &len,
+				       &why), BATON_EXITED);
+	CHECK_EQ(why.kind, BATON_EXIT_ERROR);
+	CHECK_EQ(why.code, EDOM);
+	CHECK_EQ(baton_shm_future_unref(seg, f), 0);
+	return 0;
+}
+
+static void
+s_pool_body(void)
+{
+	baton_shm *seg = mk();
+	baton_shm_future f;
+	pid_t pid;
+
+	CHECK_EQ(baton_shm_queue_create(seg, 8, &gq), 0);
+	pid = xt_spawn(seg, child_take_squares, NULL);
+	for (long i = 0; i < 5; i++) {
+		CHECK_EQ(baton_shm_future_start(seg, square, (void *)i, NULL,
+						&f), 0);
+		CHECK_EQ(baton_shm_queue_push(seg, gq, f, 5000), 0);
+	}
+	CHECK_EQ(baton_shm_future_start(seg, failing, NULL, NULL, &f), 0);
+	CHECK_EQ(baton_shm_queue_push(seg, gq, f, 5000), 0);
+	CHECK_EQ(xt_reap(pid), 0);
+	/* Bodies may still be finishing: detach says -EBUSY till then. */
+	while (baton_shm_detach(seg) == -EBUSY)
+		usleep(1000);
+}
+
+/* ---- named segments ------------------------------------------------------------------------------------ */
+
+static char seg_name[64];
+
+static int
+child_named_consumer(baton_shm *inherited, void *arg)
+{
+	baton_shm *seg;
+	baton_shm_future f;
+	size_t len;
+	int v;
+
+	(void)arg;
+	CHECK_EQ(baton_shm_detach(inherited), 0);
+	/* As an unrelated process would: by name. */
+	CHECK_EQ(baton_shm_open_named(&seg, seg_name), 0);
+	CHECK_EQ(baton_shm_queue_pop(seg, gq, &f, 5000), 0);
+	CHECK_EQ(baton_shm_future_take(seg, f, 5000, &v, sizeof(v), &len,
+				       NULL), 0);
+	CHECK_EQ(v, 77);
+	CHECK_EQ(baton_shm_future_unref(seg, f), 0);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	return 0;
+}
+
+static int
+child_named_creator(baton_shm *unused, void *arg)
+{
+	baton_shm *seg;
+
+	(void)unused;
+	(void)arg;
+	CHECK_EQ(baton_shm_create_named(&seg, seg_name, &small), 0);
+	xt_signal(&hs);
+	for (;;)
+		pause();
+	return 0;
+}
+
+static bool
+name_exists(void)
+{
+	int fd = shm_open(seg_name, O_RDONLY, 0);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+static void
+s_named(void)
+{
+	baton_shm *seg, *other;
+	baton_shm_promise p;
+	baton_shm_future f;
+	int v = 77, fd;
+	pid_t pid;
+
+	snprintf(seg_name, sizeof(seg_name), "/baton-test-%d", (int)getpid());
+	CHECK_EQ(baton_shm_create_named(&seg, "no-slash", NULL), -EINVAL);
+	CHECK_EQ(baton_shm_create_named(&seg, "/a/b", NULL), -EINVAL);
+	CHECK_EQ(baton_shm_create_named(&seg, seg_name, &small), 0);
+	/* In use: not reclaimed, not replaced. */
+	CHECK_EQ(baton_shm_create_named(&other, seg_name, &small), -EEXIST);
+	CHECK_EQ(baton_shm_queue_create(seg, 4, &gq), 0);
+	CHECK_EQ(baton_shm_promise_create(seg, &p, &f), 0);
+	CHECK_EQ(baton_shm_promise_fulfil(seg, p, &v, sizeof(v)), 0);
+	CHECK_EQ(baton_shm_promise_destroy(seg, p), 0);
+	CHECK_EQ(baton_shm_queue_push(seg, gq, f, 0), 0);
+	pid = xt_spawn(seg, child_named_consumer, NULL);
+	CHECK_EQ(xt_reap(pid), 0);
+	/* A forked child that adopted and detached did not unlink it. */
+	CHECK(name_exists());
+	/* Checked on open: mode and a foreign object. */
+	fd = shm_open(seg_name, O_RDWR, 0);
+	CHECK(fd >= 0 && fchmod(fd, 0644) == 0);
+	CHECK_EQ(baton_shm_open_named(&other, seg_name), -EPERM);
+	CHECK(fchmod(fd, 0600) == 0);
+	close(fd);
+	CHECK_EQ(baton_shm_open_named(&other, "/baton-none-such"), -ENOENT);
+	CHECK_EQ(baton_shm_queue_destroy(seg, gq), 0);
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0); /* the last user unlinks */
+	CHECK(!name_exists());
+
+	/* A stale name: its creator was killed; the next create reclaims
+	 * it, but not while the creator lives. */
+	xt_pipe_init(&hs);
+	pid = xt_fork();
+	if (pid == 0)
+		_exit(child_named_creator(NULL, NULL));
+	xt_await(&hs);
+	CHECK_EQ(baton_shm_create_named(&seg, seg_name, &small), -EEXIST);
+	kill(pid, SIGKILL);
+	CHECK_EQ(xt_reap(pid), 128 + SIGKILL);
+	CHECK(name_exists());
+	CHECK_EQ(baton_shm_create_named(&seg, seg_name, &small), 0);
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	CHECK(!name_exists());
+	xt_pipe_close(&hs);
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} scenarios[] = {
+	{ "roundtrip", s_roundtrip },
+	{ "echild", s_echild },
+	{ "fork_wake", s_fork_wake },
+	{ "producer_killed_before", s_producer_killed_before },
+	{ "producer_killed_during", s_producer_killed_during },
+	{ "producer_killed_after", s_producer_killed_after },
+	{ "producer_already_dead", s_producer_already_dead },
+	{ "consumer_killed_holding", s_consumer_killed_holding },
+	{ "die_in_section", s_die_in_section },
+	{ "all_producers_die", s_all_producers_die },
+	{ "all_consumers_die", s_all_consumers_die },
+	{ "sigstop", s_sigstop },
+	{ "corrupt_images", s_corrupt_images },
+	{ "full", s_full },
+	{ "pid_reuse", s_pid_reuse },
+	{ "take_once", s_take_once },
+	{ "fd_passing", s_fd_passing },
+	{ "cancel", s_cancel },
+	{ "pool_body", s_pool_body },
+	{ "named", s_named },
+};
+
+int
+main(int argc, char **argv)
+{
+	alarm(120); /* a hang is a failure */
+	for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
+		double t0 = xt_now_ms();
+
+		if (argc > 1 && strcmp(argv[1], scenarios[i].name) != 0)
+			continue;
+		scenarios[i].fn();
+		printf("xproc_faults: %-24s ok (%.1f ms)\n", scenarios[i].name,
+		       xt_now_ms() - t0);
+		fflush(stdout);
+	}
+	return 0;
+}
