@@ -185,6 +185,8 @@ baton_exit_kind_name(enum baton_exit_kind kind)
 		return "shutdown";
 	case BATON_EXIT_TIMEOUT:
 		return "timeout";
+	case BATON_EXIT_NOPROC:
+		return "noproc";
 	case BATON_EXIT_KILLED:
 		return "killed";
 	}

@@ -130,10 +130,9 @@ typedef struct baton_shm_queue {
 #define BATON_SHM_CHECK_MS 2
 
 /*
- * The exit kind of a future whose producer process died before completing
- * it (Erlang's noproc): reason.code is ESRCH.
+ * A future whose producer process died before completing it fails with
+ * BATON_EXIT_NOPROC (enum baton_exit_kind, baton/task.h): code ESRCH.
  */
-#define BATON_EXIT_NOPROC 16
 
 /* Why a cross-process future failed: baton_exit_reason plus the process. */
 struct baton_shm_reason {

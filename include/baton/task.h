@@ -99,7 +99,13 @@ enum baton_exit_kind {
 	BATON_EXIT_ERROR,      /* the body called baton_exit(ERROR, ...) */
 	BATON_EXIT_SHUTDOWN,   /* stopped on request (shutdown, cancel) */
 	BATON_EXIT_TIMEOUT,    /* abandoned at a timeout */
-	BATON_EXIT_KILLED      /* abandoned at once (brutal shutdown, kill) */
+	BATON_EXIT_KILLED,     /* abandoned at once (brutal shutdown, kill) */
+	/*
+	 * The process that was to complete it died (Erlang's noproc): a
+	 * cross-process future's producer (baton/shm.h); code is its pid.
+	 * Never a body's own choice: baton_exit refuses it.
+	 */
+	BATON_EXIT_NOPROC = 16
 };
 
 /* Why a task exited.  message has static storage duration, or is NULL. */
