@@ -17,9 +17,8 @@
  */
 #include <stdlib.h>
 
-#include "pool_internal.h"
+#include "executor.h"
 
-static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 
 
 static _Atomic(baton_pool *) default_pool;
@@ -80,7 +79,12 @@ fork_child(void)
 	pthread_mutex_unlock(&default_lock);
 }
 
-static void
+/*
+ * At load: exit and fork handlers, before any pool exists, so that a
+ * child forked from a program with only pools of its own still forgets
+ * them (baton__pool_fork_gen).
+ */
+__attribute__((constructor)) static void
 register_process_hooks(void)
 {
 	(void)atexit(close_default);
@@ -100,10 +104,12 @@ baton_pool_default(void)
 	if (!default_made) {
 		/* A failure is final for the process, as documented. */
 		default_made = true;
-		/* release: a reader that sees it sees it whole. */
-		if (baton_pool_create_opts(&pool, &default_opts) == 0)
+		if (baton_pool_create_opts(&pool, &default_opts) == 0) {
+			pool->is_default = true; /* destroy refuses it */
+			/* release: a reader that sees it sees it whole. */
 			atomic_store_explicit(&default_pool, pool,
 					      memory_order_release);
+		}
 	}
 	pool = atomic_load_explicit(&default_pool, memory_order_relaxed);
 	pthread_mutex_unlock(&default_lock);
@@ -125,18 +131,3 @@ baton_pool_set_default_opts(const struct baton_pool_opts *opts)
 	pthread_mutex_unlock(&default_lock);
 	return r;
 }
-
-void
-baton__pool_process_hooks_once(void)
-{
-	pthread_once(&default_once, register_process_hooks);
-}
-
-bool
-baton__pool_is_default(baton_pool *pool)
-{
-	/* relaxed: only ever equal if this pool was made the default. */
-	return pool != NULL &&
-	    pool == atomic_load_explicit(&default_pool, memory_order_relaxed);
-}
-

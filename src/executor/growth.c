@@ -44,7 +44,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
-#include "pool_internal.h"
+#include "executor.h"
 
 #define CEILING_CAP 16384u
 
@@ -132,7 +132,7 @@ baton__pool_grow(baton_pool *pool, unsigned int n)
 		}
 		if (w == NULL ||
 		    baton__pthread_create(&tid, attr_ok ? &attr : NULL,
-					  baton__pool_worker_main, w) != 0) {
+					  pool->worker_main, w) != 0) {
 			free(w);
 			/* Give the slot back; destroy may be waiting for 0. */
 			pthread_mutex_lock(&pool->reg);

@@ -62,7 +62,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
-#include "pool_internal.h"
+#include "executor.h"
 
 /*
  * Bumped in the child after every fork (default_pool.c): a pool made
@@ -598,8 +598,8 @@ worker_unregister(struct worker *w, bool counted)
 }
 
 
-void *
-baton__pool_worker_main(void *arg)
+static void *
+worker_main(void *arg)
 {
 	struct worker *w = arg;
 	baton_pool *pool = w->pool;
@@ -751,7 +751,6 @@ baton_pool_create_opts(baton_pool **out, const struct baton_pool_opts *opts)
 	*out = NULL;
 	if (opts == NULL)
 		opts = &defaults;
-	baton__pool_process_hooks_once();
 	if (baton__pool_opts_check(opts) != 0)
 		return -EINVAL;
 	workers = base_of(opts);
@@ -767,6 +766,7 @@ baton_pool_create_opts(baton_pool **out, const struct baton_pool_opts *opts)
 	ck_ec32_init(&pool->monitor_ev, 0);
 	atomic_init(&pool->refs, 1);
 	pool->exec.ops = &exec_ops;
+	pool->worker_main = worker_main;
 	pool->fork_gen = atomic_load_explicit(&baton__pool_fork_gen,
 					      memory_order_relaxed);
 	pool->base = workers;
@@ -831,7 +831,7 @@ baton_pool_destroy(baton_pool *pool)
 {
 	if (pool == NULL)
 		return 0;
-	if (baton__pool_is_default(pool))
+	if (pool->is_default)
 		return -EINVAL;
 	if (baton__pool_is_own_thread(pool))
 		return -EDEADLK;

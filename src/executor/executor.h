@@ -1,11 +1,11 @@
 /*
- * pool_internal.h - internal: what the executor's files share: the pool,
+ * executor.h - internal: what the executor's files share: the pool,
  * its worker records, and the calls between pool.c (queue, watch,
  * workers), growth.c (threads added while bodies block, the monitor) and
  * default_pool.c (the default pool, exit and fork).
  */
-#ifndef BATON_SRC_EXECUTOR_POOL_INTERNAL_H
-#define BATON_SRC_EXECUTOR_POOL_INTERNAL_H
+#ifndef BATON_SRC_EXECUTOR_EXECUTOR_H
+#define BATON_SRC_EXECUTOR_EXECUTOR_H
 
 #include <pthread.h>
 #include <time.h>
@@ -105,6 +105,9 @@ struct baton_pool {
 
 	struct baton__exec exec; /* what its cells call (cell.h) */
 	atomic_uint refs; /* the creator's, plus what binds work to it */
+	/* What a new thread runs (pool.c's worker loop; growth.c starts it). */
+	void *(*worker_main)(void *worker);
+	bool is_default; /* set by default_pool.c before it is published */
 	unsigned int base, max_threads;
 	long keep_alive_ns;
 	long stuck_ns; /* 0: never count a body as stuck */
@@ -136,13 +139,12 @@ queue_looks_empty(baton_pool *pool, memory_order order)
 
 /* pool.c: 0 if opts are valid, else -EINVAL. */
 int baton__pool_opts_check(const struct baton_pool_opts *opts);
-/* pool.c: a worker thread's main; whether the caller is one of pool's. */
-void *baton__pool_worker_main(void *arg);
 /*
  * At exit: closes the pool to new work, stops and joins its monitor,
  * but waits for no body.
  */
 void baton__pool_close_at_exit(baton_pool *pool);
+/* pool.c: whether the caller is one of pool's threads. */
 bool baton__pool_is_own_thread(baton_pool *pool);
 
 /* growth.c */
@@ -159,10 +161,4 @@ void *baton__pool_monitor_main(void *arg);
 /* The thread ceiling the system allows, for max_threads AUTO. */
 unsigned int baton__pool_default_ceiling(unsigned int base);
 
-/* default_pool.c */
-/* Registers the exit and fork handlers, once per process. */
-void baton__pool_process_hooks_once(void);
-/* Whether pool is the process's default pool. */
-bool baton__pool_is_default(baton_pool *pool);
-
-#endif /* BATON_SRC_EXECUTOR_POOL_INTERNAL_H */
+#endif /* BATON_SRC_EXECUTOR_EXECUTOR_H */
