@@ -44,6 +44,7 @@
 
 #include <assert.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,9 +124,39 @@ quarantine_swap(struct baton__cell *cell)
 #define FAST_TLS __attribute__((tls_model("initial-exec")))
 struct cell_cache {
 	unsigned int n;
+	bool keyed;  /* its thread's exit will flush it (cache_key) */
+	bool closed; /* flushed at thread exit: frees go to the shared list */
 	struct baton__cell *cells[CACHE_MAX];
 };
 static _Thread_local struct cell_cache cache FAST_TLS;
+/* The body running on this thread, innermost (helping nests them). */
+static _Thread_local struct baton__cell *running FAST_TLS;
+static pthread_key_t cache_key;
+static bool cache_key_made;
+static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
+
+struct baton__cell *
+baton__cell_running(void)
+{
+	return running;
+}
+
+/* Thread exit: the cache goes back; later frees skip it. */
+static void
+cache_exit(void *arg)
+{
+	struct cell_cache *self = arg;
+
+	baton__cell_cache_flush();
+	self->closed = true;
+}
+
+static void
+make_cache_key(void)
+{
+	/* Without the key a thread's cache is stranded at exit, not lost. */
+	cache_key_made = baton__pthread_key_create(&cache_key, cache_exit) == 0;
+}
 static _Thread_local struct baton__cell_thread_hooks *thread_hooks FAST_TLS;
 
 void
@@ -155,8 +186,12 @@ refill(struct cell_cache *self)
 {
 	struct chunk *c;
 
-	/* So that thread exit returns this cache (thread.c's exit key). */
-	(void)baton__thread_self();
+	if (!self->keyed) {
+		self->keyed = true;
+		pthread_once(&cache_key_once, make_cache_key);
+		if (cache_key_made)
+			(void)pthread_setspecific(cache_key, self);
+	}
 	baton__lock_acquire(&free_lock);
 	while (free_list != NULL && self->n < CACHE_BATCH) {
 		self->cells[self->n++] = free_list;
@@ -349,6 +384,13 @@ cell_free(struct baton__cell *cell)
 	if ((cell = quarantine_swap(cell)) == NULL)
 		return;
 #endif
+	if (self->closed) {
+		baton__lock_acquire(&free_lock);
+		cell->free_next = free_list;
+		free_list = cell;
+		baton__lock_release(&free_lock);
+		return;
+	}
 	if (self->n == CACHE_MAX) {
 		baton__lock_acquire(&free_lock);
 		while (self->n > CACHE_MAX - CACHE_BATCH) {
@@ -550,7 +592,6 @@ baton__cell_run(struct baton__cell *cell)
 		BATON_EXIT_SHUTDOWN, ECANCELED, "stopped before it ran"
 	};
 	unsigned int expected = BATON_TASK_QUEUED;
-	struct baton__thread *self;
 	struct baton__exec *ex;
 	struct baton__cell *outer;
 	unsigned int flags;
@@ -568,7 +609,6 @@ baton__cell_run(struct baton__cell *cell)
 	 */
 	flags = atomic_fetch_or_explicit(&cell->flags, CELL_IN_BODY,
 					 memory_order_acq_rel);
-	self = baton__thread_self();
 	if (flags & CELL_STOP) {
 		/* Counted as cancelled when the stop was requested. */
 		atomic_fetch_and_explicit(&cell->flags, ~CELL_IN_BODY,
@@ -584,12 +624,12 @@ baton__cell_run(struct baton__cell *cell)
 	 * written only when nested, so the worker's outermost body leaves
 	 * the owner's line alone (alloc set it NULL).
 	 */
-	outer = self->current;
+	outer = running;
 	if (outer != NULL)
 		cell->outer = outer;
-	self->current = cell;
+	running = cell;
 	value = atomic_load_explicit(&cell->fn, memory_order_relaxed)(cell->arg);
-	self->current = outer;
+	running = outer;
 	/* relaxed: set at submit, before the claim this thread made. */
 	ex = atomic_load_explicit(&cell->exec, memory_order_relaxed);
 	if (ex != NULL)
@@ -654,7 +694,7 @@ baton__cell_wait(struct baton__cell *cell,
 		 const struct baton__deadline *deadline, bool may_help)
 {
 	bool help = may_help &&
-	    (deadline->infinite || baton__thread_self()->worker);
+	    (deadline->infinite || baton__block_hooked());
 	bool spun = false;
 
 	for (;;) {

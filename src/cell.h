@@ -158,10 +158,11 @@ struct baton__cell {
  */
 struct baton__thread {
 	pid_t tid;
-	bool worker;                  /* a pool worker: awaits always help */
 	struct baton__cell *owned;    /* tasks started here, not consumed */
-	struct baton__cell *current;  /* the body running on this thread */
 };
+
+/* The body running on the calling thread, innermost; NULL if none. */
+struct baton__cell *baton__cell_running(void);
 
 /* The calling thread's record (thread-local storage; never NULL). */
 struct baton__thread *baton__thread_self(void);
@@ -259,7 +260,7 @@ baton__cell_failed(const struct baton__cell *cell)
 	     CELL_EXITED);
 }
 
-/* Returns the calling thread's cached free cells (thread exit). */
+/* Returns the calling thread's cached free cells (its exit does it). */
 void baton__cell_cache_flush(void);
 
 /*

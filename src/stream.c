@@ -623,7 +623,7 @@ expire(struct baton_stream *s, int64_t now, struct baton_stream_item *item)
 static bool
 help(struct baton_stream *s)
 {
-	if (s->timeout_ns >= 0 && !s->owner->worker)
+	if (s->timeout_ns >= 0 && !baton__block_hooked())
 		return false;
 	for (size_t k = 0; k < s->nlive; k++) {
 		size_t i = s->unordered ? s->live[k] : s->next_emit;

@@ -78,7 +78,8 @@ baton__task_resolve_owned(const baton_task *task, struct baton__cell **out)
 		return r;
 	self = baton__thread_self();
 	/* Awaiting a body running on this very thread (maybe further out). */
-	for (struct baton__cell *c = self->current; c != NULL; c = c->outer) {
+	for (struct baton__cell *c = baton__cell_running(); c != NULL;
+	     c = c->outer) {
 		if (c == cell)
 			return -EDEADLK;
 	}

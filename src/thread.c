@@ -69,7 +69,6 @@ thread_exit(void *arg)
 		}
 		baton__cell_unref(cell);
 	}
-	baton__cell_cache_flush();
 	self_ready = false;
 }
 
@@ -149,7 +148,7 @@ baton_set_orphan_hook(baton_orphan_hook hook, void *ctx)
 bool
 baton_should_stop(void)
 {
-	struct baton__cell *cell = self_ready ? self_record.current : NULL;
+	struct baton__cell *cell = baton__cell_running();
 
 	/* acquire: pairs with baton__cell_request_stop. */
 	return cell != NULL &&
@@ -160,7 +159,7 @@ baton_should_stop(void)
 int
 baton_exit(enum baton_exit_kind kind, int code, const char *message)
 {
-	struct baton__cell *cell = self_ready ? self_record.current : NULL;
+	struct baton__cell *cell = baton__cell_running();
 
 	if (cell == NULL || (unsigned int)kind > BATON_EXIT_KILLED)
 		return -EINVAL;

@@ -603,11 +603,9 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 	baton_pool *pool = w->pool;
-	struct baton__thread *self = baton__thread_self();
 	struct baton__cell *cell;
 	bool closing, retired = false;
 
-self->worker = true;
 	self_worker = w;
 	w->has_clock = pthread_getcpuclockid(pthread_self(),
 					     &w->cpu_clock) == 0;
@@ -641,7 +639,6 @@ self->worker = true;
 	baton__block_hook_set(NULL);
 	baton__cell_set_thread_hooks(NULL);
 	self_worker = NULL;
-	self->worker = false;
 	/*
 	 * Orphans of tasks this thread started, and its cell cache, now:
 	 * the thread-exit destructor would run them after the pool may be

@@ -378,6 +378,12 @@ baton__block_hook_set(struct baton__block_hook *hook)
 }
 
 bool
+baton__block_hooked(void)
+{
+	return block_hook != NULL;
+}
+
+bool
 baton__block_can_grow(void)
 {
 	struct baton__block_hook *h = block_hook;

@@ -143,6 +143,9 @@ struct baton__block_hook {
 /* Installs (or, with NULL, removes) the calling thread's hook. */
 void baton__block_hook_set(struct baton__block_hook *hook);
 
+/* Whether the calling thread has a hook (it is an executor's thread). */
+bool baton__block_hooked(void);
+
 /* Whether a wait by the calling thread leaves its executor able to run
  * queued work: true for threads without a hook. */
 bool baton__block_can_grow(void);
