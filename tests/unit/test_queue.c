@@ -228,12 +228,17 @@ TestSuite(queue, .fini = check_leaks);
 /* create, capacity                                                    */
 /* ------------------------------------------------------------------ */
 
-Test(queue, create_rejects_zero_capacity, .timeout = 10)
+Test(queue, create_with_zero_capacity_makes_a_rendezvous_queue,
+    .timeout = 10)
 {
-	baton_queue *q = TOK(1);
+	baton_queue *q = NULL;
 
-	cr_assert_eq(baton_queue_create(&q, 0, NULL), -EINVAL);
-	cr_assert_null(q, "*out must be set to NULL on failure");
+	cr_assert_eq(baton_queue_create(&q, 0, NULL), 0);
+	cr_assert_not_null(q);
+	cr_assert_eq(baton_queue_capacity(q), 0);
+	cr_assert_eq(baton_queue_size(q), 0);
+	cr_assert_eq(baton_queue_try_push(q, TOK(1)), -EAGAIN);
+	baton_queue_destroy(q);
 }
 
 Test(queue, create_rejects_null_out, .timeout = 10)
