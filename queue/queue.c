@@ -362,7 +362,7 @@ wait_and_transfer(baton_queue *q, enum baton__dir dir, void **items,
 		}
 		baton__waitq_link(wq, &w);
 		if (!baton__ready(q, dir))
-			baton__waiter_sleep(&word, &deadline);
+			baton__waiter_sleep(&word, &deadline, 0);
 		why = BATON__W_REASON(baton__waiter_finish(&wq->lock, wq, &w));
 		baton__cancel_leave(cancel, &link);
 		if (why == BATON__W_CANCELLED) {

@@ -27,6 +27,9 @@
 
 #include "queue_impl.h"
 
+/* How long a linked waiter spins before it sleeps. */
+#define RV_SPIN_NS 50000L
+
 static bool
 closed(baton_queue *q)
 {
@@ -109,7 +112,8 @@ baton__rv_wait(baton_queue *q, enum baton__dir dir, void **items,
 	baton__waitq_link_locked(own, w);
 	baton__lock_release(&q->pushers.lock);
 
-	baton__waiter_sleep(w->word, d);
+	/* A partner usually comes within a futex round trip: spin first. */
+	baton__waiter_sleep(w->word, d, RV_SPIN_NS);
 	why = BATON__W_REASON(baton__waiter_finish(&q->pushers.lock, own, w));
 	switch (why) {
 	case BATON__W_HANDED:

@@ -108,16 +108,33 @@ futex_wake_one(atomic_uint *word)
 }
 
 bool
+baton__word_claim(atomic_uint *word, unsigned val, unsigned *prev,
+		  memory_order success)
+{
+	/* relaxed: the CAS decides. */
+	unsigned v = atomic_load_explicit(word, memory_order_relaxed);
+
+	while (BATON__W_OPEN(v)) {
+		if (atomic_compare_exchange_weak_explicit(
+			word, &v, val, success, memory_order_relaxed)) {
+			*prev = v;
+			return true;
+		}
+	}
+	*prev = v;
+	return false;
+}
+
+bool
 baton__waiter_claim(atomic_uint *word, unsigned reason)
 {
-	unsigned expected = BATON__W_WAITING;
+	unsigned prev;
 
 	/* release: the woken thread sees what the waker did before. */
-	if (!atomic_compare_exchange_strong_explicit(
-		word, &expected, reason, memory_order_release,
-		memory_order_relaxed))
+	if (!baton__word_claim(word, reason, &prev, memory_order_release))
 		return false;
-	futex_wake_one(word);
+	if (prev == BATON__W_SLEEPING)
+		futex_wake_one(word);
 	return true;
 }
 
@@ -148,18 +165,19 @@ claim_locked(struct baton__waitq *wq, unsigned n, unsigned reason,
 
 	while ((w = wq->head) != NULL && (n == 0 || claimed < n) &&
 	       b->n < sizeof(b->words) / sizeof(b->words[0])) {
-		unsigned expected = BATON__W_WAITING;
+		unsigned prev;
 
 		baton__waitq_unlink_locked(wq, w);
 		/*
 		 * release: the woken thread sees what the waker did.  A
 		 * select's records share one word: the tag says which.
 		 */
-		if (atomic_compare_exchange_strong_explicit(
-			w->word, &expected,
-			reason | w->tag << BATON__W_TAG_SHIFT,
-			memory_order_release, memory_order_relaxed)) {
-			b->words[b->n++] = w->word;
+		if (baton__word_claim(w->word,
+				      reason | w->tag << BATON__W_TAG_SHIFT,
+				      &prev, memory_order_release)) {
+			/* A spinning owner needs no system call. */
+			if (prev == BATON__W_SLEEPING)
+				b->words[b->n++] = w->word;
 			claimed++;
 		}
 	}
@@ -209,13 +227,14 @@ unsigned
 baton__waiter_finish(struct baton__lock *lock, struct baton__waitq *wq,
 		     struct baton__waiter *w)
 {
-	unsigned v = BATON__W_WAITING;
+	unsigned v;
 
 	/* acquire: if a claim won, see what the claimer did before it. */
-	if (atomic_compare_exchange_strong_explicit(
-		w->word, &v, BATON__W_LEFT, memory_order_acquire,
-		memory_order_acquire))
+	if (baton__word_claim(w->word, BATON__W_LEFT, &v,
+			      memory_order_acquire))
 		v = BATON__W_LEFT;
+	else /* acquire: as above; a claimed word never changes again. */
+		v = atomic_load_explicit(w->word, memory_order_acquire);
 	/* A line's own claim unlinked the record; any other did not. */
 	switch (BATON__W_REASON(v)) {
 	case BATON__W_LEFT:
@@ -240,14 +259,32 @@ futex_wait_until(atomic_uint *word, unsigned expected,
 		d->infinite ? NULL : &d->at, NULL, FUTEX_BITSET_MATCH_ANY);
 }
 
-unsigned
-baton__waiter_sleep(atomic_uint *word, const struct baton__deadline *d)
+static bool
+word_claimed(void *arg)
 {
+	/* relaxed: the caller re-reads with acquire. */
+	return !BATON__W_OPEN(atomic_load_explicit((atomic_uint *)arg,
+						   memory_order_relaxed));
+}
+
+unsigned
+baton__waiter_sleep(atomic_uint *word, const struct baton__deadline *d,
+		    long spin_ns)
+{
+	unsigned v = BATON__W_WAITING;
+
+	if (spin_ns > 0)
+		baton__spin_until_ns(word_claimed, word,
+				     baton__deadline_left_ns(d, spin_ns));
+	/* Announce the sleep: only now does a claimer pay a futex wake. */
+	if (!atomic_compare_exchange_strong_explicit(
+		word, &v, BATON__W_SLEEPING, memory_order_acquire,
+		memory_order_acquire))
+		return v;
 	for (;;) {
 		/* acquire: pairs with the claimer's release. */
-		unsigned v = atomic_load_explicit(word, memory_order_acquire);
-
-		if (v != BATON__W_WAITING)
+		v = atomic_load_explicit(word, memory_order_acquire);
+		if (v != BATON__W_SLEEPING)
 			return v;
 		if (baton__deadline_expired(d)) {
 			/* acquire: if another claim won, see its writes. */
@@ -257,7 +294,7 @@ baton__waiter_sleep(atomic_uint *word, const struct baton__deadline *d)
 				return BATON__W_TIMEDOUT;
 			return v;
 		}
-		futex_wait_until(word, BATON__W_WAITING, d);
+		futex_wait_until(word, BATON__W_SLEEPING, d);
 	}
 }
 

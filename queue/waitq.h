@@ -21,7 +21,18 @@ enum {
 	BATON__W_TIMEDOUT,  /* its own deadline passed */
 	BATON__W_HANDED,    /* rendezvous: the item moved through the record */
 	BATON__W_LEFT,      /* its owner stopped waiting on its own */
+	BATON__W_SLEEPING,  /* unclaimed, and its owner sleeps on the futex */
 };
+
+/* Whether a word is still unclaimed (WAITING or SLEEPING). */
+#define BATON__W_OPEN(v) ((v) == BATON__W_WAITING || (v) == BATON__W_SLEEPING)
+
+/*
+ * Claims an unclaimed word for `val`: true, with *prev its old value
+ * (SLEEPING: the owner needs a futex wake), or false if already claimed.
+ */
+bool baton__word_claim(atomic_uint *word, unsigned val, unsigned *prev,
+		       memory_order success);
 
 /*
  * One blocked call's entry in a wait line.  `word` is the state word of the
@@ -114,12 +125,13 @@ unsigned baton__waiter_finish(struct baton__lock *lock,
 			      struct baton__waiter *w);
 
 /*
- * Sleeps until *word leaves WAITING (returns the new value) or the
- * deadline passes (claims TIMEDOUT for itself; returns it, or whatever
- * claimed the word first).
+ * Sleeps until *word is claimed (returns the new value) or the deadline
+ * passes (claims TIMEDOUT for itself; returns it, or whatever claimed the
+ * word first).  With `spin_ns`, spins that long first, so that a claim
+ * soon after costs neither side a system call.
  */
 unsigned baton__waiter_sleep(atomic_uint *word,
-			     const struct baton__deadline *d);
+			     const struct baton__deadline *d, long spin_ns);
 
 /*
  * Enters a waiting call into c's list.  False (nothing entered) if c has
