@@ -298,6 +298,39 @@ pop_ready(void *arg)
 	    (t >> 1) > atomic_load_explicit(&q->head, memory_order_seq_cst);
 }
 
+/*
+ * The spin before a wait watches the one slot the caller needs next, not
+ * the other side's ticket: the slot's line moves once per item anyway,
+ * while a spinner re-reading `tail` would steal its line from every push.
+ * The tickets (for close, and for a slot taken by someone else) are read
+ * only every 64 polls.
+ */
+struct spin_ctx {
+	baton_queue *q;
+	enum baton__dir dir;
+	unsigned polls;
+};
+
+static bool
+slot_ready(void *arg)
+{
+	struct spin_ctx *c = arg;
+	baton_queue *q = c->q;
+	uint64_t t;
+
+	if (++c->polls % 64 == 0)
+		return baton__ready(q, c->dir);
+	if (c->dir == BATON__PUSH) {
+		/* relaxed: a hint; the attempt that follows decides. */
+		t = atomic_load_explicit(&q->tail, memory_order_relaxed) >> 1;
+		return atomic_load_explicit(&slot_of(q, t)->seq,
+					    memory_order_relaxed) == 2 * t;
+	}
+	t = atomic_load_explicit(&q->head, memory_order_relaxed);
+	return atomic_load_explicit(&slot_of(q, t)->seq,
+				    memory_order_relaxed) == 2 * t + 1;
+}
+
 ptrdiff_t
 baton__attempt(baton_queue *q, enum baton__dir dir, void **items, size_t n)
 {
@@ -338,8 +371,7 @@ wait_and_transfer(baton_queue *q, enum baton__dir dir, void **items,
 	baton__deadline_init(&deadline, timeout_ms);
 	if (q->capacity > 0 &&
 	    baton__spin_until(dir == BATON__PUSH ? &q->push_spin : &q->pop_spin,
-			      dir == BATON__PUSH ? push_ready : pop_ready,
-			      q)) {
+			      slot_ready, &(struct spin_ctx){ q, dir, 0 })) {
 		r = baton__attempt(q, dir, items, n);
 		if (r != 0)
 			goto out;
