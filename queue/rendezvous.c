@@ -38,6 +38,12 @@ closed(baton_queue *q)
 	    TAIL_CLOSED;
 }
 
+static unsigned
+handed(const struct baton__waiter *w)
+{
+	return BATON__W_HANDED | w->tag << BATON__W_TAG_SHIFT;
+}
+
 /* Moves items with the waiters of the other line; rendezvous lock held. */
 static ptrdiff_t
 match_locked(baton_queue *q, enum baton__dir dir, void **items, size_t n)
@@ -51,13 +57,14 @@ match_locked(baton_queue *q, enum baton__dir dir, void **items, size_t n)
 		baton__waitq_unlink_locked(other, w);
 		if (dir == BATON__PUSH) {
 			w->item = items[k];
-			/* The claim's release publishes the item. */
-			if (baton__waiter_claim(w->word, BATON__W_HANDED))
+			/* The claim's release publishes the item; a select's
+			 * records share its word, the tag says which case. */
+			if (baton__waiter_claim(w->word, handed(w)))
 				k++;
 		} else {
 			void *item = w->item;
 
-			if (baton__waiter_claim(w->word, BATON__W_HANDED))
+			if (baton__waiter_claim(w->word, handed(w)))
 				items[k++] = item;
 		}
 	}

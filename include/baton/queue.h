@@ -75,6 +75,31 @@ typedef struct baton_queue baton_queue;
 /* A handle that interrupts the cancellable calls waiting with it. */
 typedef struct baton_queue_cancel baton_queue_cancel;
 
+/* A future (baton/future.h), for baton_queue_select's future cases. */
+typedef struct baton_future baton_future;
+
+/* What one case of baton_queue_select waits for. */
+enum baton_queue_case_kind {
+	BATON_QUEUE_CASE_PUSH = 1, /* push `item` into `queue` */
+	BATON_QUEUE_CASE_POP,      /* pop from `queue` into `item` */
+	BATON_QUEUE_CASE_FUTURE,   /* `future` completes */
+};
+
+/*
+ * One case of a select.  Set kind and queue (push: and item) or future;
+ * a NULL queue or future makes a case that never fires (Go's nil
+ * channel).  On return, the fired case's `result` is 0 (pushed, popped
+ * into `item`, or the future completed) or -EPIPE (its queue is closed:
+ * a push keeps its item; a pop found it closed and empty).
+ */
+struct baton_queue_case {
+	int kind;
+	baton_queue *queue;
+	void *item;
+	baton_future *future;
+	int result;
+};
+
 /*
  * A callback that receives an item handed back by baton_queue_close_discard.
  * The callback owns the item from then on.
@@ -391,6 +416,36 @@ BATON_API int baton_queue_cancel_reset(baton_queue_cancel *c);
  * Ordering: acquire: a true result happens-after the fire.
  */
 BATON_API bool baton_queue_cancel_is_fired(const baton_queue_cancel *c);
+
+/*
+ * Waits until one of cases[0..n) can proceed, lets exactly that one
+ * proceed, and returns its index (Go's select).  A push case fires when its
+ * item went in, a pop case when it took an item, either when its queue is
+ * closed (result -EPIPE); a future case when the future has completed (the
+ * select takes nothing from it).  If several can proceed, the first tried
+ * wins, and each call starts at a random case, so no case starves.  No
+ * case but the returned one touches its queue: no item is taken for, and
+ * none pushed by, a case not chosen.  timeout_ms 0 only polls (Go's
+ * default case), BATON_INFINITY waits for ever.  Rendezvous queues work as
+ * elsewhere: a push case completes only when a pop takes its item.
+ *
+ * Pointers: borrows cases, each queue and each future; a fired push case
+ * hands its item to the queue, a fired pop case hands the popped item to
+ * the caller in cases[i].item.  Waiting on a pending future registers a
+ * completion callback (baton_future_on_done) that stays with the future
+ * until it completes, about 50 bytes per such select call.
+ * Blocking: up to timeout_ms.
+ * Errors: -EINVAL (cases NULL, n 0 or above 64, an unknown kind, a
+ * negative timeout other than BATON_INFINITY, or a push and a pop case on
+ * one rendezvous queue); -ETIMEDOUT (no case could proceed in time);
+ * -ENOMEM (nothing was done).
+ * Thread safety: any thread; the cases array is the caller's.  Queues may
+ * be closed or destroyed (waking it with -EPIPE, as for a pop) while it
+ * waits.
+ * Ordering: as the fired case's push, pop or baton_future_is_done.
+ */
+BATON_API int baton_queue_select(struct baton_queue_case *cases, size_t n,
+				 int timeout_ms);
 
 /*
  * The number of items in the queue: a snapshot, exact only when no other

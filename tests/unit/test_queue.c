@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <baton/future.h>
 #include <baton/queue.h>
 
 #include "unit.h"
@@ -2526,4 +2527,277 @@ Test(queue, destroy_wakes_blocked_rendezvous_and_cancellable_callers,
 	cr_assert_eq(op_join(&ops[0]), -EPIPE);
 	cr_assert_eq(op_join(&ops[1]), -EPIPE);
 	baton_queue_cancel_destroy(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* select                                                              */
+/* ------------------------------------------------------------------ */
+
+static struct baton_queue_case
+pop_case(baton_queue *q)
+{
+	return (struct baton_queue_case){ .kind = BATON_QUEUE_CASE_POP,
+					  .queue = q, .item = SENTINEL };
+}
+
+static struct baton_queue_case
+push_case(baton_queue *q, void *item)
+{
+	return (struct baton_queue_case){ .kind = BATON_QUEUE_CASE_PUSH,
+					  .queue = q, .item = item };
+}
+
+Test(queue, select_fires_the_one_ready_pop_case, .timeout = 10)
+{
+	baton_queue *a = make_queue(2, NULL), *b = make_queue(2, NULL);
+	struct baton_queue_case cs[2] = { pop_case(a), pop_case(b) };
+
+	push_tokens(b, 4, 1);
+	cr_assert_eq(baton_queue_select(cs, 2, 0), 1);
+	cr_assert_eq(cs[1].result, 0);
+	cr_assert_eq(UNTOK(cs[1].item), 4);
+	cr_assert_eq(cs[0].item, SENTINEL, "the other case took nothing");
+	cr_assert_eq(baton_queue_select(cs, 2, 0), -ETIMEDOUT);
+	baton_queue_destroy(a);
+	baton_queue_destroy(b);
+}
+
+Test(queue, select_takes_exactly_one_item_when_several_cases_are_ready,
+    .timeout = 10)
+{
+	baton_queue *a = make_queue(8, NULL), *b = make_queue(8, NULL);
+	unsigned fired[2] = { 0, 0 };
+
+	for (int round = 0; round < 200; round++) {
+		struct baton_queue_case cs[2] = { pop_case(a), pop_case(b) };
+		int i;
+
+		if (baton_queue_size(a) == 0)
+			push_tokens(a, 1, 1);
+		if (baton_queue_size(b) == 0)
+			push_tokens(b, 2, 1);
+		i = baton_queue_select(cs, 2, LONG_MS);
+		cr_assert(i == 0 || i == 1);
+		cr_assert_eq(UNTOK(cs[i].item), (size_t)i + 1);
+		cr_assert_eq(cs[1 - i].item, SENTINEL);
+		fired[i]++;
+		cr_assert_eq(baton_queue_size(a) + baton_queue_size(b), 1,
+		    "exactly one item taken");
+	}
+	/* Random start: both fire (each below 1 in 2^100 to starve). */
+	cr_assert(fired[0] > 20 && fired[1] > 20, "fired %u / %u", fired[0],
+	    fired[1]);
+	baton_queue_destroy(a);
+	baton_queue_destroy(b);
+}
+
+Test(queue, select_push_case_goes_into_the_queue_with_room, .timeout = 10)
+{
+	baton_queue *full = make_queue(1, NULL), *room = make_queue(1, NULL);
+	struct baton_queue_case cs[2] = { push_case(full, TOK(1)),
+					  push_case(room, TOK(2)) };
+
+	push_tokens(full, 9, 1);
+	cr_assert_eq(baton_queue_select(cs, 2, LONG_MS), 1);
+	expect_pop_tokens(room, 2, 1);
+	expect_pop_tokens(full, 9, 1);
+	cr_assert_eq(baton_queue_size(full), 0, "no push for the other case");
+	baton_queue_destroy(full);
+	baton_queue_destroy(room);
+}
+
+Test(queue, select_times_out_and_polls, .timeout = 10)
+{
+	baton_queue *a = make_queue(1, NULL);
+	struct baton_queue_case cs[2] = { pop_case(a),
+		{ .kind = BATON_QUEUE_CASE_POP, .queue = NULL } };
+	int64_t t0 = now_ns();
+
+	cr_assert_eq(baton_queue_select(cs, 2, 0), -ETIMEDOUT);
+	cr_assert_eq(baton_queue_select(cs, 2, 30), -ETIMEDOUT);
+	cr_assert_geq(now_ns() - t0, 30 * 1000000LL, "timed out early");
+	cr_assert_eq(baton_queue_waiters(a), 0);
+	cr_assert_eq(baton_queue_select(NULL, 1, 0), -EINVAL);
+	cr_assert_eq(baton_queue_select(cs, 0, 0), -EINVAL);
+	cr_assert_eq(baton_queue_select(cs, 2, -2), -EINVAL);
+	cs[0].kind = 99;
+	cr_assert_eq(baton_queue_select(cs, 2, 0), -EINVAL);
+	baton_queue_destroy(a);
+}
+
+struct selector {
+	pthread_t thread;
+	struct baton_queue_case cs[3];
+	size_t n;
+	int timeout_ms;
+	int rc;
+	atomic_int done;
+};
+
+static void *
+selector_main(void *arg)
+{
+	struct selector *s = arg;
+
+	s->rc = baton_queue_select(s->cs, s->n, s->timeout_ms);
+	atomic_store_explicit(&s->done, 1, memory_order_release);
+	return NULL;
+}
+
+static void
+selector_start(struct selector *s)
+{
+	atomic_init(&s->done, 0);
+	spawn_thread(&s->thread, selector_main, s);
+}
+
+Test(queue, blocked_select_wakes_on_a_push_to_either_queue, .timeout = 10)
+{
+	baton_queue *a = make_queue(2, NULL), *b = make_queue(2, NULL);
+	struct selector s = { .cs = { pop_case(a), pop_case(b) }, .n = 2,
+			      .timeout_ms = BATON_INFINITY };
+
+	selector_start(&s);
+	wait_for_waiters(b, 1);
+	cr_assert_eq(baton_queue_push(b, TOK(3)), 0);
+	join_thread(s.thread);
+	cr_assert_eq(s.rc, 1);
+	cr_assert_eq(UNTOK(s.cs[1].item), 3);
+	cr_assert_eq(baton_queue_waiters(a), 0);
+	cr_assert_eq(baton_queue_size(a) + baton_queue_size(b), 0);
+	baton_queue_destroy(a);
+	baton_queue_destroy(b);
+}
+
+Test(queue, select_fires_a_closed_queue_as_closed, .timeout = 10)
+{
+	baton_queue *a = make_queue(2, NULL), *b = make_queue(2, NULL);
+	struct selector s = { .cs = { pop_case(a), push_case(b, TOK(5)) },
+			      .n = 2, .timeout_ms = LONG_MS };
+
+	push_tokens(b, 1, 2);
+	selector_start(&s);
+	wait_for_waiters(a, 1);
+	baton_queue_close(a);
+	join_thread(s.thread);
+	cr_assert_eq(s.rc, 0);
+	cr_assert_eq(s.cs[0].result, -EPIPE);
+	cr_assert_eq(baton_queue_size(b), 2, "the push case did nothing");
+	baton_queue_close(b);
+	struct baton_queue_case c = push_case(b, TOK(6));
+	cr_assert_eq(baton_queue_select(&c, 1, 0), 0);
+	cr_assert_eq(c.result, -EPIPE, "a closed push case fires as closed");
+	baton_queue_destroy(a);
+	baton_queue_destroy(b);
+}
+
+Test(queue, two_selectors_on_one_queue_take_one_item_each, .timeout = 10)
+{
+	baton_queue *a = make_queue(4, NULL), *other = make_queue(1, NULL);
+	struct selector s[2];
+
+	for (int i = 0; i < 2; i++) {
+		s[i] = (struct selector){ .cs = { pop_case(a),
+						  pop_case(other) },
+					  .n = 2, .timeout_ms = LONG_MS };
+		selector_start(&s[i]);
+	}
+	wait_for_waiters(a, 2);
+	cr_assert_eq(baton_queue_push(a, TOK(1)), 0);
+	cr_assert_eq(baton_queue_push(a, TOK(2)), 0);
+	join_thread(s[0].thread);
+	join_thread(s[1].thread);
+	cr_assert_eq(s[0].rc, 0);
+	cr_assert_eq(s[1].rc, 0);
+	cr_assert_eq(UNTOK(s[0].cs[0].item) + UNTOK(s[1].cs[0].item), 3);
+	cr_assert_eq(baton_queue_size(a), 0);
+	baton_queue_destroy(a);
+	baton_queue_destroy(other);
+}
+
+Test(queue, select_with_a_plain_popper_never_strands_an_item,
+    .timeout = 20)
+{
+	baton_queue *a = make_queue(1, NULL), *b = make_queue(1, NULL);
+
+	for (int round = 0; round < 100; round++) {
+		struct selector s = { .cs = { pop_case(a), pop_case(b) },
+				      .n = 2, .timeout_ms = LONG_MS };
+		struct op pop;
+
+		op_init(&pop, a, OP_POP_TIMED, LONG_MS);
+		selector_start(&s);
+		op_start(&pop);
+		wait_for_waiters(a, 2);
+		/* Two items, two waiters: both must get one. */
+		cr_assert_eq(baton_queue_push(a, TOK(1)), 0);
+		cr_assert_eq(baton_queue_push(a, TOK(2)), 0);
+		cr_assert_eq(op_join(&pop), 0);
+		join_thread(s.thread);
+		cr_assert_eq(s.rc, 0);
+		cr_assert_eq(UNTOK(s.cs[0].item) + UNTOK(pop.item), 3);
+	}
+	baton_queue_destroy(a);
+	baton_queue_destroy(b);
+}
+
+Test(queue, select_over_a_future_fires_when_it_completes, .timeout = 10)
+{
+	baton_queue *a = make_queue(1, NULL);
+	baton_promise *pr;
+	baton_future *f;
+	struct selector s;
+
+	cr_assert_eq(baton_promise_create(&pr, &f), 0);
+	s = (struct selector){ .cs = { pop_case(a),
+		{ .kind = BATON_QUEUE_CASE_FUTURE, .future = f } },
+		.n = 2, .timeout_ms = LONG_MS };
+	selector_start(&s);
+	wait_for_waiters(a, 1);
+	cr_assert_eq(baton_promise_fulfil(pr, TOK(7), NULL), 0);
+	join_thread(s.thread);
+	cr_assert_eq(s.rc, 1);
+	cr_assert_eq(s.cs[1].result, 0);
+	cr_assert(baton_future_is_done(f));
+	cr_assert_eq(s.cs[0].item, SENTINEL);
+	/* A completed future fires at once, even in a poll. */
+	cr_assert_eq(baton_queue_select(&s.cs[1], 1, 0), 0);
+	baton_promise_destroy(pr);
+	baton_future_unref(f);
+	baton_queue_destroy(a);
+}
+
+Test(queue, select_on_a_rendezvous_hands_over_through_the_case,
+    .timeout = 10)
+{
+	baton_queue *rv = make_queue(0, NULL), *b = make_queue(1, NULL);
+	struct selector s = { .cs = { pop_case(rv), pop_case(b) }, .n = 2,
+			      .timeout_ms = LONG_MS };
+	struct baton_queue_case both[2] = { pop_case(rv),
+					    push_case(rv, TOK(1)) };
+
+	selector_start(&s);
+	wait_for_waiters(rv, 1);
+	cr_assert_eq(baton_queue_try_push(rv, TOK(6)), 0,
+	    "a selecting popper is a waiting partner");
+	join_thread(s.thread);
+	cr_assert_eq(s.rc, 0);
+	cr_assert_eq(UNTOK(s.cs[0].item), 6);
+	cr_assert_eq(baton_queue_select(both, 2, 0), -EINVAL);
+	baton_queue_destroy(rv);
+	baton_queue_destroy(b);
+}
+
+Test(queue, destroy_wakes_a_blocked_select, .timeout = 10)
+{
+	baton_queue *a = make_queue(1, NULL);
+	struct selector s = { .cs = { pop_case(a) }, .n = 1,
+			      .timeout_ms = BATON_INFINITY };
+
+	selector_start(&s);
+	wait_for_waiters(a, 1);
+	baton_queue_destroy(a);
+	join_thread(s.thread);
+	cr_assert_eq(s.rc, 0);
+	cr_assert_eq(s.cs[0].result, -EPIPE);
 }
