@@ -11,6 +11,12 @@
  *               popper, and a push that returned -ECANCELED, -ETIMEDOUT or
  *               -EAGAIN kept its item (pushed again later).
  *   cancel      the same over a ring of capacity 1..4.
+ *   select      producers push into two queues (one a rendezvous);
+ *               selecting consumers pop from both (with a 0-2 ms timeout,
+ *               sometimes a push case back into a third queue that a
+ *               plain consumer drains), racing plain poppers and the
+ *               closes: every item is taken exactly once, by exactly one
+ *               case.
  *   destroy     rounds of: N threads block in push (full queue) or pop
  *               (empty queue, or rendezvous), the main thread waits until
  *               baton_queue_waiters says they all block, then destroys the
@@ -230,6 +236,191 @@ transfer_scenario(const char *name, size_t capacity, int np, int nc,
 	baton_queue_destroy(r.q);
 }
 
+/* select: fan-in over a ring and a rendezvous, racing plain poppers. */
+
+struct sel_run {
+	baton_queue *in[2], *echo;
+	int np;
+	uint64_t per_producer;
+	uint64_t seed;
+	struct stress_bitmap seen;
+	atomic_int open_inputs;
+};
+
+struct sel_worker {
+	alignas(STRESS_CACHELINE) pthread_t thread;
+	struct sel_run *r;
+	int id;
+	struct stress_sum sum;
+};
+
+static void *
+sel_producer(void *arg)
+{
+	struct sel_worker *w = arg;
+	baton_queue *q = w->r->in[w->id % 2];
+
+	for (uint64_t s = 0; s < w->r->per_producer; s++) {
+		void *item = stress_item((uint64_t)w->id, s);
+
+		if (baton_queue_push(q, item) != 0) {
+			stress_fail("select producer: push failed");
+			break;
+		}
+		stress_sum_add(&w->sum, item);
+		stress_progress_add(1);
+	}
+	return NULL;
+}
+
+static void
+sel_take(struct sel_run *r, struct sel_worker *w, void *item)
+{
+	uint64_t pid, seq;
+
+	if (!stress_item_decode(item, (uint64_t)r->np, &pid, &seq) ||
+	    !stress_bitmap_mark(&r->seen, pid, seq))
+		stress_fail("select: item %p invalid or taken twice", item);
+	stress_sum_add(&w->sum, item);
+}
+
+static void *
+sel_consumer(void *arg)
+{
+	struct sel_worker *w = arg;
+	struct sel_run *r = w->r;
+	struct stress_rng rng;
+	void *held = NULL;
+	bool holding = false;
+
+	stress_rng_init(&rng, r->seed, 300 + (uint64_t)w->id);
+	for (;;) {
+		struct baton_queue_case cs[3] = {
+			{ .kind = BATON_QUEUE_CASE_POP, .queue = r->in[0] },
+			{ .kind = BATON_QUEUE_CASE_POP, .queue = r->in[1] },
+			{ .kind = BATON_QUEUE_CASE_PUSH, .queue = r->echo,
+			  .item = held },
+		};
+		int i = baton_queue_select(cs, holding ? 3 : 2,
+					   (int)stress_rng_below(&rng, 3));
+
+		if (i == -ETIMEDOUT)
+			continue;
+		if (i < 0) {
+			stress_fail("select returned %d", i);
+			break;
+		}
+		if (i == 2) {
+			if (cs[2].result != 0)
+				stress_fail("echo push: %d", cs[2].result);
+			holding = false;
+			continue;
+		}
+		if (cs[i].result == -EPIPE) {
+			if (r->in[0] == r->in[1] || baton_queue_is_closed(
+			    r->in[1 - i]))
+				break;
+			/* one input left: spin on the other alone */
+			continue;
+		}
+		if (!holding && stress_rng_below(&rng, 4) == 0) {
+			/* pass it on through the echo queue instead */
+			held = cs[i].item;
+			holding = true;
+			continue;
+		}
+		sel_take(r, w, cs[i].item);
+	}
+	if (holding && baton_queue_push(r->echo, held) != 0)
+		stress_fail("echo push after the inputs closed failed");
+	return NULL;
+}
+
+static void *
+sel_echo(void *arg)
+{
+	struct sel_worker *w = arg;
+	void *item;
+	int rc;
+
+	while ((rc = baton_queue_pop(w->r->echo, &item)) == 0)
+		sel_take(w->r, w, item);
+	return NULL;
+}
+
+static void *
+sel_plain(void *arg)
+{
+	struct sel_worker *w = arg;
+	void *item;
+	int rc;
+
+	while ((rc = baton_queue_pop_timed(w->r->in[w->id % 2], &item, 1)) !=
+	    -EPIPE) {
+		if (rc == 0)
+			sel_take(w->r, w, item);
+	}
+	return NULL;
+}
+
+static void
+select_scenario(uint64_t items, uint64_t seed)
+{
+	enum { NP = 4, NSEL = 2, NPLAIN = 2 };
+	struct sel_worker ws[NP + NSEL + NPLAIN + 1];
+	struct stress_sum in = { 0 }, out = { 0 };
+	struct sel_run r;
+	double t0 = stress_now();
+	int n = NP + NSEL + NPLAIN + 1;
+
+	memset(&r, 0, sizeof(r));
+	memset(ws, 0, sizeof(ws));
+	r.np = NP;
+	r.per_producer = items / NP;
+	r.seed = seed;
+	if (baton_queue_create(&r.in[0], 16, NULL) != 0 ||
+	    baton_queue_create(&r.in[1], 0, NULL) != 0 ||
+	    baton_queue_create(&r.echo, 4, NULL) != 0) {
+		stress_fail("create failed");
+		return;
+	}
+	stress_bitmap_init(&r.seen, NP, r.per_producer);
+	stress_watchdog_arm("select", STRESS_TSAN ? 600 : 200, 20, NULL);
+	for (int i = 0; i < n; i++) {
+		void *(*fn)(void *) = i < NP ? sel_producer
+		    : i < NP + NSEL	     ? sel_consumer
+		    : i < n - 1		     ? sel_plain
+					     : sel_echo;
+
+		ws[i].r = &r;
+		ws[i].id = i;
+		pthread_create(&ws[i].thread, NULL, fn, &ws[i]);
+	}
+	for (int i = 0; i < NP; i++) {
+		pthread_join(ws[i].thread, NULL);
+		stress_sum_merge(&in, &ws[i].sum);
+	}
+	baton_queue_close(r.in[0]);
+	baton_queue_close(r.in[1]);
+	for (int i = NP; i < n - 1; i++)
+		pthread_join(ws[i].thread, NULL);
+	baton_queue_close(r.echo);
+	pthread_join(ws[n - 1].thread, NULL);
+	for (int i = NP; i < n; i++)
+		stress_sum_merge(&out, &ws[i].sum);
+	stress_watchdog_disarm();
+	if (in.count != out.count || in.sum != out.sum || in.xor != out.xor)
+		stress_fail("select: pushed %" PRIu64 ", taken %" PRIu64,
+			    in.count, out.count);
+	printf("select %dp %dsel %dplain items=%" PRIu64 " %s %.2fs\n", NP,
+	       NSEL, NPLAIN, in.count, stress_failed() ? "FAILED" : "ok",
+	       stress_now() - t0);
+	stress_bitmap_free(&r.seen);
+	for (int i = 0; i < 2; i++)
+		baton_queue_destroy(r.in[i]);
+	baton_queue_destroy(r.echo);
+}
+
 /* destroy: threads blocked in q when it is destroyed. */
 
 static atomic_int destroyed_items;
@@ -348,6 +539,7 @@ main(void)
 	transfer_scenario("rendezvous", 0, 4, 4, items / 4, seed + 1);
 	transfer_scenario("cancel", 1, 2, 2, items, seed + 2);
 	transfer_scenario("cancel", 4, 4, 4, items, seed + 3);
+	select_scenario(items, seed + 5);
 	destroy_scenario(stress_scaled(2000, 50), seed + 4);
 	stress_watchdog_stop();
 	return stress_failed() ? 1 : 0;
