@@ -74,9 +74,11 @@
 static int
 create_ring(baton_queue *q, size_t capacity)
 {
-	q->slots = baton__aligned_alloc(CACHELINE,
-					capacity * sizeof(*q->slots) +
-					    CACHELINE);
+	/* aligned_alloc wants a multiple of the alignment. */
+	size_t bytes = (capacity * sizeof(*q->slots) + CACHELINE - 1) &
+	    ~(size_t)(CACHELINE - 1);
+
+	q->slots = baton__aligned_alloc(CACHELINE, bytes);
 	if (q->slots == NULL)
 		return -ENOMEM;
 	for (size_t i = 0; i < capacity; i++) {
