@@ -2295,14 +2295,14 @@ Test(queue, rendezvous_timed_push_times_out_and_keeps_its_item,
 }
 
 Test(queue, rendezvous_moves_many_items_between_threads_in_order,
-    .timeout = 20)
+    .timeout = 10)
 {
 	baton_queue *q = make_queue(0, NULL);
 	struct op ops[1];
 	void *item;
 
 	/* One pusher thread at a time keeps the order checkable. */
-	for (size_t i = 1; i <= 200; i++) {
+	for (size_t i = 1; i <= 100; i++) {
 		op_init(&ops[0], q, OP_PUSH, 0);
 		ops[0].item = TOK(i);
 		op_start(&ops[0]);
@@ -2716,11 +2716,11 @@ Test(queue, two_selectors_on_one_queue_take_one_item_each, .timeout = 10)
 }
 
 Test(queue, select_with_a_plain_popper_never_strands_an_item,
-    .timeout = 20)
+    .timeout = 10)
 {
 	baton_queue *a = make_queue(1, NULL), *b = make_queue(1, NULL);
 
-	for (int round = 0; round < 100; round++) {
+	for (int round = 0; round < 50; round++) {
 		struct selector s = { .cs = { pop_case(a), pop_case(b) },
 				      .n = 2, .timeout_ms = LONG_MS };
 		struct op pop;
