@@ -165,19 +165,20 @@ claim_locked(struct baton__waitq *wq, unsigned n, unsigned reason,
 
 	while ((w = wq->head) != NULL && (n == 0 || claimed < n) &&
 	       b->n < sizeof(b->words) / sizeof(b->words[0])) {
-		unsigned prev;
+		/* Read before the claim: after it, w may be gone. */
+		atomic_uint *word = w->word;
+		unsigned prev, tag = w->tag;
 
 		baton__waitq_unlink_locked(wq, w);
 		/*
 		 * release: the woken thread sees what the waker did.  A
 		 * select's records share one word: the tag says which.
 		 */
-		if (baton__word_claim(w->word,
-				      reason | w->tag << BATON__W_TAG_SHIFT,
+		if (baton__word_claim(word, reason | tag << BATON__W_TAG_SHIFT,
 				      &prev, memory_order_release)) {
 			/* A spinning owner needs no system call. */
 			if (prev == BATON__W_SLEEPING)
-				b->words[b->n++] = w->word;
+				b->words[b->n++] = word;
 			claimed++;
 		}
 	}
