@@ -31,17 +31,32 @@
  * happens-before every -EPIPE that it causes.  Pops that drain a closed
  * queue see every item whose push returned 0.
  *
+ * Rendezvous
+ * ----------
+ * A queue created with capacity 0 holds nothing (Go's unbuffered channel):
+ * a push completes only when a pop takes its item, and try_push succeeds
+ * only if a pop is already waiting (try_pop: only if a push is).  Close,
+ * timeouts and cancellation work as for any queue; a push that fails still
+ * owns its item.  peek and clear find nothing; size is 0.
+ *
+ * Interrupting one waiter
+ * -----------------------
+ * baton_queue_push_cancellable and baton_queue_pop_cancellable take a
+ * baton_queue_cancel handle; baton_queue_cancel_fire makes every call
+ * waiting with it return -ECANCELED at once (Java's interrupt), and every
+ * later call with it, until baton_queue_cancel_reset.  Nothing is pushed or
+ * popped by a call that returns -ECANCELED; the queue stays open.
+ *
  * Progress
  * --------
- * Consumers are lock-free with respect to each other: a consumer preempted
- * anywhere never stops another consumer from taking a present item.
- * Producers are serialised by a short internal critical section (spin, then
- * park): a producer preempted inside it delays other producers, never
- * consumers.  This is deliberate: Concurrency Kit's MPMC enqueue makes every
- * producer spin until each earlier producer has published, which convoys
- * when threads outnumber cores; parking serialised producers does not.
- * Blocking uses Concurrency Kit event counts over futex: a waiter spins
- * briefly, then sleeps; an idle waiter uses no CPU.
+ * Each push claims a ticket with one CAS on the producers' cache line, each
+ * pop with one CAS on the consumers' line; items move through per-slot
+ * sequence numbers (a bounded MPMC ring), so producers and consumers touch
+ * different lines in the common case.  A thread preempted between claiming
+ * its ticket and finishing with its slot delays only the thread that needs
+ * that slot next (which spins briefly, then yields).  Blocking: a waiter
+ * spins briefly, then sleeps on its own futex in a FIFO line; each item
+ * wakes at most one sleeper, and an idle waiter uses no CPU.
  */
 #ifndef BATON_QUEUE_H
 #define BATON_QUEUE_H
@@ -57,6 +72,34 @@ extern "C" {
 
 typedef struct baton_queue baton_queue;
 
+/* A handle that interrupts the cancellable calls waiting with it. */
+typedef struct baton_queue_cancel baton_queue_cancel;
+
+/* A future (baton/future.h), for baton_queue_select's future cases. */
+typedef struct baton_future baton_future;
+
+/* What one case of baton_queue_select waits for. */
+enum baton_queue_case_kind {
+	BATON_QUEUE_CASE_PUSH = 1, /* push `item` into `queue` */
+	BATON_QUEUE_CASE_POP,      /* pop from `queue` into `item` */
+	BATON_QUEUE_CASE_FUTURE,   /* `future` completes */
+};
+
+/*
+ * One case of a select.  Set kind and queue (push: and item) or future;
+ * a NULL queue or future makes a case that never fires (Go's nil
+ * channel).  On return, the fired case's `result` is 0 (pushed, popped
+ * into `item`, or the future completed) or -EPIPE (its queue is closed:
+ * a push keeps its item; a pop found it closed and empty).
+ */
+struct baton_queue_case {
+	int kind;
+	baton_queue *queue;
+	void *item;
+	baton_future *future;
+	int result;
+};
+
 /*
  * A callback that receives an item handed back by baton_queue_close_discard.
  * The callback owns the item from then on.
@@ -67,14 +110,15 @@ typedef void (*baton_queue_item_fn)(void *item, void *ctx);
 #define BATON_QUEUE_MAX_CAPACITY ((size_t)1 << 30)
 
 /*
- * Creates an empty, open queue holding at most `capacity` items.
- * `item_destroy` (may be NULL) is run on items that nobody pops, by
+ * Creates an empty, open queue holding at most `capacity` items; capacity
+ * 0 makes a rendezvous queue (see Rendezvous above).  `item_destroy` (may
+ * be NULL) is run on items that nobody pops, by baton_queue_clear,
  * baton_queue_close_discard and baton_queue_destroy.
  *
  * Pointers: sets *out to NULL first, then to a new queue that the caller
  * owns and must release with baton_queue_destroy.
  * Blocking: never.
- * Errors: -EINVAL if out is NULL or capacity is 0 or above
+ * Errors: -EINVAL if out is NULL or capacity is above
  * BATON_QUEUE_MAX_CAPACITY; -ENOMEM.
  * Thread safety: any thread.
  * Ordering: none; publish the handle to other threads as you would any data.
@@ -84,13 +128,18 @@ BATON_API int baton_queue_create(baton_queue **out, size_t capacity,
 
 /*
  * Destroys the queue, running the item destructor on every item still
- * inside.  NULL is a no-op.
+ * inside.  NULL is a no-op.  Threads blocked in a push or pop of q (or
+ * their _many, _timed and _cancellable forms) are woken as by
+ * baton_queue_close and return -EPIPE (a blocked push keeps its item);
+ * destroy waits until every one of them has left the queue before it
+ * frees anything.
  *
  * Pointers: consumes q.
- * Blocking: never.
- * Thread safety: no other thread may be using q, or be about to; close it
- * and join its users first.
- * Ordering: none.
+ * Blocking: only while woken waiters leave (a few instructions each).
+ * Thread safety: other threads may be blocked in q, but no call may start
+ * on q once destroy has begun, nor race it outside its blocking part (a
+ * try_ call, a close, a size): join or stop such users first.
+ * Ordering: every woken waiter's return happens-before the free.
  */
 BATON_API void baton_queue_destroy(baton_queue *q);
 
@@ -131,6 +180,24 @@ BATON_API int baton_queue_push_timed(baton_queue *q, void *item,
 				     int timeout_ms);
 
 /*
+ * As baton_queue_push_timed, and also interrupted by `cancel`: if cancel
+ * has fired (baton_queue_cancel_fire), before or during the wait, the call
+ * returns -ECANCELED and pushes nothing.  A push that completes while the
+ * handle fires may return 0: the item is then in the queue.
+ *
+ * Pointers: borrows q and cancel; item as baton_queue_push.
+ * Errors: -EINVAL (also if cancel is NULL); -EPIPE; -ETIMEDOUT;
+ * -ECANCELED (item still the caller's).
+ * Blocking: up to timeout_ms, or until cancel fires.
+ * Thread safety: any thread; any number of calls may share one handle.
+ * Ordering: as baton_queue_push; a fire happens-before the -ECANCELED it
+ * causes.
+ */
+BATON_API int baton_queue_push_cancellable(baton_queue *q, void *item,
+					   int timeout_ms,
+					   baton_queue_cancel *cancel);
+
+/*
  * Removes the oldest item and stores it in *item, blocking while the queue
  * is empty and open.
  *
@@ -166,6 +233,23 @@ BATON_API int baton_queue_try_pop(baton_queue *q, void **item);
  */
 BATON_API int baton_queue_pop_timed(baton_queue *q, void **item,
 				    int timeout_ms);
+
+/*
+ * As baton_queue_pop_timed, and also interrupted by `cancel` (see
+ * baton_queue_push_cancellable): -ECANCELED, nothing taken, *item
+ * untouched.
+ *
+ * Pointers: borrows q and cancel; as baton_queue_pop otherwise.
+ * Errors: -EINVAL (also if cancel is NULL); -EPIPE; -ETIMEDOUT;
+ * -ECANCELED.
+ * Blocking: up to timeout_ms, or until cancel fires.
+ * Thread safety: any thread; any number of calls may share one handle.
+ * Ordering: as baton_queue_pop; a fire happens-before the -ECANCELED it
+ * causes.
+ */
+BATON_API int baton_queue_pop_cancellable(baton_queue *q, void **item,
+					  int timeout_ms,
+					  baton_queue_cancel *cancel);
 
 /*
  * Appends up to n items in one step: waits until at least one fits, then
@@ -247,6 +331,121 @@ BATON_API int baton_queue_close(baton_queue *q);
 BATON_API ptrdiff_t baton_queue_close_discard(baton_queue *q,
 					      baton_queue_item_fn fn,
 					      void *ctx);
+
+/*
+ * Stores the oldest item in *item without removing it.  The item still
+ * belongs to the queue: another thread may pop (and free) it at any time,
+ * so only dereference it if no other thread pops from q.
+ *
+ * Pointers: borrows q; *item is a borrowed pointer; untouched on error.
+ * Blocking: never (it may wait out a push's few-instruction publication).
+ * Errors: -EINVAL if q or item is NULL; -EAGAIN if empty and open; -EPIPE
+ * if closed and empty.  A rendezvous queue is always empty.
+ * Thread safety: any thread.
+ * Ordering: the push of the item happens-before this return.
+ */
+BATON_API int baton_queue_peek(const baton_queue *q, void **item);
+
+/*
+ * Discards the items in the queue now, oldest first, keeping it open (and
+ * closed if it was): each is passed to fn(item, ctx) if fn is not NULL
+ * (handing it back), else to the item destructor if there is one.  Items
+ * pushed while it runs may stay.  Returns how many were discarded.
+ *
+ * Pointers: borrows q; hands each item to fn or the destructor.
+ * Blocking: never waits for producers or consumers.
+ * Errors: -EINVAL if q is NULL.
+ * Thread safety: any thread, concurrently with any push or pop; each item
+ * goes to exactly one place.
+ * Ordering: as a pop, for each item.
+ */
+BATON_API ptrdiff_t baton_queue_clear(baton_queue *q, baton_queue_item_fn fn,
+				      void *ctx);
+
+/*
+ * The number of threads blocked in a push or pop of q (past their first
+ * attempt, spinning or asleep): a snapshot.  0 if q is NULL.
+ * Thread safety: any thread.  Ordering: none (relaxed).
+ */
+BATON_API size_t baton_queue_waiters(const baton_queue *q);
+
+/*
+ * Creates a cancellation handle, not fired.
+ *
+ * Pointers: sets *out to NULL first, then to a new handle that the caller
+ * owns and must release with baton_queue_cancel_destroy.
+ * Blocking: never.
+ * Errors: -EINVAL if out is NULL; -ENOMEM.
+ * Thread safety: any thread.
+ * Ordering: none.
+ */
+BATON_API int baton_queue_cancel_create(baton_queue_cancel **out);
+
+/*
+ * Destroys a handle.  NULL is a no-op.
+ * Pointers: consumes c.
+ * Thread safety: no call may be using c.
+ * Ordering: none.
+ */
+BATON_API void baton_queue_cancel_destroy(baton_queue_cancel *c);
+
+/*
+ * Fires c: every cancellable call waiting with c returns -ECANCELED now,
+ * and every later one at once, until baton_queue_cancel_reset.  The queues
+ * involved are unaffected.  Idempotent.
+ *
+ * Pointers: borrows c.
+ * Blocking: never (waking a sleeper is a system call).
+ * Errors: -EINVAL if c is NULL.
+ * Thread safety: any thread, concurrently with the calls it interrupts.
+ * Ordering: release: happens-before each -ECANCELED it causes.
+ */
+BATON_API int baton_queue_cancel_fire(baton_queue_cancel *c);
+
+/*
+ * Un-fires c, so later calls with it wait again.
+ * Errors: -EINVAL if c is NULL.
+ * Thread safety: any thread; calls racing the reset may or may not see it.
+ * Ordering: none (relaxed).
+ */
+BATON_API int baton_queue_cancel_reset(baton_queue_cancel *c);
+
+/*
+ * Whether c has fired (and not been reset since).  false if c is NULL.
+ * Thread safety: any thread.
+ * Ordering: acquire: a true result happens-after the fire.
+ */
+BATON_API bool baton_queue_cancel_is_fired(const baton_queue_cancel *c);
+
+/*
+ * Waits until one of cases[0..n) can proceed, lets exactly that one
+ * proceed, and returns its index (Go's select).  A push case fires when its
+ * item went in, a pop case when it took an item, either when its queue is
+ * closed (result -EPIPE); a future case when the future has completed (the
+ * select takes nothing from it).  If several can proceed, the first tried
+ * wins, and each call starts at a random case, so no case starves.  No
+ * case but the returned one touches its queue: no item is taken for, and
+ * none pushed by, a case not chosen.  timeout_ms 0 only polls (Go's
+ * default case), BATON_INFINITY waits for ever.  Rendezvous queues work as
+ * elsewhere: a push case completes only when a pop takes its item.
+ *
+ * Pointers: borrows cases, each queue and each future; a fired push case
+ * hands its item to the queue, a fired pop case hands the popped item to
+ * the caller in cases[i].item.  Waiting on a pending future registers a
+ * completion callback (baton_future_on_done) that stays with the future
+ * until it completes, about 50 bytes per such select call.
+ * Blocking: up to timeout_ms.
+ * Errors: -EINVAL (cases NULL, n 0 or above 64, an unknown kind, a
+ * negative timeout other than BATON_INFINITY, or a push and a pop case on
+ * one rendezvous queue); -ETIMEDOUT (no case could proceed in time);
+ * -ENOMEM (nothing was done).
+ * Thread safety: any thread; the cases array is the caller's.  Queues may
+ * be closed or destroyed (waking it with -EPIPE, as for a pop) while it
+ * waits.
+ * Ordering: as the fired case's push, pop or baton_future_is_done.
+ */
+BATON_API int baton_queue_select(struct baton_queue_case *cases, size_t n,
+				 int timeout_ms);
 
 /*
  * The number of items in the queue: a snapshot, exact only when no other

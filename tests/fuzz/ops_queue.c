@@ -63,14 +63,26 @@ op_queue_create(void)
 	     : mq->futq   ? baton_future_release
 			  : token_destroy;
 	switch (b >> 5) {
-	case 6:
+	case 6: {
+		/* A rendezvous: alone, a thread never finds a partner. */
+		void *item = NULL;
+
 		r = baton_queue_create(&q, 0, fn);
-		CHECK_EQ(r, -EINVAL);
-		CHECK(q == NULL);
+		CHECK_EQ(r, 0);
+		CHECK_EQ(baton_queue_try_push(q, NULL), -EAGAIN);
+		CHECK_EQ(baton_queue_try_pop(q, &item), -EAGAIN);
+		CHECK_EQ(baton_queue_peek(q, &item), -EAGAIN);
+		CHECK_EQ(baton_queue_clear(q, NULL, NULL), 0);
+		CHECK_EQ(baton_queue_close(q), 0);
+		CHECK_EQ(baton_queue_try_push(q, NULL), -EPIPE);
+		CHECK_EQ(baton_queue_try_pop(q, &item), -EPIPE);
+		baton_queue_destroy(q);
+		q = (baton_queue *)&q;
 		r = baton_queue_create(&q, BATON_QUEUE_MAX_CAPACITY + 1, fn);
 		CHECK_EQ(r, -EINVAL);
 		CHECK(q == NULL);
 		break;
+	}
 	case 7:
 		CHECK_EQ(baton_queue_create(NULL, mq->cap, fn), -EINVAL);
 		break;
@@ -544,6 +556,8 @@ op_queue_close(void)
 {
 	struct mqueue *mq = pick_queue();
 	uint8_t v = u8();
+	bool clearing;
+	int r;
 
 	begin_op("queue_close");
 	if (mq == NULL) {
@@ -552,11 +566,26 @@ op_queue_close(void)
 		DONE();
 	}
 	if (!(v & 1)) {
+		void *head = (void *)&head;
+
+		/* peek: the model's head, left in place. */
+		r = baton_queue_peek(mq->q, &head);
+		if (mq->n > 0) {
+			CHECK_EQ(r, 0);
+			CHECK(head == mq->items[0]);
+		} else {
+			CHECK_EQ(r, mq->closed ? -EPIPE : -EAGAIN);
+		}
 		CHECK_EQ(baton_queue_close(mq->q), 0);
 		mq->closed = true;
 		DONE();
 	}
-	op_name = "queue_close_discard";
+	/* v & 4: clear, which empties the same way but leaves it open. */
+	clearing = v & 4;
+	if (clearing)
+		op_name = "queue_clear";
+	else
+		op_name = "queue_close_discard";
 	size_t n = mq->n;
 
 	if (v & 2) {
@@ -575,15 +604,21 @@ op_queue_close(void)
 			}
 		}
 		mq->n = 0;
-		CHECK_EQ(baton_queue_close_discard(mq->q, discard_cb,
-						   &discard),
+		CHECK_EQ(clearing ? baton_queue_clear(mq->q, discard_cb,
+						      &discard)
+				  : baton_queue_close_discard(mq->q, discard_cb,
+							      &discard),
 			 n);
 		CHECK_EQ(discard.pos, n);
 	} else {
 		q_destroy_model(mq);
-		CHECK_EQ(baton_queue_close_discard(mq->q, NULL, NULL), n);
+		CHECK_EQ(clearing ? baton_queue_clear(mq->q, NULL, NULL)
+				  : baton_queue_close_discard(mq->q, NULL, NULL),
+			 n);
 	}
-	mq->closed = true;
+	if (!clearing)
+		mq->closed = true;
+	CHECK_EQ(baton_queue_is_closed(mq->q), mq->closed);
 	end_op();
 }
 
@@ -601,6 +636,9 @@ op_queue_null(void)
 	CHECK_EQ(baton_queue_try_pop_many(NULL, &item, 1), -EINVAL);
 	CHECK_EQ(baton_queue_size(NULL), 0);
 	CHECK_EQ(baton_queue_capacity(NULL), 0);
+	CHECK_EQ(baton_queue_waiters(NULL), 0);
+	CHECK_EQ(baton_queue_peek(NULL, &item), -EINVAL);
+	CHECK_EQ(baton_queue_clear(NULL, NULL, NULL), -EINVAL);
 	CHECK(!baton_queue_is_closed(NULL));
 	end_op();
 }

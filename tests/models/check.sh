@@ -28,23 +28,14 @@ queue/handoff-cap1            |queue_wait.pml |-DSCEN=1 -DCAP=1              |sa
 queue/handoff-cap2            |queue_wait.pml |-DSCEN=1 -DCAP=2              |safety|pass|
 queue/close-wakes-poppers     |queue_wait.pml |-DSCEN=2 -DCAP=1              |safety|pass|
 queue/close-wakes-pushers     |queue_wait.pml |-DSCEN=3 -DCAP=1              |safety|pass|
-queue/two-producers-cap1      |queue_wait.pml |-DSCEN=4 -DCAP=1              |safety|pass|
+queue/two-producers-cap1      |queue_wait.pml |-DSCEN=4 -DCAP=1 -DSPURIOUS=0 |safety|pass|
 queue/two-producers-cap2      |queue_wait.pml |-DSCEN=4 -DCAP=2              |safety|pass|
 queue/timed-pop               |queue_wait.pml |-DSCEN=5 -DCAP=1              |safety|pass|
-queue/gate-timeouts           |queue_wait.pml |-DSCEN=6                      |safety|pass|
-queue/handoff-no-livelock     |queue_wait.pml |-DSCEN=1 -DCAP=1 -DNO_SPINPOLL|np    |pass|
-queue/pushers-no-livelock     |queue_wait.pml |-DSCEN=3 -DCAP=1              |np    |pass|
 queue/MUTANT-no-recheck       |queue_wait.pml |-DSCEN=1 -DMUTANT_NO_RECHECK   |safety|fail|invalid end state
 queue/MUTANT-no-recheck-2p    |queue_wait.pml |-DSCEN=4 -DMUTANT_NO_RECHECK   |safety|fail|invalid end state
-queue/MUTANT-early-flag       |queue_wait.pml |-DSCEN=1 -DMUTANT_EARLY_FLAG   |safety|fail|invalid end state
-queue/MUTANT-early-flag-2p    |queue_wait.pml |-DSCEN=4 -DMUTANT_EARLY_FLAG   |safety|fail|invalid end state
-queue/MUTANT-no-pass-on       |queue_wait.pml |-DSCEN=6 -DMUTANT_NO_PASS_ON   |safety|fail|invalid end state
-queue/WITNESS-pop-gate-sleeps |queue_wait.pml |-DSCEN=1 -DWITNESS=1          |safety|fail|assertion violated
-queue/WITNESS-close-2-asleep  |queue_wait.pml |-DSCEN=2 -DWITNESS=1          |safety|fail|assertion violated
-queue/WITNESS-push-gate-sleeps|queue_wait.pml |-DSCEN=3 -DWITNESS=2          |safety|fail|assertion violated
-queue/WITNESS-lock-parks      |queue_wait.pml |-DSCEN=4 -DWITNESS=3          |safety|fail|assertion violated
-queue/WITNESS-gate-passes-on  |queue_wait.pml |-DSCEN=6 -DWITNESS=5          |safety|fail|assertion violated
-queue/WITNESS-leader-times-out|queue_wait.pml |-DSCEN=5 -DWITNESS=6          |safety|fail|assertion violated
+queue/MUTANT-early-check      |queue_wait.pml |-DSCEN=1 -DMUTANT_EARLY_CHECK  |safety|fail|invalid end state
+queue/MUTANT-no-announce      |queue_wait.pml |-DSCEN=1 -DMUTANT_NO_ANNOUNCE  |safety|fail|invalid end state
+queue/WITNESS-a-waiter-sleeps |queue_wait.pml |-DSCEN=1 -DWITNESS=1          |safety|fail|assertion violated
 cell/future-cancel            |result_cell.pml|-DSCEN=1                      |safety|pass|
 cell/future-two-stops         |result_cell.pml|-DSCEN=3                      |safety|pass|
 cell/promise                  |result_cell.pml|-DSCEN=2                      |safety|pass|

@@ -2,7 +2,8 @@
  * queue_linearizability.c - small-history linearizability checking of
  * baton's queue against a sequential model of a bounded FIFO with close.
  *
- * Each history: a fresh queue of capacity 1 or 2 (random), three threads
+ * Each history: a fresh queue of capacity 0, 1 or 2 (random; 0 is a
+ * rendezvous, see "Rendezvous" below), three threads
  * (the main thread is one) each running three random operations from
  * try_push, push_timed (0-2 ms), try_pop, pop_timed (0-2 ms) and, rarely,
  * close, with random short stalls (spins, sometimes sched_yield) before
@@ -34,6 +35,14 @@
  * can therefore stretch the timeouts but never fail the check.  Separately,
  * a -ETIMEDOUT must not come back before its timeout has elapsed
  * (CLOCK_MONOTONIC around the call; common.h promises it).
+ *
+ * Rendezvous (capacity 0): the model holds nothing; a push succeeds only
+ * together with the pop that took its value, so the search applies such
+ * a pair as one step, at a point where both are pending (both minimal)
+ * and the queue is open.  Alone, an operation can only fail: -EPIPE once
+ * closed, else -EAGAIN (try_) or -ETIMEDOUT (timed).  A success without a
+ * partner, a handover between calls that never overlapped, or a success
+ * after the close is not linearizable.
  *
  * The tickets: one fetch-add before the call and one after.  Under
  * ThreadSanitizer on x86 they are relaxed, so that they add no
@@ -319,7 +328,7 @@ plan(struct history *h, struct stress_rng *rng, uint64_t number)
 	memset(h, 0, sizeof(*h));
 	h->number = number;
 	h->tag = (number + 1) << 8;
-	h->capacity = 1 + (size_t)stress_rng_below(rng, MAX_CAPACITY);
+	h->capacity = (size_t)stress_rng_below(rng, MAX_CAPACITY + 1);
 	for (int t = 0; t < NTHREADS; t++) {
 		for (int i = 0; i < OPS_PER_THREAD; i++) {
 			struct op *o = &h->ops[t][i];
@@ -363,10 +372,38 @@ struct model {
 static const struct history *cur;
 static const struct op *flat[NOPS];
 
+/*
+ * A rendezvous (capacity 0) holds nothing: a push succeeds only together
+ * with the pop that takes its value, so search() applies such a pair in
+ * one step (rv_partner).  Alone, an operation can only fail: -EPIPE once
+ * closed; before, -EAGAIN or -ETIMEDOUT (no partner at that point).
+ */
+static bool
+apply_rendezvous(struct model *m, const struct op *o)
+{
+	switch (o->kind) {
+	case TRY_PUSH:
+	case TRY_POP:
+		return o->rc == (m->closed ? -EPIPE : -EAGAIN);
+	case PUSH_TIMED:
+	case POP_TIMED:
+		return o->rc == (m->closed ? -EPIPE : -ETIMEDOUT);
+	case CLOSE:
+	case NKINDS:
+		break;
+	}
+	if (o->rc != 0)
+		return false;
+	m->closed = true;
+	return true;
+}
+
 /* Applies o to m; false if the model cannot return what o returned. */
 static bool
 apply(struct model *m, const struct op *o)
 {
+	if (cur->capacity == 0 && (o->kind == CLOSE || o->rc != 0))
+		return apply_rendezvous(m, o);
 	switch (o->kind) {
 	case TRY_PUSH:
 	case PUSH_TIMED:
@@ -460,6 +497,45 @@ memo_seen(uint64_t key, bool insert)
 static unsigned long search_nodes;
 
 static bool
+is_push(const struct op *o)
+{
+	return o->kind == TRY_PUSH || o->kind == PUSH_TIMED;
+}
+
+/*
+ * In a rendezvous, the index of the operation that completed with flat[i]
+ * (the pop that took its value, the push whose value it took), or -1.
+ */
+static int
+rv_partner(int i)
+{
+	const struct op *o = flat[i];
+
+	for (int j = 0; j < NOPS; j++) {
+		const struct op *p = flat[j];
+
+		if (j == i || p->rc != 0 || p->kind == CLOSE ||
+		    is_push(p) == is_push(o))
+			continue;
+		if (is_push(o) ? p->popped == o->value
+			       : o->popped == p->value)
+			return j;
+	}
+	return -1;
+}
+
+/* Whether flat[i] may go next: no pending op responded before it began. */
+static bool
+minimal(unsigned int done, int i)
+{
+	for (int j = 0; j < NOPS; j++)
+		if (j != i && !(done & (1u << j)) &&
+		    flat[j]->resp < flat[i]->inv)
+			return false;
+	return true;
+}
+
+static bool
 search(unsigned int done, const struct model *m)
 {
 	uint64_t key;
@@ -472,18 +548,26 @@ search(unsigned int done, const struct model *m)
 		return false;
 	for (int i = 0; i < NOPS; i++) {
 		struct model next = *m;
-		bool minimal = true;
+		unsigned int both = 1u << i;
 
-		if (done & (1u << i))
+		if (done & (1u << i) || !minimal(done, i))
 			continue;
-		/* i may go next only if no pending op responded before it. */
-		for (int j = 0; j < NOPS && minimal; j++)
-			if (j != i && !(done & (1u << j)) &&
-			    flat[j]->resp < flat[i]->inv)
-				minimal = false;
-		if (!minimal || !apply(&next, flat[i]))
+		if (cur->capacity == 0 && flat[i]->kind != CLOSE &&
+		    flat[i]->rc == 0) {
+			/*
+			 * A handover: push and pop take effect together, at
+			 * a point inside both (both minimal), queue open.
+			 */
+			int j = rv_partner(i);
+
+			if (j < 0 || (done & (1u << j)) || !minimal(done, j) ||
+			    m->closed)
+				continue;
+			both |= 1u << j;
+		} else if (!apply(&next, flat[i])) {
 			continue;
-		if (search(done | (1u << i), &next))
+		}
+		if (search(done | both, &next))
 			return true;
 	}
 	memo_seen(key, true);
@@ -629,7 +713,7 @@ coarse_result(const struct op *o)
 static uint64_t
 end_state(void)
 {
-	return (uint64_t)(cur->capacity - 1) << 3 |
+	return (uint64_t)cur->capacity << 3 |
 	    (uint64_t)cur->ndrained << 1 | (cur->drain_rc == -EPIPE);
 }
 

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <baton/future.h>
 #include <baton/queue.h>
 
 #include "unit.h"
@@ -111,6 +112,8 @@ enum op_kind {
 	OP_POP_TIMED,
 	OP_POP_MANY,
 	OP_POP_MANY_TIMED,
+	OP_PUSH_CANCELLABLE,
+	OP_POP_CANCELLABLE,
 };
 
 struct op {
@@ -123,6 +126,7 @@ struct op {
 	size_t n;
 	ptrdiff_t rc;
 	int64_t elapsed_ns;		/* how long the call took */
+	baton_queue_cancel *cancel;	/* for the _cancellable calls */
 	atomic_int started;
 	atomic_int done;
 };
@@ -179,6 +183,14 @@ op_main(void *arg)
 		rc = baton_queue_pop_many_timed(op->q, op->items, op->n,
 		    op->timeout_ms);
 		break;
+	case OP_PUSH_CANCELLABLE:
+		rc = baton_queue_push_cancellable(op->q, op->item,
+		    op->timeout_ms, op->cancel);
+		break;
+	case OP_POP_CANCELLABLE:
+		rc = baton_queue_pop_cancellable(op->q, &op->item,
+		    op->timeout_ms, op->cancel);
+		break;
 	}
 	op->elapsed_ns = now_ns() - t0;
 	op->rc = rc;
@@ -221,6 +233,14 @@ assert_ops_blocked(struct op *ops, size_t count, const char *what)
 		    ops[i].rc);
 }
 
+/* Waits (bounded by the test's timeout) until n threads block in q. */
+static void
+wait_for_waiters(baton_queue *q, size_t n)
+{
+	while (baton_queue_waiters(q) < n)
+		sched_yield();
+}
+
 /* A leaked queue or item fails the test (see unit.h). */
 TestSuite(queue, .fini = check_leaks);
 
@@ -228,12 +248,17 @@ TestSuite(queue, .fini = check_leaks);
 /* create, capacity                                                    */
 /* ------------------------------------------------------------------ */
 
-Test(queue, create_rejects_zero_capacity, .timeout = 10)
+Test(queue, create_with_zero_capacity_makes_a_rendezvous_queue,
+    .timeout = 10)
 {
-	baton_queue *q = TOK(1);
+	baton_queue *q = NULL;
 
-	cr_assert_eq(baton_queue_create(&q, 0, NULL), -EINVAL);
-	cr_assert_null(q, "*out must be set to NULL on failure");
+	cr_assert_eq(baton_queue_create(&q, 0, NULL), 0);
+	cr_assert_not_null(q);
+	cr_assert_eq(baton_queue_capacity(q), 0);
+	cr_assert_eq(baton_queue_size(q), 0);
+	cr_assert_eq(baton_queue_try_push(q, TOK(1)), -EAGAIN);
+	baton_queue_destroy(q);
 }
 
 Test(queue, create_rejects_null_out, .timeout = 10)
@@ -2000,4 +2025,779 @@ Test(queue, every_item_is_popped_exactly_once_with_several_threads,
 	for (size_t i = 0; i < XO_CONSUMERS; i++)
 		free(cs[i].seen);
 	baton_queue_destroy(q);
+}
+
+/* ------------------------------------------------------------------ */
+/* peek, clear, waiters                                                */
+/* ------------------------------------------------------------------ */
+
+Test(queue, peek_returns_the_oldest_item_and_leaves_it_in_place,
+    .timeout = 10)
+{
+	baton_queue *q = make_queue(4, NULL);
+	void *item = SENTINEL;
+
+	push_tokens(q, 1, 3);
+	cr_assert_eq(baton_queue_peek(q, &item), 0);
+	cr_assert_eq(UNTOK(item), 1);
+	cr_assert_eq(baton_queue_peek(q, &item), 0);
+	cr_assert_eq(UNTOK(item), 1);
+	cr_assert_eq(baton_queue_size(q), 3);
+	expect_pop_tokens(q, 1, 1);
+	cr_assert_eq(baton_queue_peek(q, &item), 0);
+	cr_assert_eq(UNTOK(item), 2);
+	baton_queue_destroy(q);
+}
+
+Test(queue, peek_on_empty_is_eagain_then_epipe_once_closed, .timeout = 10)
+{
+	baton_queue *q = make_queue(2, NULL);
+	void *item = SENTINEL;
+
+	cr_assert_eq(baton_queue_peek(q, &item), -EAGAIN);
+	cr_assert_eq(item, SENTINEL, "*item must be untouched on failure");
+	push_tokens(q, 7, 1);
+	baton_queue_close(q);
+	cr_assert_eq(baton_queue_peek(q, &item), 0, "a closed queue still "
+	    "holds what was pushed before the close");
+	cr_assert_eq(UNTOK(item), 7);
+	expect_pop_tokens(q, 7, 1);
+	cr_assert_eq(baton_queue_peek(q, &item), -EPIPE);
+	cr_assert_eq(baton_queue_peek(NULL, &item), -EINVAL);
+	cr_assert_eq(baton_queue_peek(q, NULL), -EINVAL);
+	baton_queue_destroy(q);
+}
+
+Test(queue, peek_sees_a_null_item, .timeout = 10)
+{
+	baton_queue *q = make_queue(2, NULL);
+	void *item = SENTINEL;
+
+	cr_assert_eq(baton_queue_push(q, NULL), 0);
+	cr_assert_eq(baton_queue_peek(q, &item), 0);
+	cr_assert_null(item);
+	baton_queue_destroy(q);
+}
+
+Test(queue, clear_destroys_the_items_and_keeps_the_queue_open,
+    .timeout = 10)
+{
+	baton_queue *q = make_queue(8, count_token);
+
+	push_tokens(q, 1, 5);
+	cr_assert_eq(baton_queue_clear(q, NULL, NULL), 5);
+	cr_assert_eq(atomic_load(&destroyed), 5);
+	for (size_t t = 1; t <= 5; t++)
+		cr_assert_eq(atomic_load(&token_destroyed[t]), 1);
+	cr_assert_eq(baton_queue_size(q), 0);
+	cr_assert(!baton_queue_is_closed(q), "clear must not close");
+	push_tokens(q, 10, 8);
+	expect_pop_tokens(q, 10, 8);
+	cr_assert_eq(baton_queue_clear(q, NULL, NULL), 0);
+	baton_queue_destroy(q);
+	cr_assert_eq(atomic_load(&destroyed), 5);
+}
+
+struct handed {
+	size_t n;
+	size_t tokens[16];
+};
+
+static void
+hand_back(void *item, void *ctx)
+{
+	struct handed *h = ctx;
+
+	h->tokens[h->n++] = UNTOK(item);
+}
+
+Test(queue, clear_hands_items_back_in_order_without_destroying_them,
+    .timeout = 10)
+{
+	baton_queue *q = make_queue(4, count_token);
+	struct handed h = { 0 };
+
+	push_tokens(q, 3, 4);
+	cr_assert_eq(baton_queue_clear(q, hand_back, &h), 4);
+	cr_assert_eq(h.n, 4);
+	for (size_t i = 0; i < 4; i++)
+		cr_assert_eq(h.tokens[i], 3 + i);
+	cr_assert_eq(atomic_load(&destroyed), 0);
+	cr_assert_eq(baton_queue_clear(NULL, NULL, NULL), -EINVAL);
+	baton_queue_destroy(q);
+}
+
+Test(queue, clear_lets_blocked_pushers_in, .timeout = 10)
+{
+	baton_queue *q = make_queue(2, count_token);
+	struct op op;
+
+	push_tokens(q, 1, 2);
+	op_init(&op, q, OP_PUSH, 0);
+	op.item = TOK(9);
+	op_start(&op);
+	wait_for_waiters(q, 1);
+	cr_assert_eq(baton_queue_clear(q, NULL, NULL), 2);
+	cr_assert_eq(op_join(&op), 0);
+	expect_pop_tokens(q, 9, 1);
+	baton_queue_destroy(q);
+}
+
+Test(queue, waiters_counts_blocked_calls, .timeout = 10)
+{
+	baton_queue *q = make_queue(1, NULL);
+	struct op ops[2];
+
+	cr_assert_eq(baton_queue_waiters(q), 0);
+	cr_assert_eq(baton_queue_waiters(NULL), 0);
+	for (size_t i = 0; i < 2; i++) {
+		op_init(&ops[i], q, OP_POP, 0);
+		op_start(&ops[i]);
+	}
+	wait_for_waiters(q, 2);
+	push_tokens(q, 1, 1);
+	cr_assert_eq(baton_queue_push(q, TOK(2)), 0);
+	for (size_t i = 0; i < 2; i++)
+		cr_assert_eq(op_join(&ops[i]), 0);
+	cr_assert_eq(baton_queue_waiters(q), 0);
+	baton_queue_destroy(q);
+}
+
+/* ------------------------------------------------------------------ */
+/* rendezvous (capacity 0)                                             */
+/* ------------------------------------------------------------------ */
+
+Test(queue, rendezvous_try_calls_fail_without_a_partner, .timeout = 10)
+{
+	baton_queue *q = make_queue(0, NULL);
+	void *item = SENTINEL;
+	void *items[2] = { TOK(1), TOK(2) };
+
+	cr_assert_eq(baton_queue_try_push(q, TOK(1)), -EAGAIN);
+	cr_assert_eq(baton_queue_try_pop(q, &item), -EAGAIN);
+	cr_assert_eq(baton_queue_try_push_many(q, items, 2), -EAGAIN);
+	cr_assert_eq(baton_queue_push_timed(q, TOK(1), 0), -ETIMEDOUT);
+	cr_assert_eq(baton_queue_pop_timed(q, &item, 0), -ETIMEDOUT);
+	cr_assert_eq(baton_queue_peek(q, &item), -EAGAIN);
+	cr_assert_eq(baton_queue_clear(q, NULL, NULL), 0);
+	cr_assert_eq(item, SENTINEL);
+	baton_queue_destroy(q);
+}
+
+Test(queue, rendezvous_push_completes_only_when_a_pop_takes_the_item,
+    .timeout = 10)
+{
+	baton_queue *q = make_queue(0, NULL);
+	struct op op;
+	void *item = SENTINEL;
+
+	op_init(&op, q, OP_PUSH, 0);
+	op.item = TOK(5);
+	op_start(&op);
+	wait_for_waiters(q, 1);
+	assert_ops_blocked(&op, 1, "rendezvous push");
+	cr_assert_eq(baton_queue_size(q), 0);
+	cr_assert_eq(baton_queue_pop(q, &item), 0);
+	cr_assert_eq(UNTOK(item), 5);
+	cr_assert_eq(op_join(&op), 0);
+	baton_queue_destroy(q);
+}
+
+Test(queue, rendezvous_try_push_hands_the_item_to_a_waiting_pop,
+    .timeout = 10)
+{
+	baton_queue *q = make_queue(0, NULL);
+	struct op op;
+
+	op_init(&op, q, OP_POP, 0);
+	op_start(&op);
+	wait_for_waiters(q, 1);
+	cr_assert_eq(baton_queue_try_push(q, TOK(8)), 0);
+	cr_assert_eq(op_join(&op), 0);
+	cr_assert_eq(UNTOK(op.item), 8);
+	cr_assert_eq(baton_queue_try_push(q, TOK(9)), -EAGAIN,
+	    "the popper is gone: no partner any more");
+	baton_queue_destroy(q);
+}
+
+Test(queue, rendezvous_pop_many_takes_from_every_waiting_pusher,
+    .timeout = 10)
+{
+	baton_queue *q = make_queue(0, NULL);
+	struct op ops[3];
+	void *items[4] = { SENTINEL, SENTINEL, SENTINEL, SENTINEL };
+	size_t seen = 0;
+
+	for (size_t i = 0; i < 3; i++) {
+		op_init(&ops[i], q, OP_PUSH, 0);
+		ops[i].item = TOK(1 + i);
+		op_start(&ops[i]);
+		wait_for_waiters(q, i + 1);
+	}
+	cr_assert_eq(baton_queue_try_pop_many(q, items, 4), 3);
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert_eq(op_join(&ops[i]), 0);
+		seen |= (size_t)1 << UNTOK(items[i]);
+	}
+	cr_assert_eq(seen, 0xe, "each pusher's item exactly once");
+	cr_assert_eq(UNTOK(items[0]), 1, "the longest waiter goes first");
+	baton_queue_destroy(q);
+}
+
+Test(queue, rendezvous_close_fails_a_blocked_push_and_keeps_its_item,
+    .timeout = 10)
+{
+	baton_queue *q = make_queue(0, count_token);
+	struct op push, pop;
+	void *item = SENTINEL;
+
+	op_init(&push, q, OP_PUSH, 0);
+	push.item = TOK(4);
+	op_start(&push);
+	wait_for_waiters(q, 1);
+	baton_queue_close(q);
+	cr_assert_eq(op_join(&push), -EPIPE);
+	cr_assert_eq(baton_queue_pop(q, &item), -EPIPE);
+	cr_assert_eq(baton_queue_push(q, TOK(1)), -EPIPE);
+	op_init(&pop, q, OP_POP, 0);
+	op_start(&pop);
+	cr_assert_eq(op_join(&pop), -EPIPE);
+	baton_queue_destroy(q);
+	cr_assert_eq(atomic_load(&destroyed), 0, "no item was in the queue");
+}
+
+Test(queue, rendezvous_close_wakes_a_blocked_pop, .timeout = 10)
+{
+	baton_queue *q = make_queue(0, NULL);
+	struct op op;
+
+	op_init(&op, q, OP_POP_TIMED, LONG_MS);
+	op_start(&op);
+	wait_for_waiters(q, 1);
+	baton_queue_close(q);
+	cr_assert_eq(op_join(&op), -EPIPE);
+	cr_assert_eq(op.item, SENTINEL);
+	baton_queue_destroy(q);
+}
+
+Test(queue, rendezvous_timed_push_times_out_and_keeps_its_item,
+    .timeout = 10)
+{
+	baton_queue *q = make_queue(0, NULL);
+	void *item = SENTINEL;
+	int64_t t0 = now_ns();
+
+	cr_assert_eq(baton_queue_push_timed(q, TOK(3), 30), -ETIMEDOUT);
+	cr_assert_geq(now_ns() - t0, 30 * 1000000LL, "timed out early");
+	cr_assert_eq(baton_queue_try_pop(q, &item), -EAGAIN,
+	    "a timed-out push left nothing behind");
+	baton_queue_destroy(q);
+}
+
+Test(queue, rendezvous_moves_many_items_between_threads_in_order,
+    .timeout = 10)
+{
+	baton_queue *q = make_queue(0, NULL);
+	struct op ops[1];
+	void *item;
+
+	/* One pusher thread at a time keeps the order checkable. */
+	for (size_t i = 1; i <= 100; i++) {
+		op_init(&ops[0], q, OP_PUSH, 0);
+		ops[0].item = TOK(i);
+		op_start(&ops[0]);
+		cr_assert_eq(baton_queue_pop(q, &item), 0);
+		cr_assert_eq(UNTOK(item), i);
+		cr_assert_eq(op_join(&ops[0]), 0);
+	}
+	baton_queue_destroy(q);
+}
+
+/* ------------------------------------------------------------------ */
+/* cancellation                                                        */
+/* ------------------------------------------------------------------ */
+
+static baton_queue_cancel *
+make_cancel(void)
+{
+	baton_queue_cancel *c = TOK(1);
+
+	cr_assert_eq(baton_queue_cancel_create(&c), 0);
+	cr_assert_not_null(c);
+	cr_assert(!baton_queue_cancel_is_fired(c));
+	return c;
+}
+
+Test(queue, cancel_interrupts_a_blocked_pop_and_leaves_the_queue_open,
+    .timeout = 10)
+{
+	baton_queue *q = make_queue(2, NULL);
+	baton_queue_cancel *c = make_cancel();
+	struct op op;
+
+	op_init(&op, q, OP_POP_CANCELLABLE, BATON_INFINITY);
+	op.cancel = c;
+	op_start(&op);
+	wait_for_waiters(q, 1);
+	cr_assert_eq(baton_queue_cancel_fire(c), 0);
+	cr_assert_eq(op_join(&op), -ECANCELED);
+	cr_assert_eq(op.item, SENTINEL, "*item untouched");
+	cr_assert(!baton_queue_is_closed(q));
+	push_tokens(q, 1, 2);
+	expect_pop_tokens(q, 1, 2);
+	baton_queue_cancel_destroy(c);
+	baton_queue_destroy(q);
+}
+
+Test(queue, cancel_interrupts_a_blocked_push_which_keeps_its_item,
+    .timeout = 10)
+{
+	baton_queue *q = make_queue(1, count_token);
+	baton_queue_cancel *c = make_cancel();
+	struct op op;
+
+	push_tokens(q, 1, 1);
+	op_init(&op, q, OP_PUSH_CANCELLABLE, LONG_MS);
+	op.item = TOK(2);
+	op.cancel = c;
+	op_start(&op);
+	wait_for_waiters(q, 1);
+	baton_queue_cancel_fire(c);
+	cr_assert_eq(op_join(&op), -ECANCELED);
+	cr_assert_eq(baton_queue_size(q), 1);
+	expect_pop_tokens(q, 1, 1);
+	cr_assert_eq(baton_queue_try_pop(q, &op.item), -EAGAIN,
+	    "the cancelled push must not have gone in");
+	baton_queue_cancel_destroy(c);
+	baton_queue_destroy(q);
+	cr_assert_eq(atomic_load(&destroyed), 0);
+}
+
+Test(queue, cancel_interrupts_only_the_calls_that_use_the_handle,
+    .timeout = 10)
+{
+	baton_queue *q = make_queue(1, NULL);
+	baton_queue_cancel *c = make_cancel(), *other = make_cancel();
+	struct op mine, theirs;
+
+	op_init(&mine, q, OP_POP_CANCELLABLE, BATON_INFINITY);
+	mine.cancel = c;
+	op_init(&theirs, q, OP_POP_CANCELLABLE, BATON_INFINITY);
+	theirs.cancel = other;
+	op_start(&mine);
+	op_start(&theirs);
+	wait_for_waiters(q, 2);
+	baton_queue_cancel_fire(c);
+	cr_assert_eq(op_join(&mine), -ECANCELED);
+	assert_ops_blocked(&theirs, 1, "pop with another handle");
+	cr_assert_eq(baton_queue_push(q, TOK(6)), 0);
+	cr_assert_eq(op_join(&theirs), 0);
+	cr_assert_eq(UNTOK(theirs.item), 6);
+	baton_queue_cancel_destroy(c);
+	baton_queue_cancel_destroy(other);
+	baton_queue_destroy(q);
+}
+
+Test(queue, a_fired_handle_fails_later_calls_until_reset, .timeout = 10)
+{
+	baton_queue *q = make_queue(1, NULL);
+	baton_queue_cancel *c = make_cancel();
+	void *item = SENTINEL;
+
+	baton_queue_cancel_fire(c);
+	baton_queue_cancel_fire(c);
+	cr_assert(baton_queue_cancel_is_fired(c));
+	cr_assert_eq(baton_queue_pop_cancellable(q, &item, LONG_MS, c),
+	    -ECANCELED);
+	cr_assert_eq(baton_queue_push_cancellable(q, TOK(1), LONG_MS, c),
+	    -ECANCELED, "a fired handle fails even a push that would fit");
+	cr_assert_eq(baton_queue_size(q), 0);
+	cr_assert_eq(baton_queue_cancel_reset(c), 0);
+	cr_assert(!baton_queue_cancel_is_fired(c));
+	cr_assert_eq(baton_queue_push_cancellable(q, TOK(1), LONG_MS, c), 0);
+	cr_assert_eq(baton_queue_pop_cancellable(q, &item, 0, c), 0);
+	cr_assert_eq(UNTOK(item), 1);
+	cr_assert_eq(baton_queue_pop_cancellable(q, &item, 5, c),
+	    -ETIMEDOUT);
+	baton_queue_cancel_destroy(c);
+	baton_queue_destroy(q);
+}
+
+Test(queue, cancel_calls_reject_null_arguments, .timeout = 10)
+{
+	baton_queue *q = make_queue(1, NULL);
+	baton_queue_cancel *c = make_cancel();
+	void *item;
+
+	cr_assert_eq(baton_queue_cancel_create(NULL), -EINVAL);
+	cr_assert_eq(baton_queue_cancel_fire(NULL), -EINVAL);
+	cr_assert_eq(baton_queue_cancel_reset(NULL), -EINVAL);
+	cr_assert(!baton_queue_cancel_is_fired(NULL));
+	baton_queue_cancel_destroy(NULL);
+	cr_assert_eq(baton_queue_push_cancellable(q, TOK(1), 0, NULL),
+	    -EINVAL);
+	cr_assert_eq(baton_queue_pop_cancellable(q, &item, 0, NULL), -EINVAL);
+	cr_assert_eq(baton_queue_pop_cancellable(q, NULL, 0, c), -EINVAL);
+	cr_assert_eq(baton_queue_push_cancellable(NULL, TOK(1), 0, c),
+	    -EINVAL);
+	cr_assert_eq(baton_queue_push_cancellable(q, TOK(1), -5, c), -EINVAL);
+	cr_assert_eq(baton_queue_size(q), 0);
+	baton_queue_cancel_destroy(c);
+	baton_queue_destroy(q);
+}
+
+Test(queue, cancel_interrupts_a_rendezvous_push, .timeout = 10)
+{
+	baton_queue *q = make_queue(0, NULL);
+	baton_queue_cancel *c = make_cancel();
+	struct op op;
+	void *item = SENTINEL;
+
+	op_init(&op, q, OP_PUSH_CANCELLABLE, BATON_INFINITY);
+	op.item = TOK(3);
+	op.cancel = c;
+	op_start(&op);
+	wait_for_waiters(q, 1);
+	baton_queue_cancel_fire(c);
+	cr_assert_eq(op_join(&op), -ECANCELED);
+	cr_assert_eq(baton_queue_try_pop(q, &item), -EAGAIN);
+	baton_queue_cancel_destroy(c);
+	baton_queue_destroy(q);
+}
+
+/* ------------------------------------------------------------------ */
+/* destroy under blocked callers (issue 12, item 5)                    */
+/* ------------------------------------------------------------------ */
+
+Test(queue, destroy_wakes_blocked_poppers_with_epipe, .timeout = 10)
+{
+	baton_queue *q = make_queue(4, NULL);
+	struct op ops[3];
+
+	for (size_t i = 0; i < 3; i++) {
+		op_init(&ops[i], q, i == 0 ? OP_POP : i == 1 ? OP_POP_TIMED
+		    : OP_POP_MANY, LONG_MS);
+		op_start(&ops[i]);
+	}
+	wait_for_waiters(q, 3);
+	baton_queue_destroy(q);
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert_eq(op_join(&ops[i]), -EPIPE);
+		cr_assert_eq(ops[i].item, SENTINEL);
+	}
+}
+
+Test(queue, destroy_wakes_blocked_pushers_which_keep_their_items,
+    .timeout = 10)
+{
+	baton_queue *q = make_queue(2, count_token);
+	struct op ops[3];
+
+	push_tokens(q, 1, 2);
+	for (size_t i = 0; i < 3; i++) {
+		op_init(&ops[i], q, i == 2 ? OP_PUSH_TIMED : OP_PUSH, LONG_MS);
+		ops[i].item = TOK(10 + i);
+		op_start(&ops[i]);
+	}
+	wait_for_waiters(q, 3);
+	baton_queue_destroy(q);
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_eq(op_join(&ops[i]), -EPIPE);
+	cr_assert_eq(atomic_load(&destroyed), 2, "only the queued items");
+	cr_assert_eq(atomic_load(&token_destroyed[1]), 1);
+	cr_assert_eq(atomic_load(&token_destroyed[2]), 1);
+}
+
+Test(queue, destroy_wakes_blocked_rendezvous_and_cancellable_callers,
+    .timeout = 10)
+{
+	baton_queue *q = make_queue(0, NULL);
+	baton_queue_cancel *c = make_cancel();
+	struct op ops[2];
+
+	op_init(&ops[0], q, OP_PUSH_CANCELLABLE, BATON_INFINITY);
+	ops[0].cancel = c;
+	ops[0].item = TOK(1);
+	op_init(&ops[1], q, OP_PUSH, 0);
+	ops[1].item = TOK(2);
+	op_start(&ops[0]);
+	op_start(&ops[1]);
+	wait_for_waiters(q, 2);
+	baton_queue_destroy(q);
+	cr_assert_eq(op_join(&ops[0]), -EPIPE);
+	cr_assert_eq(op_join(&ops[1]), -EPIPE);
+	baton_queue_cancel_destroy(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* select                                                              */
+/* ------------------------------------------------------------------ */
+
+static struct baton_queue_case
+pop_case(baton_queue *q)
+{
+	return (struct baton_queue_case){ .kind = BATON_QUEUE_CASE_POP,
+					  .queue = q, .item = SENTINEL };
+}
+
+static struct baton_queue_case
+push_case(baton_queue *q, void *item)
+{
+	return (struct baton_queue_case){ .kind = BATON_QUEUE_CASE_PUSH,
+					  .queue = q, .item = item };
+}
+
+Test(queue, select_fires_the_one_ready_pop_case, .timeout = 10)
+{
+	baton_queue *a = make_queue(2, NULL), *b = make_queue(2, NULL);
+	struct baton_queue_case cs[2] = { pop_case(a), pop_case(b) };
+
+	push_tokens(b, 4, 1);
+	cr_assert_eq(baton_queue_select(cs, 2, 0), 1);
+	cr_assert_eq(cs[1].result, 0);
+	cr_assert_eq(UNTOK(cs[1].item), 4);
+	cr_assert_eq(cs[0].item, SENTINEL, "the other case took nothing");
+	cr_assert_eq(baton_queue_select(cs, 2, 0), -ETIMEDOUT);
+	baton_queue_destroy(a);
+	baton_queue_destroy(b);
+}
+
+Test(queue, select_takes_exactly_one_item_when_several_cases_are_ready,
+    .timeout = 10)
+{
+	baton_queue *a = make_queue(8, NULL), *b = make_queue(8, NULL);
+	unsigned fired[2] = { 0, 0 };
+
+	for (int round = 0; round < 200; round++) {
+		struct baton_queue_case cs[2] = { pop_case(a), pop_case(b) };
+		int i;
+
+		if (baton_queue_size(a) == 0)
+			push_tokens(a, 1, 1);
+		if (baton_queue_size(b) == 0)
+			push_tokens(b, 2, 1);
+		i = baton_queue_select(cs, 2, LONG_MS);
+		cr_assert(i == 0 || i == 1);
+		cr_assert_eq(UNTOK(cs[i].item), (size_t)i + 1);
+		cr_assert_eq(cs[1 - i].item, SENTINEL);
+		fired[i]++;
+		cr_assert_eq(baton_queue_size(a) + baton_queue_size(b), 1,
+		    "exactly one item taken");
+	}
+	/* Random start: both fire (each below 1 in 2^100 to starve). */
+	cr_assert(fired[0] > 20 && fired[1] > 20, "fired %u / %u", fired[0],
+	    fired[1]);
+	baton_queue_destroy(a);
+	baton_queue_destroy(b);
+}
+
+Test(queue, select_push_case_goes_into_the_queue_with_room, .timeout = 10)
+{
+	baton_queue *full = make_queue(1, NULL), *room = make_queue(1, NULL);
+	struct baton_queue_case cs[2] = { push_case(full, TOK(1)),
+					  push_case(room, TOK(2)) };
+
+	push_tokens(full, 9, 1);
+	cr_assert_eq(baton_queue_select(cs, 2, LONG_MS), 1);
+	expect_pop_tokens(room, 2, 1);
+	expect_pop_tokens(full, 9, 1);
+	cr_assert_eq(baton_queue_size(full), 0, "no push for the other case");
+	baton_queue_destroy(full);
+	baton_queue_destroy(room);
+}
+
+Test(queue, select_times_out_and_polls, .timeout = 10)
+{
+	baton_queue *a = make_queue(1, NULL);
+	struct baton_queue_case cs[2] = { pop_case(a),
+		{ .kind = BATON_QUEUE_CASE_POP, .queue = NULL } };
+	int64_t t0 = now_ns();
+
+	cr_assert_eq(baton_queue_select(cs, 2, 0), -ETIMEDOUT);
+	cr_assert_eq(baton_queue_select(cs, 2, 30), -ETIMEDOUT);
+	cr_assert_geq(now_ns() - t0, 30 * 1000000LL, "timed out early");
+	cr_assert_eq(baton_queue_waiters(a), 0);
+	cr_assert_eq(baton_queue_select(NULL, 1, 0), -EINVAL);
+	cr_assert_eq(baton_queue_select(cs, 0, 0), -EINVAL);
+	cr_assert_eq(baton_queue_select(cs, 2, -2), -EINVAL);
+	cs[0].kind = 99;
+	cr_assert_eq(baton_queue_select(cs, 2, 0), -EINVAL);
+	baton_queue_destroy(a);
+}
+
+struct selector {
+	pthread_t thread;
+	struct baton_queue_case cs[3];
+	size_t n;
+	int timeout_ms;
+	int rc;
+	atomic_int done;
+};
+
+static void *
+selector_main(void *arg)
+{
+	struct selector *s = arg;
+
+	s->rc = baton_queue_select(s->cs, s->n, s->timeout_ms);
+	atomic_store_explicit(&s->done, 1, memory_order_release);
+	return NULL;
+}
+
+static void
+selector_start(struct selector *s)
+{
+	atomic_init(&s->done, 0);
+	spawn_thread(&s->thread, selector_main, s);
+}
+
+Test(queue, blocked_select_wakes_on_a_push_to_either_queue, .timeout = 10)
+{
+	baton_queue *a = make_queue(2, NULL), *b = make_queue(2, NULL);
+	struct selector s = { .cs = { pop_case(a), pop_case(b) }, .n = 2,
+			      .timeout_ms = BATON_INFINITY };
+
+	selector_start(&s);
+	wait_for_waiters(b, 1);
+	cr_assert_eq(baton_queue_push(b, TOK(3)), 0);
+	join_thread(s.thread);
+	cr_assert_eq(s.rc, 1);
+	cr_assert_eq(UNTOK(s.cs[1].item), 3);
+	cr_assert_eq(baton_queue_waiters(a), 0);
+	cr_assert_eq(baton_queue_size(a) + baton_queue_size(b), 0);
+	baton_queue_destroy(a);
+	baton_queue_destroy(b);
+}
+
+Test(queue, select_fires_a_closed_queue_as_closed, .timeout = 10)
+{
+	baton_queue *a = make_queue(2, NULL), *b = make_queue(2, NULL);
+	struct selector s = { .cs = { pop_case(a), push_case(b, TOK(5)) },
+			      .n = 2, .timeout_ms = LONG_MS };
+
+	push_tokens(b, 1, 2);
+	selector_start(&s);
+	wait_for_waiters(a, 1);
+	baton_queue_close(a);
+	join_thread(s.thread);
+	cr_assert_eq(s.rc, 0);
+	cr_assert_eq(s.cs[0].result, -EPIPE);
+	cr_assert_eq(baton_queue_size(b), 2, "the push case did nothing");
+	baton_queue_close(b);
+	struct baton_queue_case c = push_case(b, TOK(6));
+	cr_assert_eq(baton_queue_select(&c, 1, 0), 0);
+	cr_assert_eq(c.result, -EPIPE, "a closed push case fires as closed");
+	baton_queue_destroy(a);
+	baton_queue_destroy(b);
+}
+
+Test(queue, two_selectors_on_one_queue_take_one_item_each, .timeout = 10)
+{
+	baton_queue *a = make_queue(4, NULL), *other = make_queue(1, NULL);
+	struct selector s[2];
+
+	for (int i = 0; i < 2; i++) {
+		s[i] = (struct selector){ .cs = { pop_case(a),
+						  pop_case(other) },
+					  .n = 2, .timeout_ms = LONG_MS };
+		selector_start(&s[i]);
+	}
+	wait_for_waiters(a, 2);
+	cr_assert_eq(baton_queue_push(a, TOK(1)), 0);
+	cr_assert_eq(baton_queue_push(a, TOK(2)), 0);
+	join_thread(s[0].thread);
+	join_thread(s[1].thread);
+	cr_assert_eq(s[0].rc, 0);
+	cr_assert_eq(s[1].rc, 0);
+	cr_assert_eq(UNTOK(s[0].cs[0].item) + UNTOK(s[1].cs[0].item), 3);
+	cr_assert_eq(baton_queue_size(a), 0);
+	baton_queue_destroy(a);
+	baton_queue_destroy(other);
+}
+
+Test(queue, select_with_a_plain_popper_never_strands_an_item,
+    .timeout = 10)
+{
+	baton_queue *a = make_queue(1, NULL), *b = make_queue(1, NULL);
+
+	for (int round = 0; round < 50; round++) {
+		struct selector s = { .cs = { pop_case(a), pop_case(b) },
+				      .n = 2, .timeout_ms = LONG_MS };
+		struct op pop;
+
+		op_init(&pop, a, OP_POP_TIMED, LONG_MS);
+		selector_start(&s);
+		op_start(&pop);
+		wait_for_waiters(a, 2);
+		/* Two items, two waiters: both must get one. */
+		cr_assert_eq(baton_queue_push(a, TOK(1)), 0);
+		cr_assert_eq(baton_queue_push(a, TOK(2)), 0);
+		cr_assert_eq(op_join(&pop), 0);
+		join_thread(s.thread);
+		cr_assert_eq(s.rc, 0);
+		cr_assert_eq(UNTOK(s.cs[0].item) + UNTOK(pop.item), 3);
+	}
+	baton_queue_destroy(a);
+	baton_queue_destroy(b);
+}
+
+Test(queue, select_over_a_future_fires_when_it_completes, .timeout = 10)
+{
+	baton_queue *a = make_queue(1, NULL);
+	baton_promise *pr;
+	baton_future *f;
+	struct selector s;
+
+	cr_assert_eq(baton_promise_create(&pr, &f), 0);
+	s = (struct selector){ .cs = { pop_case(a),
+		{ .kind = BATON_QUEUE_CASE_FUTURE, .future = f } },
+		.n = 2, .timeout_ms = LONG_MS };
+	selector_start(&s);
+	wait_for_waiters(a, 1);
+	cr_assert_eq(baton_promise_fulfil(pr, TOK(7), NULL), 0);
+	join_thread(s.thread);
+	cr_assert_eq(s.rc, 1);
+	cr_assert_eq(s.cs[1].result, 0);
+	cr_assert(baton_future_is_done(f));
+	cr_assert_eq(s.cs[0].item, SENTINEL);
+	/* A completed future fires at once, even in a poll. */
+	cr_assert_eq(baton_queue_select(&s.cs[1], 1, 0), 0);
+	baton_promise_destroy(pr);
+	baton_future_unref(f);
+	baton_queue_destroy(a);
+}
+
+Test(queue, select_on_a_rendezvous_hands_over_through_the_case,
+    .timeout = 10)
+{
+	baton_queue *rv = make_queue(0, NULL), *b = make_queue(1, NULL);
+	struct selector s = { .cs = { pop_case(rv), pop_case(b) }, .n = 2,
+			      .timeout_ms = LONG_MS };
+	struct baton_queue_case both[2] = { pop_case(rv),
+					    push_case(rv, TOK(1)) };
+
+	selector_start(&s);
+	wait_for_waiters(rv, 1);
+	cr_assert_eq(baton_queue_try_push(rv, TOK(6)), 0,
+	    "a selecting popper is a waiting partner");
+	join_thread(s.thread);
+	cr_assert_eq(s.rc, 0);
+	cr_assert_eq(UNTOK(s.cs[0].item), 6);
+	cr_assert_eq(baton_queue_select(both, 2, 0), -EINVAL);
+	baton_queue_destroy(rv);
+	baton_queue_destroy(b);
+}
+
+Test(queue, destroy_wakes_a_blocked_select, .timeout = 10)
+{
+	baton_queue *a = make_queue(1, NULL);
+	struct selector s = { .cs = { pop_case(a) }, .n = 1,
+			      .timeout_ms = BATON_INFINITY };
+
+	selector_start(&s);
+	wait_for_waiters(a, 1);
+	baton_queue_destroy(a);
+	join_thread(s.thread);
+	cr_assert_eq(s.rc, 0);
+	cr_assert_eq(s.cs[0].result, -EPIPE);
 }

@@ -20,6 +20,8 @@
  *	bench	spawn_await_throughput	<system>	<rate>	tasks/s
  *	bench	queue_1p1c_cap1024	<system>	<rate>	items/s
  *	bench	queue_2p2c_cap1024	<system>	<rate>	items/s
+ *	bench	queue_1p1c_cap0	<system>	<rate>	items/s	(rendezvous)
+ *	bench	queue_2p2c_cap0	<system>	<rate>	items/s
  *	bench	pipeline_1p1c_cap1024	<system>	<rate>	items/s
  *
  * and, for each, <name>_cpu: the CPU time the whole process (every thread:
@@ -379,23 +381,32 @@ queues(uint64_t m, size_t cap)
 	for (s = 0; s < cmp_nsystems; s++) {
 		if (skip[s] || cmp_systems[s].q_create == NULL)
 			continue;
-		watch("queue warm-up");
-		(void)queue_once(&cmp_systems[s], 2, 2, cap, m / 10 + 2);
-		for (i = 0; i < sizeof(pcs) / sizeof(pcs[0]); i++) {
-			snprintf(name, sizeof(name), "queue_%up%uc_cap%zu",
-				 pcs[i][0], pcs[i][1], cap);
-			watch(name);
-			c0 = cpu_ns();
-			rate = queue_once(&cmp_systems[s], pcs[i][0],
-					  pcs[i][1], cap, m);
-			c0 = cpu_ns() - c0;
-			watch(NULL);
-			fprintf(stderr, "# %-22s %-15s %12.0f items/s\n", name,
-				cmp_systems[s].name, rate);
-			printf("bench\t%s\t%s\t%.0f\titems/s\n", name,
-			       cmp_systems[s].name, rate);
-			print_cpu(name, cmp_systems[s].name, c0, m);
-			fflush(stdout);
+		for (int r = 0; r < 2; r++) {
+			/* r = 1: the rendezvous, a tenth of the items. */
+			size_t c = r == 0 ? cap : 0;
+			uint64_t mm = r == 0 ? m : m / 10 + 4;
+
+			if (r == 1 && !cmp_systems[s].q_rendezvous)
+				break;
+			watch("queue warm-up");
+			(void)queue_once(&cmp_systems[s], 2, 2, c, mm / 10 + 2);
+			for (i = 0; i < sizeof(pcs) / sizeof(pcs[0]); i++) {
+				snprintf(name, sizeof(name),
+					 "queue_%up%uc_cap%zu", pcs[i][0],
+					 pcs[i][1], c);
+				watch(name);
+				c0 = cpu_ns();
+				rate = queue_once(&cmp_systems[s], pcs[i][0],
+						  pcs[i][1], c, mm);
+				c0 = cpu_ns() - c0;
+				watch(NULL);
+				fprintf(stderr, "# %-22s %-15s %12.0f items/s\n",
+					name, cmp_systems[s].name, rate);
+				printf("bench\t%s\t%s\t%.0f\titems/s\n", name,
+				       cmp_systems[s].name, rate);
+				print_cpu(name, cmp_systems[s].name, c0, mm);
+				fflush(stdout);
+			}
 		}
 	}
 }

@@ -14,7 +14,9 @@
  *	spawn      one task at a time, spawn then await (median, p90 ns);
  *	           M tasks spawned, then all awaited (tasks/s)
  *	queue      P producers, C consumers, M items through one queue of
- *	           capacity 1024, 1P/1C and 2P/2C (items/s)
+ *	           capacity 1024, 1P/1C and 2P/2C (items/s); and through a
+ *	           rendezvous (capacity 0) where the system has one
+ *	           (compare_go, ./go/, measures Go's channels the same way)
  *	pipeline   start work, push its pending result through a bounded
  *	           queue, pop and await it in another thread, 1P/1C (items/s)
  *
@@ -106,6 +108,12 @@ struct cmp_system {
 	void (*q_destroy)(void *q);
 	void (*q_produce)(void *q, const struct cmp_producer *p);
 	void (*q_consume)(void *q, struct cmp_consumer *c);
+	/*
+	 * Whether q_create accepts capacity 0, a rendezvous (Go's
+	 * unbuffered channel): then the queue workload also runs at
+	 * capacity 0, with a tenth of the items (queue_<p>p<c>c_cap0).
+	 */
+	bool q_rendezvous;
 
 	/*
 	 * The pipeline: pl_produce starts cmp_body((void *)i) for i = 1..n

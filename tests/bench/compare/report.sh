@@ -36,7 +36,7 @@ say() { printf '%s\n' "$*" >&2; }
 
 # --- peers: which Debian packages are missing -------------------------------
 missing=()
-for pkg in g++ libglib2.0-dev libtbb-dev libconcurrentqueue-dev gnuplot-nox; do
+for pkg in g++ libglib2.0-dev libtbb-dev libconcurrentqueue-dev golang-go gnuplot-nox; do
 	if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
 		missing+=("$pkg")
 	fi
@@ -56,7 +56,7 @@ else
 	meson setup "$build" "$src" "${opts[@]}" >"$build/compare-setup.log" 2>&1 ||
 		{ cat "$build/compare-setup.log" >&2; exit 1; }
 fi
-all=(baton std glib tbb moodycamel pthread)
+all=(baton std glib tbb moodycamel go pthread)
 progs=()
 for p in "${all[@]}"; do
 	if ninja -C "$build" -t query "tests/bench/compare/compare_$p" >/dev/null 2>&1; then
@@ -88,7 +88,7 @@ for ((r = 1; r <= runs; r++)); do
 	for w in latency throughput queue pipeline; do
 		for ((k = 0; k < n; k++)); do
 			p=${progs[$(((k + r - 1) % n))]}
-			[[ $p == moodycamel && $w != queue ]] && continue
+			[[ ($p == moodycamel || $p == go) && $w != queue ]] && continue
 			echo "## run $r compare_$p --workload $w" >>"$log"
 			"$build/tests/bench/compare/compare_$p" --workload "$w" "${extra[@]}" >>"$raw" 2>>"$log" ||
 				{ say "report.sh: compare_$p --workload $w failed; see $log"; tail -5 "$log" >&2; exit 1; }
@@ -131,6 +131,16 @@ ratios() {
 			}
 		}
 	}' "$raw.summary" | sort
+	# The issue's lines: baton's queue against Go's channels by name.
+	awk -F'\t' -v OFS='\t' '
+	{ med[$1 SUBSEP $2] = $3 }
+	END {
+		n = split("queue_1p1c_cap1024 queue_2p2c_cap1024 queue_1p1c_cap0 queue_2p2c_cap0", Q, " ")
+		for (i = 1; i <= n; i++)
+			if ((Q[i] SUBSEP "baton") in med && (Q[i] SUBSEP "go") in med && med[Q[i] SUBSEP "go"] > 0)
+				printf "ratio\t%s_vs_go\tbaton/go\t%.2f\n", Q[i],
+				    med[Q[i] SUBSEP "baton"] / med[Q[i] SUBSEP "go"]
+	}' "$raw.summary"
 }
 {
 	printf '# baton comparison: %s runs per program, %s\n' "$runs" "$(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -139,8 +149,8 @@ ratios() {
 } >"$tsv"
 
 # --- the markdown report -----------------------------------------------------
-order_names="spawn_await_latency_median spawn_await_latency_p90 spawn_await_throughput spawn_await_throughput_deferred queue_1p1c_cap1024 queue_2p2c_cap1024 pipeline_1p1c_cap1024"
-order_systems="baton baton_infinity std glib tbb moodycamel pthread baseline"
+order_names="spawn_await_latency_median spawn_await_latency_p90 spawn_await_throughput spawn_await_throughput_deferred queue_1p1c_cap1024 queue_2p2c_cap1024 queue_1p1c_cap0 queue_2p2c_cap0 pipeline_1p1c_cap1024"
+order_systems="baton baton_infinity std glib tbb moodycamel go pthread baseline"
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 commit=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$src" status --porcelain -- src queue include 2>/dev/null) ]]; then
@@ -171,6 +181,8 @@ table() {
 		if (nm == "spawn_await_latency_p90") return "spawn+await latency, p90"
 		if (nm == "spawn_await_throughput") return "spawn+await throughput (100k)"
 		if (nm == "spawn_await_throughput_deferred") return "… of which ran deferred"
+		if (nm == "queue_1p1c_cap0") return "rendezvous 1P/1C, cap 0"
+		if (nm == "queue_2p2c_cap0") return "rendezvous 2P/2C, cap 0"
 		if (nm ~ /^queue_1p1c/) return "queue handoff 1P/1C, cap 1024"
 		if (nm ~ /^queue_2p2c/) return "queue handoff 2P/2C, cap 1024"
 		if (nm ~ /^pipeline/) return "pipeline 1P/1C, cap 1024"
@@ -184,6 +196,7 @@ table() {
 		if (s == "tbb") return "bounded, no close (abort only)"
 		if (s == "glib") return "**unbounded**, no close"
 		if (s == "moodycamel") return "**unbounded**, no close"
+		if (s == "go") return "bounded, closable (chan)"
 		return ""
 	}
 	function how(nm, s) {
@@ -286,7 +299,15 @@ targets() {
 			line("throughput >= 1.0x best peer", "spawn_await_throughput", w, 0, 1)
 			line("pipeline >= 2x best peer", "pipeline_1p1c_cap1024", w, 0, 2)
 		}
-		nq = split("queue_1p1c_cap1024 queue_2p2c_cap1024", Q, " ")
+		nq = split("queue_1p1c_cap1024 queue_2p2c_cap1024 queue_1p1c_cap0 queue_2p2c_cap0", Q, " ")
+		for (i = 1; i <= nq; i++) {
+			nm = Q[i]
+			if (!((nm, "go") in med) || !((nm, "baton") in med)) continue
+			r = med[nm, "baton"] / med[nm, "go"]
+			fr = sprintf("%.2f", r)
+			if ((fr + 0 >= 1) != (r >= 1)) fr = sprintf("%.3f", r)
+			printf "| %s: baton >= Go channel | baton | go | %sx | %s |\n", nm, fr, verdict(r >= 1)
+		}
 		for (i = 1; i <= nq; i++) {
 			nm = Q[i]
 			if (!((nm, "moodycamel") in med) || !((nm, "baton") in med)) continue
