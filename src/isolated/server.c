@@ -37,9 +37,13 @@
 
 #include "channel.h"
 
-/* How long an idle worker spins before it parks: covers the gap between
- * an await and the owner's next async in a tight loop. */
-#define WORKER_SPIN_NS 200000L
+/*
+ * How long an idle worker spins before it parks.  0: on these shared
+ * 2-vCPU VMs (load 10-20) any spin made a round trip slower (200 us of
+ * spin: 570 us per task; 5 us: 36 us; none: 22-29 us), since a spinning
+ * worker takes the core the program needs to post the next request.
+ */
+#define WORKER_SPIN_NS 0L
 
 static struct baton__iso_channel *worker_channel;
 
@@ -132,7 +136,8 @@ worker_wait(struct baton__iso_channel *ch)
 
 		if (s == BATON__CH_REQ || s == BATON__CH_QUIT)
 			return s;
-		if (baton__iso_spin_while(&ch->state, s, WORKER_SPIN_NS))
+		if (WORKER_SPIN_NS > 0 &&
+		    baton__iso_spin_while(&ch->state, s, WORKER_SPIN_NS))
 			continue;
 		/* seq_cst: Dekker with the program's REQ store and its load
 		 * of worker_sleeping; the futex re-checks state. */

@@ -27,8 +27,10 @@
 
 #define rt baton__iso_rt
 
-/* An awaiter spins this long for a reply before it parks. */
-#define AWAIT_SPIN_NS 50000L
+/* An awaiter spins this long for a reply before it parks: short, as
+ * spinning on an oversubscribed machine only delays the worker (see
+ * WORKER_SPIN_NS in server.c for the figures). */
+#define AWAIT_SPIN_NS 5000L
 #define WAIT_SLICE_MS 200
 
 static int
