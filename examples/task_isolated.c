@@ -15,6 +15,7 @@
  *   "loop": no reply in 300 ms; brutal shutdown: -ETIMEDOUT (killed)
  */
 #include <baton.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +25,12 @@ static int
 parse_double(const void *arg, size_t len, void *out, size_t *out_len)
 {
 	char text[32] = { 0 };
-	volatile int *volatile nowhere = NULL;
+	volatile uintptr_t nowhere = 16; /* an unmapped page */
 	long v;
 
 	memcpy(text, arg, len < sizeof(text) - 1 ? len : sizeof(text) - 1);
 	if (strcmp(text, "crash") == 0)
-		return *nowhere;           /* SIGSEGV: only this worker dies */
+		return *(volatile int *)nowhere; /* SIGSEGV: this worker only */
 	while (strcmp(text, "loop") == 0)
 		;                          /* forever: needs a real kill */
 	v = strtol(text, NULL, 10) * 2;

@@ -155,10 +155,11 @@ body_gated(const void *a, size_t n, void *out, size_t *ol)
 BATON_ISO_UNUSED static int
 body_segv(const void *a, size_t n, void *out, size_t *ol)
 {
-	volatile int *volatile p = NULL;
+	/* Not NULL itself: UBSan would stop a NULL load before it faults. */
+	volatile uintptr_t bad = 16;
 
 	(void)a, (void)n, (void)out, (void)ol;
-	return *p;
+	return *(volatile int *)bad;
 }
 
 BATON_ISO_UNUSED static int

@@ -14,6 +14,21 @@
 
 #define WORKERS 3
 
+/* Under ASan or TSan, an allocation past RLIMIT_AS must return NULL, as
+ * it does without them. */
+const char *__asan_default_options(void);
+const char *__tsan_default_options(void);
+const char *
+__asan_default_options(void)
+{
+	return "allocator_may_return_null=1";
+}
+const char *
+__tsan_default_options(void)
+{
+	return "allocator_may_return_null=1";
+}
+
 /* Starts `healthy` gated tasks, then one with fn; checks fn's reason and
  * that every healthy task still delivers. */
 static void
