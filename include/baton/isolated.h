@@ -282,6 +282,31 @@ BATON_API ptrdiff_t baton_isolated_map(baton_isolated_fn fn,
 				       struct baton_isolated_result *results);
 
 /*
+ * Runs fn on a copy of arg[0..len) in a worker and waits for it (as
+ * async + await, timeout_ms as await's), from any thread, including a
+ * strict task body: the bridge that puts isolated work under the thread
+ * layers.  While it waits it checks baton_should_stop() of the strict
+ * task it runs in, every 20 ms: once asked (a stream item timed out or
+ * killed, a supervisor terminating a child, an owner exit, a shutdown),
+ * the worker is killed and BATON_EXITED/SHUTDOWN returned.  So a
+ * baton_task_async_stream item or a supervisor child whose body calls it
+ * is isolated: a crash is that item's or child's exit reason (pass it to
+ * baton_exit()), and stopping it stops the worker.
+ *
+ * Returns as await: 0 (*value handed over), BATON_EXITED (*reason),
+ * -ETIMEDOUT (worker killed), or async's errors.
+ * Pointers: borrows arg and opts; value and reason may be NULL.
+ * Blocking: until the body ends, the timeout, or a stop request.
+ * Thread safety: any thread.  Ordering: as await.
+ */
+BATON_API int baton_isolated_run(baton_isolated_fn fn, const void *arg,
+				 size_t len,
+				 const struct baton_isolated_opts *opts,
+				 int timeout_ms,
+				 struct baton_isolated_value *value,
+				 struct baton_exit_reason *reason);
+
+/*
  * In an isolated body: whether a shutdown asked it to stop.  false
  * elsewhere.  Thread safety: the body's thread.  Ordering: acquire.
  */

@@ -99,9 +99,11 @@ limits_set(struct limits *l, uint64_t cpu_seconds, uint64_t as_bytes)
 		struct timespec used;
 		struct rlimit r = l->old_cpu;
 
-		/* RLIMIT_CPU counts the whole process: add what it used. */
+		/* RLIMIT_CPU counts the whole process, in whole seconds:
+		 * add what it used, rounded up. */
 		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &used);
-		r.rlim_cur = (rlim_t)used.tv_sec + 1 + (rlim_t)cpu_seconds;
+		r.rlim_cur = (rlim_t)used.tv_sec + (used.tv_nsec != 0) +
+			     (rlim_t)cpu_seconds;
 		if (r.rlim_max != RLIM_INFINITY && r.rlim_cur > r.rlim_max)
 			r.rlim_cur = r.rlim_max;
 		l->cpu = setrlimit(RLIMIT_CPU, &r) == 0;

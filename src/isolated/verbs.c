@@ -656,3 +656,46 @@ baton_isolated_map(baton_isolated_fn fn,
 	free(ts);
 	return got;
 }
+
+/* How often baton_isolated_run looks at its strict task's stop flag. */
+#define RUN_STOP_POLL_MS 20
+
+int
+baton_isolated_run(baton_isolated_fn fn, const void *arg, size_t len,
+		   const struct baton_isolated_opts *opts, int timeout_ms,
+		   struct baton_isolated_value *value,
+		   struct baton_exit_reason *reason)
+{
+	struct baton__deadline d;
+	baton_isolated t;
+	int r = baton__timeout_check(timeout_ms);
+
+	if (r != 0)
+		return r;
+	r = baton_isolated_async_opts(&t, fn, arg, len, opts);
+	if (r != 0)
+		return r;
+	baton__deadline_init(&d, timeout_ms);
+	for (;;) {
+		long left = baton__deadline_left_ns(&d, RUN_STOP_POLL_MS *
+							    1000000L);
+		int slice = (int)((left + 999999) / 1000000);
+
+		r = baton_isolated_yield(&t, slice, value, reason);
+		if (r != -ETIMEDOUT)
+			return r;
+		if (baton_should_stop()) {
+			r = baton_isolated_shutdown_brutal(&t, value, reason);
+			if (r != -ETIMEDOUT)
+				return r; /* its reply raced in */
+			if (reason != NULL)
+				*reason = (struct baton_exit_reason){
+					BATON_EXIT_SHUTDOWN, 0,
+					"stopped: its strict task was asked "
+					"to stop; worker killed" };
+			return BATON_EXITED;
+		}
+		if (baton__deadline_expired(&d))
+			return baton_isolated_await(&t, 0, value, reason);
+	}
+}
