@@ -112,7 +112,28 @@ idle_worker_killed(void)
 		if (r == 0)
 			free(v.data);
 	}
-	printf("idle worker killed from outside: replaced, no task failed\n");
+	/* Again, every worker at once, and post before the program can know:
+	 * requests reach dead workers, which never took them, so they go to
+	 * the replacements (SIGKILL is final: no user code runs after it). */
+	CHECK(stats_until(all_live, &workers, &st), "idle: workers not back");
+	n = baton_isolated_worker_pids(pids, WORKERS);
+	for (size_t i = 0; i < n; i++)
+		kill(pids[i], SIGKILL);
+	for (int i = 0; i < 2 * WORKERS; i++)
+		CHECK(baton_isolated_async(&t[i], body_pid, "", 0) == 0,
+		      "idle: async");
+	for (int i = 0; i < 2 * WORKERS; i++) {
+		struct baton_exit_reason why = { 0, 0, NULL };
+		struct baton_isolated_value v;
+		int r = baton_isolated_await(&t[i], 5000, &v, &why);
+
+		CHECK(r == 0, "idle, all killed: task %d gave %d (%s)", i, r,
+		      why.message ? why.message : "-");
+		if (r == 0)
+			free(v.data);
+	}
+	printf("idle workers killed from outside: replaced, requests they "
+	       "never took rerun, no task failed\n");
 }
 
 static int
