@@ -143,13 +143,8 @@ supervised(void)
 int
 main(void)
 {
-	iso_init(2, 0);
-	stress_watchdog_start();
-	stress_watchdog_arm("isolated_bridge", 60, 30, NULL);
+	iso_init("isolated_bridge", 2, 0, 60);
 	stream();
 	supervised();
-	stress_watchdog_disarm();
-	iso_finish("isolated_bridge");
-	stress_watchdog_stop();
-	return stress_failed() ? 1 : 0;
+	return iso_finish("isolated_bridge");
 }

@@ -50,15 +50,12 @@ main(void)
 	struct stress_rng rng;
 	struct slot_rec *w = calloc(n, sizeof(*w));
 	struct baton_isolated_stats st;
-	unsigned workers = WORKERS;
 	uint8_t *seen = calloc(n, 1);
 
-	iso_init(WORKERS, 0);
+	iso_init("isolated_chaos", WORKERS, 0, 120);
 	printf("isolated_chaos: seed=%#llx n=%llu\n", (unsigned long long)seed,
 	       (unsigned long long)n);
 	stress_rng_init(&rng, seed, 0);
-	stress_watchdog_start();
-	stress_watchdog_arm("isolated_chaos", 120, 30, NULL);
 	for (uint64_t i = 0, next = 0; i < n; i++) {
 		struct baton_isolated_value v;
 		struct baton_exit_reason why;
@@ -164,12 +161,9 @@ main(void)
 		}
 		printf("map: %td values, %d crashed elements\n", got, M / 10);
 	}
-	CHECK(stats_until(all_live, &workers, &st), "workers not back");
+	iso_settle(&st);
 	CHECK(st.tasks == n + 100, "tasks %lu", (unsigned long)st.tasks);
-	stress_watchdog_disarm();
-	iso_finish("isolated_chaos");
-	stress_watchdog_stop();
 	free(w);
 	free(seen);
-	return stress_failed() ? 1 : 0;
+	return iso_finish("isolated_chaos");
 }

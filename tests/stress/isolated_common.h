@@ -36,9 +36,15 @@ iso_pipes(void)
 	}
 }
 
-/* Starts the runtime first thing in main, with the pipes made before. */
+static unsigned iso_workers;
+
+/*
+ * Starts the runtime first thing in main, with the pipes made before,
+ * then the watchdog for the whole program (limit_s).
+ */
 static inline void
-iso_init(unsigned workers, unsigned recycle_after)
+iso_init(const char *name, unsigned workers, unsigned recycle_after,
+	 double limit_s)
 {
 	struct baton_isolated_config cfg = { workers, recycle_after };
 	int r;
@@ -49,6 +55,9 @@ iso_init(unsigned workers, unsigned recycle_after)
 		fprintf(stderr, "baton_isolated_init: %d\n", r);
 		exit(2);
 	}
+	iso_workers = workers;
+	stress_watchdog_start();
+	stress_watchdog_arm(name, limit_s, 30, NULL);
 }
 
 /* In a body: tell the test we run. */
@@ -209,23 +218,33 @@ body_block(const void *a, size_t n, void *out, size_t *ol)
 	return 0;
 }
 
+/* Waits until every worker is back and every task resolved; *st then. */
 static inline void
+iso_settle(struct baton_isolated_stats *st)
+{
+	CHECK(stats_until(all_live, &iso_workers, st),
+	      "not settled: %u live workers of %u, %lu tasks, %lu resolved",
+	      st->live_workers, iso_workers, (unsigned long)st->tasks,
+	      (unsigned long)st->resolved);
+}
+
+/* Settles, stops the runtime and the watchdog; main's exit status. */
+static inline int
 iso_finish(const char *name)
 {
-	unsigned n = 0;
 	struct baton_isolated_stats st;
 
-	baton_isolated_stats(&st);
-	CHECK(st.tasks == st.resolved, "%s: %lu tasks, %lu resolved", name,
-	      (unsigned long)st.tasks, (unsigned long)st.resolved);
-	(void)n;
+	iso_settle(&st);
+	stress_watchdog_disarm();
 	baton_isolated_fini();
+	stress_watchdog_stop();
 	printf("%s: spawned=%lu died=%lu killed=%lu recycled=%lu tasks=%lu "
 	       "resolved=%lu failures=%d\n",
 	       name, (unsigned long)st.spawned, (unsigned long)st.died,
 	       (unsigned long)st.killed, (unsigned long)st.recycled,
 	       (unsigned long)st.tasks, (unsigned long)st.resolved,
 	       stress_failed());
+	return stress_failed() ? 1 : 0;
 }
 
 #endif /* BATON_TESTS_ISOLATED_COMMON_H */

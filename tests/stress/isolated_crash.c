@@ -88,11 +88,10 @@ idle_worker_killed(void)
 	struct baton_isolated_stats st;
 	baton_isolated t[2 * WORKERS];
 	int pids[WORKERS];
-	unsigned workers = WORKERS;
 	uint64_t died;
 	size_t n;
 
-	CHECK(stats_until(all_live, &workers, &st), "idle: workers not back");
+	iso_settle(&st);
 	died = st.died;
 	n = baton_isolated_worker_pids(pids, WORKERS);
 	CHECK(n == WORKERS, "idle: %zu live workers", n);
@@ -115,7 +114,7 @@ idle_worker_killed(void)
 	/* Again, every worker at once, and post before the program can know:
 	 * requests reach dead workers, which never took them, so they go to
 	 * the replacements (SIGKILL is final: no user code runs after it). */
-	CHECK(stats_until(all_live, &workers, &st), "idle: workers not back");
+	iso_settle(&st);
 	n = baton_isolated_worker_pids(pids, WORKERS);
 	for (size_t i = 0; i < n; i++)
 		kill(pids[i], SIGKILL);
@@ -251,12 +250,7 @@ values_and_rules(void)
 int
 main(void)
 {
-	unsigned workers = WORKERS;
-	struct baton_isolated_stats st;
-
-	iso_init(WORKERS, 0);
-	stress_watchdog_start();
-	stress_watchdog_arm("isolated_crash", 60, 30, NULL);
+	iso_init("isolated_crash", WORKERS, 0, 60);
 	values_and_rules();
 	crash_beside_healthy("SIGSEGV", body_segv, false, BATON_EXIT_ERROR,
 			     SIGSEGV, SIGSEGV);
@@ -268,10 +262,5 @@ main(void)
 			     true, BATON_EXIT_KILLED, SIGKILL, SIGKILL);
 	idle_worker_killed();
 	limits();
-	CHECK(stats_until(all_live, &workers, &st), "workers not back: %u",
-	      st.live_workers);
-	stress_watchdog_disarm();
-	iso_finish("isolated_crash");
-	stress_watchdog_stop();
-	return stress_failed() ? 1 : 0;
+	return iso_finish("isolated_crash");
 }

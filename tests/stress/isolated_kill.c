@@ -147,20 +147,11 @@ scenarios(void)
 int
 main(void)
 {
-	unsigned workers = WORKERS;
 	struct baton_isolated_stats st;
 
-	iso_init(WORKERS, 0);
-	stress_watchdog_start();
-	stress_watchdog_arm("isolated_kill", 60, 30, NULL);
+	iso_init("isolated_kill", WORKERS, 0, 60);
 	scenarios();
-	CHECK(stats_until(all_live, &workers, &st),
-	      "workers not back: live %u tasks %lu resolved %lu",
-	      st.live_workers, (unsigned long)st.tasks,
-	      (unsigned long)st.resolved);
+	iso_settle(&st);
 	CHECK(st.killed >= 5, "killed %lu", (unsigned long)st.killed);
-	stress_watchdog_disarm();
-	iso_finish("isolated_kill");
-	stress_watchdog_stop();
-	return stress_failed() ? 1 : 0;
+	return iso_finish("isolated_kill");
 }

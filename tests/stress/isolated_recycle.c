@@ -15,11 +15,8 @@ main(void)
 {
 	int pids[3 * RECYCLE];
 	struct baton_isolated_stats st;
-	unsigned one = 1;
 
-	iso_init(1, RECYCLE);
-	stress_watchdog_start();
-	stress_watchdog_arm("isolated_recycle", 60, 30, NULL);
+	iso_init("isolated_recycle", 1, RECYCLE, 60);
 	for (int i = 0; i < 3 * RECYCLE; i++) {
 		struct baton_isolated_value v;
 		baton_isolated t;
@@ -40,13 +37,10 @@ main(void)
 			CHECK(pids[i] != pids[i - 1],
 			      "task %d: not recycled (pid %d)", i, pids[i]);
 	}
-	CHECK(stats_until(all_live, &one, &st), "worker not back");
+	iso_settle(&st);
 	CHECK(st.recycled == 3 && st.died == 0 && st.spawned == 4,
 	      "recycled %lu died %lu spawned %lu", (unsigned long)st.recycled,
 	      (unsigned long)st.died, (unsigned long)st.spawned);
 	printf("pids: %d %d %d\n", pids[0], pids[RECYCLE], pids[2 * RECYCLE]);
-	stress_watchdog_disarm();
-	iso_finish("isolated_recycle");
-	stress_watchdog_stop();
-	return stress_failed() ? 1 : 0;
+	return iso_finish("isolated_recycle");
 }
