@@ -338,7 +338,8 @@ BATON_API int baton_isolated_stats(struct baton_isolated_stats *st);
 
 /*
  * The pids of the live workers (up to n), for tests that kill one from
- * outside.  Returns how many were written.  Thread safety: any thread.
+ * outside.  Returns how many were written.  Pointers: fills pids[0..n).
+ * Thread safety: any thread.  Ordering: a snapshot under the runtime lock.
  */
 BATON_API size_t baton_isolated_worker_pids(int *pids, size_t n);
 

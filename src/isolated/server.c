@@ -273,6 +273,9 @@ baton__iso_server_main(int ctl, int notify_fd)
 	int sfd;
 
 	prctl(PR_SET_NAME, "baton-forksrv");
+	/* A program that ignores SIGCHLD would have its workers reaped
+	 * before the server could read their statuses. */
+	signal(SIGCHLD, SIG_DFL);
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);

@@ -447,7 +447,7 @@ baton_isolated_await_many(baton_isolated *tasks, size_t n, int timeout_ms,
 	if (r != 0)
 		return r;
 	if (n == 0)
-		return tasks == NULL && n != 0 ? -EINVAL : 0;
+		return 0;
 	recs = baton__calloc(n, sizeof(*recs));
 	tmp = baton__calloc(n, sizeof(*tmp));
 	if (recs == NULL || tmp == NULL) {
