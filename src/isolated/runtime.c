@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -693,6 +694,8 @@ baton_isolated_init(const struct baton_isolated_config *cfg)
 		r = -errno;
 		goto fail_key;
 	}
+	/* Unflushed stdio would be written again by every worker. */
+	fflush(NULL);
 	pid = fork();
 	if (pid == 0) {
 		close(sv[0]);
