@@ -78,14 +78,16 @@ stream(void)
 {
 	enum { N = 40 };
 	void *inputs[N];
-	struct baton_stream_opts o = { .pool = pool, .max_concurrency = 2,
-				       .on_timeout = BATON_STREAM_KILL_TASK };
+	struct baton_stream_opts o = BATON_STREAM_OPTS_INIT;
 	struct baton_stream_item it;
 	baton_stream *s;
 	int ok = 0, crashed = 0, r;
 
 	for (uintptr_t i = 0; i < N; i++)
 		inputs[i] = (void *)i;
+	o.pool = pool;
+	o.max_concurrency = 2;
+	o.on_timeout = BATON_STREAM_KILL_TASK;
 	r = baton_task_async_stream(&s, inputs, N, item, &o);
 	CHECK(r == 0, "async_stream: %d", r);
 	while ((r = baton_stream_next(s, &it)) == 0) {
@@ -110,14 +112,15 @@ stream(void)
 static void
 supervised(void)
 {
-	struct baton_supervisor_opts so = { .pool = pool,
-					    .on_failure = on_failure };
+	struct baton_supervisor_opts so = BATON_SUPERVISOR_OPTS_INIT;
 	struct baton_exit_reason why;
 	baton_supervisor *sup;
 	baton_task t;
 	void *v;
 	int r, fd;
 
+	so.pool = pool;
+	so.on_failure = on_failure;
 	r = baton_supervisor_create(&sup, &so);
 	CHECK(r == 0, "supervisor_create: %d", r);
 	r = baton_supervisor_start_child(sup, item, (void *)(uintptr_t)5,
