@@ -242,7 +242,8 @@ struct baton_isolated_result {
 
 /*
  * baton_task_yield_many for isolated tasks, with the same options (NULL:
- * 5000 ms, no limit, NOTHING) and the same rules; KILL kills the workers.
+ * BATON_YIELD_MANY_OPTS_INIT; limit >= 1 or BATON_NO_LIMIT, 0 is -EINVAL)
+ * and the same rules; KILL kills the workers.
  * Returns how many replied, or a negative errno (nothing consumed).
  * Thread safety: the owner thread only.  Ordering: as await, per task.
  */

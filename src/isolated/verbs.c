@@ -498,18 +498,19 @@ baton_isolated_yield_many(baton_isolated *tasks, size_t n,
 			  const struct baton_yield_many_opts *opts,
 			  struct baton_isolated_result *results)
 {
-	struct baton_yield_many_opts o = { BATON_DEFAULT_TIMEOUT, 0,
-					   BATON_ON_TIMEOUT_NOTHING };
+	struct baton_yield_many_opts o = BATON_YIELD_MANY_OPTS_INIT;
 	struct baton__itask **recs;
 	struct baton__deadline d;
 	size_t got = 0;
-	bool limited = false;
+	bool limited = false, has_limit;
 	int r;
 
 	if (opts != NULL)
 		o = *opts;
-	if ((results == NULL && n != 0) || baton__timeout_check(o.timeout_ms))
+	if ((results == NULL && n != 0) || o.limit == 0 ||
+	    baton__timeout_check(o.timeout_ms))
 		return -EINVAL;
+	has_limit = o.limit != BATON_NO_LIMIT;
 	if (n == 0)
 		return 0;
 	recs = baton__calloc(n, sizeof(*recs));
@@ -532,13 +533,13 @@ baton_isolated_yield_many(baton_isolated *tasks, size_t n,
 			else if (first == n)
 				first = i;
 		}
-		if (first == n || (o.limit != 0 && k >= o.limit)) {
+		if (first == n || (has_limit && k >= o.limit)) {
 			limited = first != n;
 			break;
 		}
 		if (baton__deadline_expired(&d))
 			break;
-		if (o.limit == 0) {
+		if (!has_limit) {
 			wait_locked(recs[first], &d);
 		} else {
 			/* Any of them: poll the first pending in short

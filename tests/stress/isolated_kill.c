@@ -75,7 +75,8 @@ scenarios(void)
 	struct baton_exit_reason why;
 	baton_isolated t, many[3];
 	struct baton_isolated_result res[3];
-	struct baton_yield_many_opts yo = { 500, 0, BATON_ON_TIMEOUT_KILL };
+	struct baton_yield_many_opts yo = { 500, BATON_NO_LIMIT,
+					    BATON_ON_TIMEOUT_KILL };
 	struct baton_isolated_stats st;
 	double t0;
 	pthread_t th;
