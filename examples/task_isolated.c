@@ -13,7 +13,7 @@
  *   "12": value 24
  *   "crash": exited: worker died of SIGSEGV (segmentation fault) (11)
  *   "30": value 60
- *   "loop": no reply; brutal shutdown: -ETIMEDOUT (killed)
+ *   "loop": no reply; brutal shutdown: BATON_NOREPLY (worker killed)
  */
 #include <baton.h>
 #include <stdint.h>
@@ -80,8 +80,9 @@ main(void)
 							   NULL);
 			printf("\"%s\": no reply; brutal shutdown: %s\n",
 			       inputs[i],
-			       r == -ETIMEDOUT ? "-ETIMEDOUT (killed)" : "?");
-			if (r != -ETIMEDOUT)
+			       r == BATON_NOREPLY ? "BATON_NOREPLY (worker killed)"
+						  : "?");
+			if (r != BATON_NOREPLY)
 				return 1;
 		}
 	}

@@ -61,7 +61,8 @@
  * handed over), BATON_EXITED (reason filled), or -EINVAL, -EPERM (not the
  * owner), -ESTALE (consumed or never valid handle), -ETIMEDOUT, -ENOMEM,
  * -EPIPE (the runtime is not running: not initialised, shut down, or its
- * fork server died), -E2BIG (argument above the size limit), -ENOSYS.
+ * fork server died), -E2BIG (argument above the size limit), -ENOSYS;
+ * shutdown and ignore also return BATON_NOREPLY (Elixir's nil).
  */
 #ifndef BATON_ISOLATED_H
 #define BATON_ISOLATED_H
@@ -190,11 +191,14 @@ BATON_API int baton_isolated_yield(baton_isolated *task, int timeout_ms,
 				   struct baton_exit_reason *reason);
 
 /*
- * Asks the body to stop (baton_isolated_should_stop() turns true in the
- * worker), waits up to timeout_ms for it to finish, and consumes the task.
- * A reply that raced in is returned (0 or BATON_EXITED); otherwise the
- * worker is killed and -ETIMEDOUT returned.  A task still waiting for a
- * worker is dropped without running: BATON_EXITED/SHUTDOWN.
+ * Elixir's shutdown(task, timeout), as baton_task_shutdown: consumes the
+ * task and returns 0 with the value (the reply had arrived before the
+ * stop was asked), BATON_NOREPLY (Elixir's nil: a queued task dropped
+ * unrun, or a body that ended after the stop was asked, its value
+ * dropped; baton_isolated_should_stop() turns true in the worker), or
+ * BATON_EXITED with the reason; when timeout_ms passes with the body
+ * still running, the worker is SIGKILLed: BATON_EXITED, kind KILLED.
+ * Errors: -EPERM, -ESTALE, -EINVAL (nothing changed).
  * Thread safety: the owner thread only.  Ordering: as await.
  */
 BATON_API int baton_isolated_shutdown(baton_isolated *task, int timeout_ms,
@@ -202,8 +206,9 @@ BATON_API int baton_isolated_shutdown(baton_isolated *task, int timeout_ms,
 				      struct baton_exit_reason *reason);
 
 /*
- * Elixir's shutdown(task, :brutal_kill): a reply already in is returned;
- * otherwise the worker is killed at once and -ETIMEDOUT returned.
+ * Elixir's shutdown(task, :brutal_kill): a reply already in is returned
+ * (0 or BATON_EXITED); otherwise the worker is SIGKILLed at once and
+ * BATON_NOREPLY returned.  Consumes the task.
  * Thread safety: the owner thread only.  Ordering: as await.
  */
 BATON_API int baton_isolated_shutdown_brutal(baton_isolated *task,
@@ -211,12 +216,17 @@ BATON_API int baton_isolated_shutdown_brutal(baton_isolated *task,
 					     struct baton_exit_reason *reason);
 
 /*
- * Stops tracking the task: the body runs on in its worker, and its value
- * is dropped when it finishes (the worker then serves others).  Consumes
- * the task.  Errors: -EPERM, -ESTALE, -EINVAL.
- * Thread safety: the owner thread only.  Ordering: none.
+ * Elixir's ignore, as baton_task_ignore: consumes the task.  A reply
+ * already in is returned as yield would (0 with *value, value NULL drops
+ * it; or BATON_EXITED with *reason).  Otherwise BATON_NOREPLY: the body
+ * runs on in its worker, and its value is dropped when it finishes (the
+ * worker then serves others).  Errors: -EPERM, -ESTALE, -EINVAL.
+ * Thread safety: the owner thread only.
+ * Ordering: as await when it returns 0 or BATON_EXITED.
  */
-BATON_API int baton_isolated_ignore(baton_isolated *task);
+BATON_API int baton_isolated_ignore(baton_isolated *task,
+				    struct baton_isolated_value *value,
+				    struct baton_exit_reason *reason);
 
 /*
  * Awaits every task under one deadline and consumes them all.  0: values[i]

@@ -18,6 +18,7 @@
  * see runtime.c for the slot side), or detach (ignore: the record lives
  * on until the worker finishes, then runtime.c frees both).
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -282,8 +283,40 @@ baton_isolated_async(baton_isolated *out, baton_isolated_fn fn,
 	return baton_isolated_async_opts(out, fn, arg, len, NULL);
 }
 
-/* await (consume on timeout), yield (keep), shutdown (stop, then kill). */
-enum how { AWAIT, YIELD, SHUTDOWN };
+/* await (consume on timeout), yield (keep), shutdown (stop, then kill),
+ * brutal (kill at once). */
+enum how { AWAIT, YIELD, SHUTDOWN, BRUTAL };
+
+/*
+ * Elixir's shutdown, for a running task with no reply yet (under rt.mu):
+ * BATON_NOREPLY when the body ended after the stop was asked (its value
+ * dropped) or exited with SHUTDOWN; BATON_EXITED for another exit reason;
+ * and when the time runs out, the worker is killed: BATON_EXITED/KILLED.
+ */
+static int
+shut_down(struct baton__itask *t, const struct baton__deadline *d,
+	  struct baton_exit_reason *reason)
+{
+	struct baton_exit_reason why = { BATON_EXIT_NORMAL, 0, NULL };
+	int r;
+
+	/* release: the body may read it at any time. */
+	atomic_store_explicit(&t->slot->ch->stop, 1, memory_order_release);
+	if (!wait_locked(t, d)) {
+		abandon(t);
+		why = (struct baton_exit_reason){
+			BATON_EXIT_KILLED, SIGKILL,
+			"shut down: no reply in time, worker killed" };
+		r = BATON_EXITED;
+	} else {
+		r = collect(t, NULL, &why); /* a value is dropped: no -ENOMEM */
+		if (r == 0 || why.kind == BATON_EXIT_SHUTDOWN)
+			r = BATON_NOREPLY;
+	}
+	if (r == BATON_EXITED && reason != NULL)
+		*reason = why;
+	return r;
+}
 
 static int
 finish(baton_isolated *task, int timeout_ms, enum how how,
@@ -299,22 +332,20 @@ finish(baton_isolated *task, int timeout_ms, enum how how,
 	r = resolve(task, &t);
 	if (r != 0)
 		goto out;
-	if (how == SHUTDOWN && t->st == T_QUEUED) {
-		abandon(t);
-		if (reason != NULL)
-			*reason = (struct baton_exit_reason){
-				BATON_EXIT_SHUTDOWN, 0,
-				"shut down before it reached a worker" };
-		*task = (baton_isolated){ NULL, 0 };
-		r = BATON_EXITED;
-		goto out;
-	}
-	if (how == SHUTDOWN && t->st == T_RUNNING)
-		/* release: the body may read it at any time. */
-		atomic_store_explicit(&t->slot->ch->stop, 1,
-				      memory_order_release);
 	baton__deadline_init(&d, timeout_ms);
-	if (wait_locked(t, &d)) {
+	if ((how == SHUTDOWN || how == BRUTAL) && !ready(t)) {
+		/* No reply yet: a queued task is dropped unrun. */
+		if (t->st == T_QUEUED) {
+			abandon(t);
+			r = BATON_NOREPLY;
+		} else if (how == BRUTAL) {
+			abandon(t);
+			r = BATON_NOREPLY;
+		} else {
+			r = shut_down(t, &d, reason);
+		}
+		*task = (baton_isolated){ NULL, 0 };
+	} else if (wait_locked(t, &d)) {
 		r = collect(t, value, reason);
 		if (r != -ENOMEM)
 			*task = (baton_isolated){ NULL, 0 };
@@ -359,28 +390,34 @@ baton_isolated_shutdown_brutal(baton_isolated *task,
 			       struct baton_isolated_value *value,
 			       struct baton_exit_reason *reason)
 {
-	return finish(task, 0, SHUTDOWN, value, reason);
+	return finish(task, 0, BRUTAL, value, reason);
 }
 
 int
-baton_isolated_ignore(baton_isolated *task)
+baton_isolated_ignore(baton_isolated *task, struct baton_isolated_value *value,
+		      struct baton_exit_reason *reason)
 {
 	struct baton__itask *t;
 	int r;
 
 	pthread_mutex_lock(&rt.mu);
 	r = resolve(task, &t);
-	if (r == 0) {
+	if (r == 0 && ready(t)) {
+		/* The reply is in: returned as yield would. */
+		r = collect(t, value, reason);
+		if (r != -ENOMEM)
+			*task = (baton_isolated){ NULL, 0 };
+	} else if (r == 0) {
 		*task = (baton_isolated){ NULL, 0 };
+		r = BATON_NOREPLY;
 		if (t->st == T_RUNNING) {
 			/* seq_cst: Dekker with the worker's DONE store and
 			 * its load of notify (one of us sees the other). */
 			atomic_store_explicit(&t->slot->ch->notify, 1,
 					      memory_order_seq_cst);
 		}
-		if (t->st == T_EXITED || (t->st == T_RUNNING && ready(t))) {
-			if (t->st == T_RUNNING)
-				baton__iso_release_slot(t->slot);
+		if (t->st == T_RUNNING && ready(t)) {
+			baton__iso_release_slot(t->slot);
 			baton__iso_task_free(t);
 		} else {
 			/* Lives on until its worker is done (runtime.c). */
@@ -580,7 +617,7 @@ baton_isolated_yield_many(baton_isolated *tasks, size_t n,
 			baton_isolated h = tasks[i];
 
 			pthread_mutex_unlock(&rt.mu);
-			baton_isolated_ignore(&h);
+			baton_isolated_ignore(&h, NULL, NULL);
 			pthread_mutex_lock(&rt.mu);
 			tasks[i] = (baton_isolated){ NULL, 0 };
 		}
@@ -687,7 +724,7 @@ baton_isolated_run(baton_isolated_fn fn, const void *arg, size_t len,
 			return r;
 		if (baton_should_stop()) {
 			r = baton_isolated_shutdown_brutal(&t, value, reason);
-			if (r != -ETIMEDOUT)
+			if (r != BATON_NOREPLY)
 				return r; /* its reply raced in */
 			if (reason != NULL)
 				*reason = (struct baton_exit_reason){
