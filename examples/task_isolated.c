@@ -52,7 +52,8 @@ main(void)
 	int r;
 
 	/* First thing in main, before any thread: forks the fork server. */
-	struct baton_isolated_config cfg = { .workers = N };
+	struct baton_isolated_config cfg = BATON_ISOLATED_CONFIG_INIT;
+	cfg.workers = N;
 	if ((r = baton_isolated_init(&cfg)) != 0) {
 		fprintf(stderr, "baton_isolated_init: %d\n", r);
 		return 1;

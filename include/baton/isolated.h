@@ -72,6 +72,7 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "stream.h" /* BATON_SCHEDULERS */
 #include "task.h"
 
 #ifdef __cplusplus
@@ -91,12 +92,19 @@ extern "C" {
 typedef int (*baton_isolated_fn)(const void *arg, size_t len, void *out,
 				 size_t *out_len);
 
-/* Runtime configuration; a zeroed struct (or NULL) means the defaults. */
+/*
+ * Runtime configuration (see BATON_ISOLATED_CONFIG_INIT; as every baton
+ * opts struct, a field set to 0 means 0, and NULL means the INIT values).
+ */
 struct baton_isolated_config {
-	unsigned workers;       /* worker processes; 0: the number of CPUs */
-	unsigned recycle_after; /* replace a worker after this many tasks;
-				   0: never */
+	unsigned workers;     /* worker processes, >= 1; BATON_SCHEDULERS:
+				 one per online CPU */
+	size_t recycle_after; /* replace a worker after this many tasks,
+				 >= 1; BATON_NO_LIMIT: never */
 };
+
+/* One worker per online CPU, never recycled. */
+#define BATON_ISOLATED_CONFIG_INIT { BATON_SCHEDULERS, BATON_NO_LIMIT }
 
 /*
  * Starts the isolated runtime: forks the fork server, starts the monitor
@@ -133,12 +141,17 @@ typedef struct baton_isolated {
 	uint64_t gen_;
 } baton_isolated;
 
-/* Per-task options; a zeroed struct means no limit. */
+/* Per-task options (see BATON_ISOLATED_OPTS_INIT; 0 means 0). */
 struct baton_isolated_opts {
 	const char *label;    /* static string, for introspection */
-	unsigned cpu_seconds; /* RLIMIT_CPU for this body: SIGXCPU past it */
-	size_t address_space; /* RLIMIT_AS headroom for this body, bytes */
+	size_t cpu_seconds;   /* RLIMIT_CPU for this body (SIGXCPU past
+				 it); BATON_NO_LIMIT: none */
+	size_t address_space; /* RLIMIT_AS headroom for this body, bytes;
+				 BATON_NO_LIMIT: none */
 };
+
+/* No label, no limits. */
+#define BATON_ISOLATED_OPTS_INIT { NULL, BATON_NO_LIMIT, BATON_NO_LIMIT }
 
 /*
  * Starts fn on a copy of arg[0..len) in a worker; the calling thread
@@ -257,9 +270,10 @@ struct baton_isolated_result {
  * Returns how many replied, or a negative errno (nothing consumed).
  * Thread safety: the owner thread only.  Ordering: as await, per task.
  */
-BATON_API ptrdiff_t baton_isolated_yield_many(baton_isolated *tasks, size_t n,
-					      const struct baton_yield_many_opts *opts,
-					      struct baton_isolated_result *results);
+BATON_API ptrdiff_t
+baton_isolated_yield_many(baton_isolated *tasks, size_t n,
+			  const struct baton_yield_many_opts *opts,
+			  struct baton_isolated_result *results);
 
 /* An input of baton_isolated_map: len bytes at data (borrowed). */
 struct baton_isolated_input {
@@ -267,11 +281,17 @@ struct baton_isolated_input {
 	size_t len;
 };
 
-/* baton_isolated_map's options; NULL or zeroed fields: the defaults. */
+/* baton_isolated_map's options (see BATON_ISOLATED_MAP_OPTS_INIT). */
 struct baton_isolated_map_opts {
-	size_t max_concurrency; /* tasks in flight; 0: the worker count */
-	int timeout_ms;         /* per element; 0: BATON_DEFAULT_TIMEOUT */
+	unsigned max_concurrency; /* tasks in flight, >= 1;
+				     BATON_SCHEDULERS: the worker count */
+	int timeout_ms;           /* per element; 0 times out at once;
+				     BATON_INFINITY: none */
 };
+
+/* As many in flight as workers, Elixir's 5000 ms per element. */
+#define BATON_ISOLATED_MAP_OPTS_INIT                                        \
+	{ BATON_SCHEDULERS, BATON_DEFAULT_TIMEOUT }
 
 /*
  * Elixir's async_stream with isolation: runs fn on every input with at

@@ -48,8 +48,8 @@ struct baton__iso_channel {
 	uint64_t arg_len;
 	uint64_t val_len;
 	int64_t ret;                   /* the body's return code */
-	uint64_t cpu_seconds;
-	uint64_t as_bytes;
+	uint64_t cpu_seconds;          /* UINT64_MAX: no limit */
+	uint64_t as_bytes;             /* UINT64_MAX: no limit */
 	unsigned char arg[BATON_ISOLATED_MAX_BYTES];
 	unsigned char val[BATON_ISOLATED_MAX_BYTES];
 };

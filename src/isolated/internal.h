@@ -58,7 +58,7 @@ struct baton__itask {
 	baton_isolated_fn fn;
 	void *arg;             /* T_QUEUED: a copy of the argument */
 	size_t len;
-	uint64_t cpu, as;
+	uint64_t cpu, as;      /* limits; UINT64_MAX: none */
 	struct baton_exit_reason reason; /* T_EXITED */
 };
 
@@ -75,7 +75,7 @@ struct baton__iso_runtime {
 	bool monitor_started;
 	struct slot *slots;
 	unsigned nslots;
-	unsigned recycle_after;
+	size_t recycle_after;
 	struct slot *idle;
 	struct baton__itask *qhead, *qtail;
 	struct baton__itask *free;

@@ -339,7 +339,7 @@ baton__iso_release_slot(struct slot *s)
 	s->task = NULL;
 	if (s->dead) {
 		respawn(s);
-	} else if (rt.recycle_after != 0 && s->runs >= rt.recycle_after) {
+	} else if (s->runs >= rt.recycle_after) {
 		s->st = S_QUITTING;
 		rt.stats.recycled++;
 		/* seq_cst: as a request (see post). */
@@ -643,7 +643,7 @@ init_undo(void)
 int
 baton_isolated_init(const struct baton_isolated_config *cfg)
 {
-	struct baton_isolated_config c = { 0, 0 };
+	struct baton_isolated_config c = BATON_ISOLATED_CONFIG_INIT;
 	pid_t parent = getpid(), pid;
 	int sv[2], r, probe;
 
@@ -658,12 +658,12 @@ baton_isolated_init(const struct baton_isolated_config *cfg)
 	if (probe < 0)
 		return errno == ENOSYS ? -ENOSYS : -errno;
 	close(probe);
-	if (c.workers == 0) {
+	if (c.workers == BATON_SCHEDULERS) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 
 		c.workers = n < 1 ? 1 : (unsigned)n;
 	}
-	if (c.workers > 256)
+	if (c.workers == 0 || c.workers > 256 || c.recycle_after == 0)
 		return -EINVAL;
 	rt.slots = baton__calloc(c.workers, sizeof(*rt.slots));
 	if (rt.slots == NULL)
@@ -717,7 +717,7 @@ baton_isolated_init(const struct baton_isolated_config *cfg)
 	}
 	rt.ctl = sv[0];
 	rt.server = pid;
-	rt.recycle_after = c.recycle_after;
+	rt.recycle_after = c.recycle_after; /* BATON_NO_LIMIT: never */
 	rt.state = RT_RUNNING;
 	r = baton__pthread_create(&rt.monitor, NULL, monitor_main, NULL);
 	if (r != 0) {

@@ -95,7 +95,8 @@ static void
 limits_set(struct limits *l, uint64_t cpu_seconds, uint64_t as_bytes)
 {
 	l->cpu = l->as = false;
-	if (cpu_seconds != 0 && getrlimit(RLIMIT_CPU, &l->old_cpu) == 0) {
+	if (cpu_seconds != UINT64_MAX &&
+	    getrlimit(RLIMIT_CPU, &l->old_cpu) == 0) {
 		struct timespec used;
 		struct rlimit r = l->old_cpu;
 
@@ -108,7 +109,7 @@ limits_set(struct limits *l, uint64_t cpu_seconds, uint64_t as_bytes)
 			r.rlim_cur = r.rlim_max;
 		l->cpu = setrlimit(RLIMIT_CPU, &r) == 0;
 	}
-	if (as_bytes != 0 && getrlimit(RLIMIT_AS, &l->old_as) == 0) {
+	if (as_bytes != UINT64_MAX && getrlimit(RLIMIT_AS, &l->old_as) == 0) {
 		struct rlimit r = l->old_as;
 
 		r.rlim_cur = (rlim_t)(vm_bytes() + as_bytes);

@@ -184,7 +184,7 @@ collect(struct baton__itask *t, struct baton_isolated_value *value,
 		} else if (ret != 0) {
 			why = (struct baton_exit_reason){
 				BATON_EXIT_ERROR, (int)ret,
-				ret == ENOMEM && t->as != 0
+				ret == ENOMEM && t->as != UINT64_MAX
 				    ? "body failed: out of memory under its "
 				      "address-space limit"
 				    : "body returned an error code" };
@@ -239,8 +239,12 @@ baton_isolated_async_opts(baton_isolated *out, baton_isolated_fn fn,
 	}
 	t->fn = fn;
 	t->len = len;
-	t->cpu = opts != NULL ? opts->cpu_seconds : 0;
-	t->as = opts != NULL ? opts->address_space : 0;
+	t->cpu = opts != NULL && opts->cpu_seconds != BATON_NO_LIMIT
+		     ? opts->cpu_seconds
+		     : UINT64_MAX;
+	t->as = opts != NULL && opts->address_space != BATON_NO_LIMIT
+		    ? opts->address_space
+		    : UINT64_MAX;
 	r = baton__iso_owner_add(t);
 	if (r == 0 && rt.idle == NULL) {
 		t->arg = baton__malloc(len ? len : 1);
@@ -633,23 +637,27 @@ baton_isolated_map(baton_isolated_fn fn,
 		   const struct baton_isolated_map_opts *opts,
 		   struct baton_isolated_result *results)
 {
-	size_t maxc = opts != NULL ? opts->max_concurrency : 0;
-	int timeout = opts != NULL && opts->timeout_ms != 0
-			  ? opts->timeout_ms
-			  : BATON_DEFAULT_TIMEOUT;
+	struct baton_isolated_map_opts o = BATON_ISOLATED_MAP_OPTS_INIT;
+	size_t maxc;
+	int timeout;
 	baton_isolated *ts;
 	size_t next = 0;
 	ptrdiff_t got = 0;
 
+	if (opts != NULL)
+		o = *opts;
+	maxc = o.max_concurrency == BATON_SCHEDULERS ? rt.nslots
+						     : o.max_concurrency;
+	timeout = o.timeout_ms;
 	if (fn == NULL || (n != 0 && (inputs == NULL || results == NULL)) ||
-	    baton__timeout_check(timeout) != 0)
+	    baton__timeout_check(timeout) != 0 || o.max_concurrency == 0)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		if (inputs[i].len > BATON_ISOLATED_MAX_BYTES)
 			return -E2BIG;
 	}
 	if (maxc == 0)
-		maxc = rt.nslots ? rt.nslots : 1;
+		maxc = 1; /* BATON_SCHEDULERS before init: -EPIPE follows */
 	ts = baton__calloc(n ? n : 1, sizeof(*ts));
 	if (ts == NULL)
 		return -ENOMEM;

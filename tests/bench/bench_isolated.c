@@ -210,7 +210,7 @@ main(int argc, char **argv)
 	unsigned long long scale, rounds = 5, workers = 2;
 	unsigned long nb, nf, np, nt, ntf;
 	double bl[32], fl[32], bt[32], ft[32], py;
-	struct baton_isolated_config cfg = { 0, 0 };
+	struct baton_isolated_config cfg = BATON_ISOLATED_CONFIG_INIT;
 	int r;
 
 	bench_program = "bench_isolated";

@@ -43,10 +43,13 @@ static unsigned iso_workers;
  * then the watchdog for the whole program (limit_s).
  */
 static inline void
-iso_init(const char *name, unsigned workers, unsigned recycle_after,
+iso_init(const char *name, unsigned workers, size_t recycle_after,
 	 double limit_s)
 {
 	struct baton_isolated_config cfg = { workers, recycle_after };
+
+	if (recycle_after == 0)
+		cfg.recycle_after = BATON_NO_LIMIT; /* the tests' "never" */
 	int r;
 
 	iso_pipes();

@@ -160,12 +160,14 @@ body_alloc(const void *a, size_t n, void *out, size_t *ol)
 static void
 limits(void)
 {
-	struct baton_isolated_opts cpu = { .cpu_seconds = 1 };
-	struct baton_isolated_opts as = { .address_space = (size_t)32 << 20 };
+	struct baton_isolated_opts cpu = BATON_ISOLATED_OPTS_INIT;
+	struct baton_isolated_opts as = BATON_ISOLATED_OPTS_INIT;
 	struct baton_exit_reason why;
 	baton_isolated t;
 	int r;
 
+	cpu.cpu_seconds = 1;
+	as.address_space = (size_t)32 << 20;
 	r = baton_isolated_async_opts(&t, body_cpu, "", 0, &cpu);
 	r = r ? r : baton_isolated_await(&t, 10000, NULL, &why);
 	CHECK(r == BATON_EXITED && why.code == SIGXCPU,
