@@ -59,6 +59,14 @@ body_quiet_spin(const void *a, size_t n, void *out, size_t *ol)
 	return 0;
 }
 
+/* Says it runs, then echoes at once. */
+static int
+body_announced_echo(const void *a, size_t n, void *out, size_t *ol)
+{
+	body_started();
+	return body_echo(a, n, out, ol);
+}
+
 static void *
 owner_thread(void *arg)
 {
@@ -144,10 +152,12 @@ scenarios(void)
 	      "await_many consumed the rest");
 	printf("await_many: first crash wins, the rest consumed\n");
 
-	/* Every worker up first: a slow respawn (TSan) must not leave the
-	 * healthy task queued past the timeout. */
+	/* Every worker up first, and the healthy body seen running before
+	 * the clock starts: a slow worker start (ASan, TSan, a loaded VM)
+	 * must not leave it unfinished at the timeout. */
 	iso_settle(&st);
-	baton_isolated_async(&many[0], body_echo, "y", 2);
+	baton_isolated_async(&many[0], body_announced_echo, "y", 2);
+	wait_started();
 	fds[0] = start_running(&many[1], body_spin, "yield_many");
 	r = baton_isolated_yield_many(many, 2, &yo, res);
 	CHECK(r == 1 && res[0].status == 0 &&
