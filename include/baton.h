@@ -11,6 +11,7 @@
 #include "baton/combinators.h"
 #include "baton/common.h"
 #include "baton/future.h"
+#include "baton/isolated.h"
 #include "baton/link.h"
 #include "baton/pool.h"
 #include "baton/queue.h"
