@@ -8,6 +8,8 @@
  *
  * Lines (the project's format):
  *	bench	blocking_sleepers_10000x1000ms	baton	SECONDS	s
+ *	bench	blocking_sleepers_10000x1000ms	pthread_per_task	SECONDS	s
+ *	ratio	blocking_sleepers_10000x1000ms	baton/pthread_per_task	X
  *	bench	blocking_sleepers_100x100ms	baton	SECONDS	s
  *	bench	blocking_mixed_cpu_sleep	baton	SECONDS	s
  *	bench	blocking_mixed_cpu_sleep	fixed_pool	SECONDS	s
@@ -15,10 +17,14 @@
  *	bench	blocking_threads_peak	baton	N	threads
  * The sleepers' figures are the wall time from the first spawn to the
  * await's return; the ideal is the sleep itself (1.0 s, 0.1 s).  The
+ * floor on a given machine is what creating a thread per sleeper costs:
+ * pthread_per_task does exactly that (10,000 threads that each sleep
+ * 1 s, created then joined, default stacks), in the same run.  The
  * 10,000-task case runs once per process (--quick skips it): the
  * threads it needs retire only after the keep-alive.
  */
 #include <baton.h>
+#include <pthread.h>
 
 #define WATCHDOG_SECONDS 300
 #include "bench.h"
@@ -78,6 +84,26 @@ run_tasks(baton_pool *pool, size_t n, baton_task_fn fn_even,
 	return (double)(now_ns() - t0) / 1e9;
 }
 
+/* The floor: one pthread per sleeping task, created then joined. */
+static double
+run_pthreads(size_t n, struct sleeper *s)
+{
+	pthread_t *th = calloc(n, sizeof(*th));
+	uint64_t t0 = now_ns();
+	int rc;
+
+	if (th == NULL)
+		die("calloc", "calloc", -ENOMEM);
+	for (size_t i = 0; i < n; i++) {
+		if ((rc = pthread_create(&th[i], NULL, sleep_body, s)) != 0)
+			die("pthread_create", "pthread", rc);
+	}
+	for (size_t i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	free(th);
+	return (double)(now_ns() - t0) / 1e9;
+}
+
 static void
 usage(FILE *f)
 {
@@ -123,9 +149,18 @@ main(int argc, char **argv)
 	print_load("start", false);
 
 	if (!quick) {
+		double b, p;
+
 		watch("10000x1000ms");
+		b = run_tasks(NULL, 10000, sleep_body, sleep_body, &s1000);
 		printf("bench\tblocking_sleepers_10000x1000ms\tbaton\t%.3f\ts\n",
-		       run_tasks(NULL, 10000, sleep_body, sleep_body, &s1000));
+		       b);
+		fflush(stdout);
+		p = run_pthreads(10000, &s1000);
+		printf("bench\tblocking_sleepers_10000x1000ms\tpthread_per_task"
+		       "\t%.3f\ts\n", p);
+		printf("ratio\tblocking_sleepers_10000x1000ms\t"
+		       "baton/pthread_per_task\t%.2f\n", b / p);
 		fflush(stdout);
 	}
 	watch("100x100ms");
