@@ -5,14 +5,33 @@
  * ========
  * Every fallible baton call returns an int: 0 on success, a negative errno
  * value on failure.  Calls that move several items return a count (>= 0) or
- * a negative errno.  The codes used across the library:
+ * a negative errno.  This is the complete list of codes baton returns
+ * (baton_strerror prints each; tests/docs/check_errors.py keeps the list
+ * true):
  *
- *   -EINVAL     a bad argument (NULL handle, zero capacity, bad timeout)
+ *   -EINVAL     a bad argument (NULL handle, zero capacity, bad timeout,
+ *               a handle listed twice)
  *   -ENOMEM     an allocation failed; nothing was taken from the caller
- *   -EAGAIN     a try_ call would have had to block
- *   -ETIMEDOUT  a _timed call's timeout expired
- *   -EPIPE      the queue is closed
- *   -ECANCELED, -EPERM, -EDEADLK   used by the task and future layers
+ *   -EAGAIN     a try_ call would have had to block; no thread could be
+ *               created (baton_pool_create); a supervisor is at
+ *               max_children
+ *   -ETIMEDOUT  a timed call's timeout expired
+ *   -EPIPE      closed: a closed queue, a pool or supervisor shut down, a
+ *               promise destroyed without completing (a broken future)
+ *   -EPERM      not the owner: a strict task awaited by another thread
+ *   -ESTALE     a stale handle: a task already consumed (awaited, ignored,
+ *               shut down), any copy of it, or a zeroed handle
+ *   -EDEADLK    a task awaiting itself
+ *   -EALREADY   a second take of a future's value, or a second completion
+ *               of a promise (the caller keeps its value)
+ *   -ENOENT     a completion set with nothing in it to wait for
+ *   -ESRCH      a supervisor asked about a task that is not its child
+ *
+ * and one positive code: BATON_EXITED (1, in task.h) from the awaiting
+ * calls when the work itself failed, with a struct baton_exit_reason.  It
+ * equals EPERM's value: print codes with baton_strerror, not strerror.
+ * ECANCELED is not returned: it is the code inside the exit reason of a
+ * cancelled future.
  *
  * Timeouts are relative, in milliseconds, as an int: BATON_INFINITY waits
  * forever and 0 polls.  Any other negative value is -EINVAL.  They are
@@ -65,6 +84,22 @@ typedef void (*baton_destroy_fn)(void *item);
  * Pointers: returns a static string.  Thread safety: any thread.
  */
 BATON_API const char *baton_version(void);
+
+/*
+ * A printable, one-line description of a code a baton call returned: 0,
+ * BATON_EXITED, or any of the negative errnos listed above, each in
+ * baton's meaning (-ESTALE is "stale handle: consumed or never valid", not
+ * libc's "Stale file handle"), with the errno's name in parentheses.  Any
+ * other value gives "not a baton error code".
+ *
+ *	int r = baton_queue_pop(q, &item);
+ *	if (r < 0)
+ *		fprintf(stderr, "pop: %s\n", baton_strerror(r));
+ *
+ * Pointers: returns a static string (never NULL; do not free it).
+ * Blocking: no.  Thread safety: any thread.  Ordering: none.
+ */
+BATON_API const char *baton_strerror(int code);
 
 #ifdef __cplusplus
 }
