@@ -38,6 +38,8 @@ static const struct {
 	{ -EALREADY, "already taken or already completed (-EALREADY)" },
 	{ -ENOENT, "nothing to wait for (-ENOENT)" },
 	{ -ESRCH, "no such task (-ESRCH)" },
+	{ -EBUSY, "too late: the default pool exists already (-EBUSY)" },
+	{ -ECHILD, "pool made before fork(): none of its threads here (-ECHILD)" },
 	{ -ECANCELED, "cancelled (-ECANCELED)" },
 };
 

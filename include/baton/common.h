@@ -26,6 +26,10 @@
  *               of a promise (the caller keeps its value)
  *   -ENOENT     a completion set with nothing in it to wait for
  *   -ESRCH      a supervisor asked about a task that is not its child
+ *   -EBUSY      the default pool's options set after it was made
+ *               (baton_pool_set_default_opts: nothing changed)
+ *   -ECHILD     work given, after fork(), to a pool made before it (the
+ *               child has none of its threads)
  *
  * and one positive code: BATON_EXITED (1, in task.h) from the awaiting
  * calls when the work itself failed, with a struct baton_exit_reason.  It

@@ -12,7 +12,7 @@
  * two in step with src/ and queue/). */
 static const int returned[] = {
 	-EINVAL, -ENOMEM, -EAGAIN, -ETIMEDOUT, -EPIPE, -EPERM,
-	-ESTALE, -EDEADLK, -EALREADY, -ENOENT, -ESRCH,
+	-ESTALE, -EDEADLK, -EALREADY, -ENOENT, -ESRCH, -EBUSY, -ECHILD,
 };
 #define NRETURNED (sizeof returned / sizeof returned[0])
 
