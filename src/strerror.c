@@ -40,6 +40,15 @@ static const struct {
 	{ -ESRCH, "no such task (-ESRCH)" },
 	{ -EBUSY, "too late: the default pool exists already (-EBUSY)" },
 	{ -ECHILD, "pool made before fork(): none of its threads here (-ECHILD)" },
+	{ -ENOSYS, "cross-process segments not built here (-ENOSYS)" },
+	{ -EBADF, "not a segment's file descriptor (-EBADF)" },
+	{ -EBADMSG, "not a baton segment (-EBADMSG)" },
+	{ -EPROTO, "segment layout mismatch or corrupt data (-EPROTO)" },
+	{ -EUSERS, "segment's process table full (-EUSERS)" },
+	{ -EEXIST, "named segment already in use (-EEXIST)" },
+	{ -ENOSPC, "segment full: no free slot, queue or space (-ENOSPC)" },
+	{ -EMSGSIZE, "value too large for the block or buffer (-EMSGSIZE)" },
+	{ -EIO, "a system call failed (-EIO)" },
 	{ -ECANCELED, "cancelled (-ECANCELED)" },
 };
 
@@ -50,6 +59,8 @@ baton_strerror(int code)
 		return "success";
 	if (code == BATON_EXITED)
 		return "the work exited with a reason (BATON_EXITED)";
+	if (code == BATON_NOREPLY)
+		return "no reply: shut down, or still running (BATON_NOREPLY)";
 	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
 		if (codes[i].code == code)
 			return codes[i].text;

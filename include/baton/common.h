@@ -31,9 +31,25 @@
  *   -ECHILD     work given, after fork(), to a pool made before it (the
  *               child has none of its threads)
  *
- * and one positive code: BATON_EXITED (1, in task.h) from the awaiting
- * calls when the work itself failed, with a struct baton_exit_reason.  It
- * equals EPERM's value: print codes with baton_strerror, not strerror.
+ * and, from the cross-process calls (baton/shm.h) only:
+ *
+ *   -ENOSYS     cross-process segments are not built on this system
+ *   -EBADF      not a file descriptor of a memfd segment
+ *   -EBADMSG    not a baton segment (a foreign image)
+ *   -EPROTO     a segment whose layout, ABI or sizes disagree, or a
+ *               corrupt item or message
+ *   -EUSERS     the segment's process table is full
+ *   -EEXIST     a named segment already in use
+ *   -ENOSPC     a segment has no free slot, queue or arena space left
+ *   -EMSGSIZE   a value larger than the segment's block or the caller's
+ *               buffer
+ *   -EIO        a system call failed without saying why
+ *
+ * and two positive codes (task.h): BATON_EXITED (1) from the awaiting
+ * calls when the work itself failed, with a struct baton_exit_reason, and
+ * BATON_NOREPLY (2) from shutdown and ignore, Elixir's nil.  They equal
+ * EPERM's and ENOENT's values: print codes with baton_strerror, not
+ * strerror.
  * ECANCELED is not returned: it is the code inside the exit reason of a
  * cancelled future.
  *

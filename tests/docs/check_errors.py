@@ -23,7 +23,7 @@ def strip_comments(text):
 
 
 common = (root / "include/baton/common.h").read_text()
-block = common[common.index("complete list of codes"):common.index("BATON_EXITED (1")]
+block = common[common.index("complete list of codes"):common.index("two positive codes")]
 listed = set(re.findall(r"^ \*   -(E[A-Z0-9]+)", block, flags=re.M))
 printable = set(CODE.findall((root / "src/strerror.c").read_text()))
 

@@ -103,7 +103,7 @@ if (baton_task_await_many(ts, 3, 5000, vals, &failed, &why) == 0)
 	}                   /* on failure the rest are stopped and freed */
 
 baton_task_async_opts(&t, work, &arg, &opts);
-baton_task_ignore(&t);                             /* runs on; free() later  */
+baton_task_ignore(&t, NULL, NULL);                 /* runs on; free() later  */
 baton_task_start(say, "fire and forget", NULL);    /* no owner, no value     */
 /* README: end */
 

@@ -13,6 +13,8 @@
 static const int returned[] = {
 	-EINVAL, -ENOMEM, -EAGAIN, -ETIMEDOUT, -EPIPE, -EPERM,
 	-ESTALE, -EDEADLK, -EALREADY, -ENOENT, -ESRCH, -EBUSY, -ECHILD,
+	-ENOSYS, -EBADF, -EBADMSG, -EPROTO, -EUSERS, -EEXIST, -ENOSPC,
+	-EMSGSIZE, -EIO,
 };
 #define NRETURNED (sizeof returned / sizeof returned[0])
 
@@ -49,11 +51,15 @@ Test(strerror, exited_is_not_eperm)
 	cr_assert_not_null(strstr(baton_strerror(BATON_EXITED),
 				  "BATON_EXITED"));
 	cr_assert_str_eq(baton_strerror(0), "success");
+	cr_assert_str_neq(baton_strerror(BATON_NOREPLY),
+			  baton_strerror(-ENOENT));
+	cr_assert_not_null(strstr(baton_strerror(BATON_NOREPLY),
+				  "BATON_NOREPLY"));
 }
 
 Test(strerror, anything_else_is_unknown_never_null)
 {
-	static const int others[] = { 2, EPIPE, -EIO, -100000, 100000,
+	static const int others[] = { 3, EPIPE, -ENOTSUP, -100000, 100000,
 				      -2147483647 - 1 };
 	for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
 		cr_assert_str_eq(baton_strerror(others[i]), unknown,
