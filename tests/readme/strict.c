@@ -90,7 +90,7 @@ default:           printf("await: %s\n", baton_strerror(r)); break;
 baton_task_async_opts(&t, slow, NULL, &opts);
 r = baton_task_yield(&t, 100, &v, &why);           /* timeout keeps the task */
 if (r == -ETIMEDOUT)                               /* yield(t) || shutdown(t) */
-	r = baton_task_shutdown(&t, 100, &v, &why);    /* a late reply still wins */
+	r = baton_task_shutdown(&t, 100, &v, &why);    /* or BATON_NOREPLY: nil  */
 if (r == 0)
 	free(v);
 
