@@ -49,7 +49,7 @@ static const struct {
 	{ -ENOSPC, "segment full: no free slot, queue or space (-ENOSPC)" },
 	{ -EMSGSIZE, "value too large for the block or buffer (-EMSGSIZE)" },
 	{ -EIO, "a system call failed (-EIO)" },
-	{ -ECANCELED, "cancelled (-ECANCELED)" },
+	{ -ECANCELED, "cancelled: interrupted, nothing moved (-ECANCELED)" },
 };
 
 const char *

@@ -30,6 +30,8 @@
  *               (baton_pool_set_default_opts: nothing changed)
  *   -ECHILD     work given, after fork(), to a pool made before it (the
  *               child has none of its threads)
+ *   -ECANCELED  a queue wait interrupted by its cancel token (Java's
+ *               interrupt): nothing pushed or popped
  *
  * and, from the cross-process calls (baton/shm.h) only:
  *
@@ -50,8 +52,7 @@
  * BATON_NOREPLY (2) from shutdown and ignore, Elixir's nil.  They equal
  * EPERM's and ENOENT's values: print codes with baton_strerror, not
  * strerror.
- * ECANCELED is not returned: it is the code inside the exit reason of a
- * cancelled future.
+ * ECANCELED is also the code inside the exit reason of a cancelled future.
  *
  * Timeouts are relative, in milliseconds, as an int: BATON_INFINITY waits
  * forever and 0 polls.  Any other negative value is -EINVAL.  They are
