@@ -9,12 +9,19 @@
  * awaited by the process that started it) and that ExFuture offers:
  *
  *	baton_future *f;
- *	baton_future_start(&f, compute, arg, NULL);     runs on the pool
+ *	baton_future_async(&f, compute, arg, free);     runs on the pool
  *	baton_queue_push(q, f);                         the reference travels
  *	...another thread...
  *	baton_queue_pop(q, (void **)&f);
- *	if (baton_future_take(f, 1000, &v, &why) == 0) use(v);
- *	baton_future_unref(f);
+ *	if (baton_future_take(f, 1000, &v, &why) == 0) { use(v); free(v); }
+ *	baton_future_unref(f);             frees the value if nobody took it
+ *
+ * Who frees the value: the caller that takes it, or else the destructor
+ * given where the work is started (baton_future_async's destroy, or
+ * opts->destroy for baton_future_start and baton_future_then, or the
+ * promise's fulfil).  Without a destructor a value nobody takes is not
+ * freed: baton_future_async makes the choice an argument that cannot be
+ * left out by accident (NULL only for values that own nothing).
  *
  * A future is the same result cell as a strict task (src/cell.c), with
  * sharing rules instead of owner rules:
@@ -58,9 +65,31 @@ typedef struct baton_future baton_future;
 typedef struct baton_promise baton_promise;
 
 /*
- * Starts fn(arg) on a pool (opts may be NULL: the default pool) and returns
- * a future for its value.  The body may call baton_should_stop() and
- * baton_exit() as a strict task's can.
+ * Starts fn(arg) on the default pool and returns a future for its value;
+ * destroy(value) runs exactly once when the last reference goes if nobody
+ * took the value (also when the body's value arrives after everyone let
+ * go, is returned after baton_exit, or comes from a cancelled body).  Pass
+ * free for a malloc'd value, your own destructor for a structure, or NULL
+ * only when the value owns nothing (an integer cast to a pointer, static
+ * data).  The body may call baton_should_stop() and baton_exit().
+ *
+ *	baton_future *f;
+ *	if (baton_future_async(&f, checksum, path, free) != 0) ...;
+ *
+ * Pointers: sets *out to NULL first, then to a new reference; arg is passed
+ * to fn untouched.  Blocking: no.  Errors: -EINVAL (out or fn NULL),
+ * -ENOMEM, -EPIPE (the default pool is shut down); on failure fn never
+ * runs.  Thread safety: any thread.  Ordering: the call happens-before fn.
+ */
+BATON_API int baton_future_async(baton_future **out, baton_task_fn fn,
+				 void *arg, baton_destroy_fn destroy);
+
+/*
+ * As baton_future_async, with options: a pool (opts NULL or opts->pool
+ * NULL: the default pool), a label, and the value's destructor in
+ * opts->destroy.  With opts NULL or opts->destroy NULL, a value nobody
+ * takes is NOT freed: give one for any value that owns memory, e.g.
+ * &(struct baton_task_opts){ .pool = p, .destroy = free }.
  *
  * Pointers: sets *out to NULL first, then to a new reference.
  * Blocking: no.  Errors: -EINVAL, -ENOMEM, -EPIPE; on failure fn never
@@ -166,9 +195,11 @@ typedef void *(*baton_then_fn)(void *value, void *ctx);
 /*
  * A new future for fn(value of f, ctx), run on a pool (opts may be NULL)
  * once f succeeds; if that pool has been shut down (even destroyed) by
- * then, fn runs on the thread that completes f.  If f fails, is broken or
- * cancelled, the new future fails the same way without running fn.
- * Cancelling the new future does not cancel f.
+ * then, fn runs on the thread that completes f.  fn's value is freed
+ * through opts->destroy if nobody takes it (opts NULL: not freed; pass
+ * &(struct baton_task_opts){ .destroy = free } for a malloc'd value).  If
+ * f fails, is broken or cancelled, the new future fails the same way
+ * without running fn.  Cancelling the new future does not cancel f.
  * Pointers: borrows f (the new future keeps its own reference); sets *out
  * to a new reference.  Errors: -EINVAL, -ENOMEM.  Any thread.
  * Ordering: f's completion happens-before fn.
