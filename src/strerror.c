@@ -50,6 +50,7 @@ static const struct {
 	{ -EMSGSIZE, "value too large for the block or buffer (-EMSGSIZE)" },
 	{ -EIO, "a system call failed (-EIO)" },
 	{ -ECANCELED, "cancelled: interrupted, nothing moved (-ECANCELED)" },
+	{ -E2BIG, "argument or value too large for an isolated task (-E2BIG)" },
 };
 
 const char *

@@ -47,6 +47,11 @@
  *               buffer
  *   -EIO        a system call failed without saying why
  *
+ * and, from the isolated tasks (baton/isolated.h) only:
+ *
+ *   -E2BIG      an argument or value larger than
+ *               BATON_ISOLATED_MAX_BYTES
+ *
  * and two positive codes (task.h): BATON_EXITED (1) from the awaiting
  * calls when the work itself failed, with a struct baton_exit_reason, and
  * BATON_NOREPLY (2) from shutdown and ignore, Elixir's nil.  They equal

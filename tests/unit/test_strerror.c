@@ -14,7 +14,7 @@ static const int returned[] = {
 	-EINVAL, -ENOMEM, -EAGAIN, -ETIMEDOUT, -EPIPE, -EPERM,
 	-ESTALE, -EDEADLK, -EALREADY, -ENOENT, -ESRCH, -EBUSY, -ECHILD,
 	-ENOSYS, -EBADF, -EBADMSG, -EPROTO, -EUSERS, -EEXIST, -ENOSPC,
-	-EMSGSIZE, -EIO, -ECANCELED,
+	-EMSGSIZE, -EIO, -ECANCELED, -E2BIG,
 };
 #define NRETURNED (sizeof returned / sizeof returned[0])
 
