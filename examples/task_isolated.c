@@ -51,6 +51,7 @@ main(void)
 	baton_isolated tasks[N];
 	int r;
 
+/* README: isolated */
 	/* First thing in main, before any thread: forks the fork server. */
 	struct baton_isolated_config cfg = BATON_ISOLATED_CONFIG_INIT;
 	cfg.workers = N;
@@ -87,6 +88,7 @@ main(void)
 				return 1;
 		}
 	}
+/* README: end */
 	baton_isolated_fini();
 	return res[0].status == 0 && res[1].status == BATON_EXITED &&
 		       res[2].status == 0 && res[3].status == -ETIMEDOUT

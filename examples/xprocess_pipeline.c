@@ -50,6 +50,7 @@ square(void *arg, void *buf, size_t cap)
 	return sizeof(v);
 }
 
+/* README: xproc */
 static void
 producer(void)
 {
@@ -97,6 +98,7 @@ consumer(void)
 	}
 	OK(baton_shm_detach(seg));
 }
+/* README: end */
 
 static pid_t
 spawn(void (*fn)(void))
