@@ -727,7 +727,14 @@ Test(stream, an_exited_owner_stops_its_items_and_leaves_the_stream_ownerless,
 	cr_assert_eq(rc, -EPERM);
 	/* Ownerless: any thread may free it. */
 	baton_stream_destroy(orphaned);
-	cr_assert_eq(atomic_load(&ran), 2);
+	/*
+	 * Items 0 and 1 ran.  Item 2 may have started too: handing item 0
+	 * over refilled the window, and a pool that adds a thread while
+	 * item 1 spins (under valgrind it looks blocked) can run it before
+	 * the owner left.  Nothing past the window ever starts.
+	 */
+	cr_assert_geq(atomic_load(&ran), 2);
+	cr_assert_leq(atomic_load(&ran), 3);
 }
 
 /* ------------------------------------------------------------------ */
