@@ -39,6 +39,7 @@ struct worker {
 	/* The monitor's notes, under pool->reg. */
 	uint64_t seen_bodies;
 	int64_t seen_cpu_ns, seen_at_ns;
+	bool judged; /* this body spent a whole window on a CPU */
 	struct worker *prev, *next;     /* pool->workers */
 };
 

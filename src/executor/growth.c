@@ -21,9 +21,16 @@
  *     CPU-bound body keeps its clock moving and is never counted, so
  *     CPU-bound work is not oversubscribed.
  *   - The monitor then starts threads until base + blocked run, and when
- *     every non-idle worker is blocked it doubles the thread count
- *     (bounded by the queued work): a flood of sleeping bodies reaches
- *     its full width in a few ticks instead of one thread per tick.
+ *     every body it could judge (one that ran a whole window) was
+ *     blocked, it doubles the thread count: a flood of sleeping bodies
+ *     reaches its full width in a few ticks instead of one thread per
+ *     tick.  Bodies too young to judge are no evidence: counting them as
+ *     running stopped the doubling whenever a new thread had just taken
+ *     work, which in a flood is always.
+ *   - Growth is bounded by the queued work less the threads that will
+ *     take some of it (owed by the creation tree, or started and not yet
+ *     listed).  A new thread pays its share of the tree before listing
+ *     itself, so the tree never waits for the monitor's scan.
  *   - Idle threads beyond `base` retire after `keep_alive`, so an idle
  *     process returns to its base threads; the monitor itself sleeps
  *     while every worker is parked, so an idle pool uses no CPU.
@@ -275,8 +282,15 @@ hook_can_grow(struct baton__block_hook *h)
 	    atomic_load_explicit(&pool->parked, memory_order_relaxed) > 0;
 }
 
-/* The monitor's look at one running worker: true if it is stuck. */
-static bool
+/* What the monitor makes of one running worker. */
+enum look {
+	LOOK_YOUNG, /* its body has not run for a whole window yet */
+	LOOK_CPU,   /* it spent the last window on a CPU: CPU-bound */
+	LOOK_STUCK  /* it spent the last window off the CPUs: blocked */
+};
+
+/* The monitor's look at one running worker. */
+static enum look
 looks_stuck(struct worker *w, int64_t now)
 {
 	uint64_t bodies = atomic_load_explicit(&w->bodies,
@@ -285,23 +299,27 @@ looks_stuck(struct worker *w, int64_t now)
 	int64_t cpu_ns;
 
 	if (!w->has_clock || clock_gettime(w->cpu_clock, &cpu) != 0)
-		return false;
+		return LOOK_CPU;
 	cpu_ns = (int64_t)cpu.tv_sec * 1000000000 + cpu.tv_nsec;
 	if (bodies != w->seen_bodies) {
 		/* A new body since the last look: start timing it. */
 		w->seen_bodies = bodies;
 		w->seen_at_ns = now;
 		w->seen_cpu_ns = cpu_ns;
-		return false;
+		w->judged = false;
+		return LOOK_YOUNG;
 	}
-	if (w->pool->stuck_ns == 0 || now - w->seen_at_ns < w->pool->stuck_ns)
-		return false;
+	if (w->pool->stuck_ns == 0)
+		return LOOK_CPU;
+	if (now - w->seen_at_ns < w->pool->stuck_ns)
+		return w->judged ? LOOK_CPU : LOOK_YOUNG;
 	if ((cpu_ns - w->seen_cpu_ns) * 4 < now - w->seen_at_ns)
-		return true;
+		return LOOK_STUCK;
 	/* On the CPU: CPU-bound, not stuck.  Time the next stretch. */
 	w->seen_at_ns = now;
 	w->seen_cpu_ns = cpu_ns;
-	return false;
+	w->judged = true;
+	return LOOK_CPU;
 }
 
 /* One look at the pool: count the stuck, add threads if work waits. */
@@ -309,7 +327,8 @@ static void
 monitor_scan(baton_pool *pool)
 {
 	uint64_t queued = queued_estimate(pool);
-	unsigned int idle = 0, running = 0, newly = 0, threads, blocked, want;
+	unsigned int idle = 0, running = 0, newly = 0, listed = 0;
+	unsigned int threads, blocked, want, coming;
 	int64_t now;
 
 	if (queued == 0)
@@ -320,12 +339,15 @@ monitor_scan(baton_pool *pool)
 		unsigned int s = atomic_load_explicit(&w->state,
 						      memory_order_relaxed);
 
+		listed++;
 		if (s == W_IDLE) {
 			idle++;
 		} else if (s == W_RUNNING) {
+			enum look look = looks_stuck(w, now);
+
 			/* relaxed: a lost race with the body's end is harmless;
 			 * run_taken's exchange settles the count. */
-			if (looks_stuck(w, now) &&
+			if (look == LOOK_STUCK &&
 			    atomic_compare_exchange_strong_explicit(
 				&w->state, &s, W_STUCK, memory_order_relaxed,
 				memory_order_relaxed)) {
@@ -334,7 +356,7 @@ monitor_scan(baton_pool *pool)
 				atomic_fetch_add_explicit(&pool->detected, 1,
 							  memory_order_relaxed);
 				newly++;
-			} else {
+			} else if (look == LOOK_CPU) {
 				running++;
 			}
 		}
@@ -347,12 +369,24 @@ monitor_scan(baton_pool *pool)
 		return;
 	}
 	blocked = atomic_load_explicit(&pool->blocked, memory_order_relaxed);
-	/* Threads still owed from the last growth count as started. */
+	/*
+	 * Threads still owed from the last growth, and those started but
+	 * not yet listed, count as started: each will take queued work.
+	 */
+	coming = (threads > listed ? threads - listed : 0) +
+	    atomic_load_explicit(&pool->spawn_debt, memory_order_relaxed);
+	if (queued <= coming)
+		return;
+	queued -= coming;
 	threads += atomic_load_explicit(&pool->spawn_debt,
 					memory_order_relaxed);
 	want = pool->base + blocked > threads ? pool->base + blocked - threads
 					      : 0;
-	/* Everything blocks: double (the queued work bounds it). */
+	/*
+	 * Every body that ran a whole window blocked, none was seen on a
+	 * CPU: double (the queued work bounds it).  Bodies too young to
+	 * judge are no evidence either way.
+	 */
 	if (running == 0 && newly > 0 && want < threads)
 		want = threads;
 	if (want > queued)

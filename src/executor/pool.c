@@ -613,8 +613,9 @@ worker_main(void *arg)
 	w->cell_hooks = (struct baton__cell_thread_hooks){ cell_publishing,
 							   cell_program_code };
 	baton__cell_set_thread_hooks(&w->cell_hooks);
-	worker_register(w);
+	/* The tree first: registering may wait for the monitor's scan. */
 	baton__pool_pay_spawn_debt(pool);
+	worker_register(w);
 	for (;;) {
 		/*
 		 * acquire: pairs with destroy's release; once closing is

@@ -218,6 +218,37 @@ Test(pool_growth, extra_threads_retire_after_the_keep_alive, .timeout = 30)
 	cr_assert_eq(baton_pool_destroy(pool), 0);
 }
 
+#define FLOOD 128
+
+/*
+ * Bodies blocked outside baton, far more than the threads: the pool
+ * grows until every one runs, and never past the work it has (threads
+ * being created count as taking work already).
+ */
+Test(pool_growth, a_flood_of_blocked_bodies_grows_to_the_work_and_no_further,
+     .timeout = 60)
+{
+	baton_pool *pool = elastic_pool(1, 4 * FLOOD, 10000);
+	baton_task t[FLOOD];
+	char bytes[FLOOD] = { 0 };
+	int fds[2];
+
+	cr_assert_eq(pipe(fds), 0);
+	atomic_store(&started, 0);
+	for (int i = 0; i < FLOOD; i++)
+		t[i] = spawn_on(pool, read_pipe_body, &fds[0]);
+	wait_for(&started, FLOOD);
+	cr_assert_leq(stats_of(pool).peak_threads, FLOOD + 1, "peak %u",
+		      stats_of(pool).peak_threads);
+	cr_assert_eq(write(fds[1], bytes, FLOOD), FLOOD);
+	for (int i = 0; i < FLOOD; i++)
+		cr_assert_eq(baton_task_await(&t[i], LONG_MS, NULL, NULL), 0);
+	cr_assert_leq(stats_of(pool).peak_threads, FLOOD + 1);
+	close(fds[0]);
+	close(fds[1]);
+	cr_assert_eq(baton_pool_destroy(pool), 0);
+}
+
 Test(pool_growth, past_the_ceiling_work_queues, .timeout = 30)
 {
 	baton_pool *pool = elastic_pool(1, 3, LONG_MS);
