@@ -126,6 +126,8 @@ typedef struct baton_shm_queue {
 #define BATON_SHM_INLINE 64
 /* Most processes attached to one segment at once. */
 #define BATON_SHM_MAX_PROCS 64
+/* How long a waiter spins by default before it sleeps (see spin_ns). */
+#define BATON_SHM_SPIN_NS 30000
 /* How often a waiter re-checks the liveness of the peer it waits on. */
 #define BATON_SHM_CHECK_MS 2
 
