@@ -303,7 +303,7 @@ baton__xunlock(baton_shm *seg)
 }
 
 void
-baton__xset(baton_shm *seg, xu32 *word, uint32_t v)
+baton__xlog(baton_shm *seg, xu32 *word, uint32_t old)
 {
 	struct xhdr *h = xhdr(seg);
 	size_t off = (size_t)((unsigned char *)word - seg->base);
@@ -314,14 +314,19 @@ baton__xset(baton_shm *seg, xu32 *word, uint32_t v)
 	/* relaxed: published by the release on log_count below. */
 	atomic_store_explicit(&h->log[n].off, (uint32_t)off,
 			      memory_order_relaxed);
-	atomic_store_explicit(&h->log[n].old, xld(word),
-			      memory_order_relaxed);
+	atomic_store_explicit(&h->log[n].old, old, memory_order_relaxed);
 	/* release: the entry is complete before it counts. */
 	atomic_store_explicit(&h->log_count, n + 1, memory_order_release);
+	seg->log_n = n + 1;
+}
+
+void
+baton__xset(baton_shm *seg, xu32 *word, uint32_t v)
+{
+	baton__xlog(seg, word, xld(word));
 	/* release: the entry counts before the word changes, and a waiter
 	 * that sees a completed state sees the value written before it. */
 	atomic_store_explicit(word, v, memory_order_release);
-	seg->log_n = n + 1;
 }
 
 void
@@ -441,7 +446,7 @@ baton__xretire(baton_shm *seg, uint32_t row, bool died)
 		}
 		baton__xset(seg, role, 0);
 		baton__xset(seg, &x->flags, flags);
-		baton__xset(seg, &x->seq, xld(&x->seq) + 1);
+		baton__xseq_bump(seg, &x->seq);
 		baton__xcommit(seg);
 		baton__xfutex_wake(&x->seq, INT_MAX);
 	}

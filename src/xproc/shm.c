@@ -161,7 +161,7 @@ handle_new(const struct xlayout *l)
 	seg->l = *l;
 	seg->fd = -1;
 	seg->me = UINT32_MAX;
-	seg->spin_ns = 2000;
+	seg->spin_ns = BATON_SHM_SPIN_NS;
 	seg->pidfd = baton__calloc(l->max_procs, sizeof(int));
 	seg->pidfd_inc = baton__calloc(l->max_procs, sizeof(uint32_t));
 	if (seg->pidfd == NULL || seg->pidfd_inc == NULL) {

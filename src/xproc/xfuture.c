@@ -17,7 +17,8 @@
  * all of them, queue-held ones and the promise's (slot.promise) included.  A process changes only its own
  * row's count (under the lock); a cleaner zeroes a dead row's.
  *
- * A waiter spins for spin_ns, then sleeps on the state word in slices of
+ * A waiter spins (wait.c: adaptive, at most spin_ns), then sleeps on the
+ * state word (a count of sleepers beside it, wait.c) in slices of
  * BATON_SHM_CHECK_MS; before each sleep it checks the producer's pidfd, so
  * a producer's death is answered within a slice.
  *
@@ -131,13 +132,7 @@ promise_slot(baton_shm *seg, uint64_t id, struct xslot **out, uint32_t *idx)
 static void
 wake_slot(struct xslot *s)
 {
-	/* seq_cst RMW, not a load: it and the sleeper's increment are
-	 * ordered on this one word; if ours is first, the sleeper's RMW
-	 * reads from it and sees the new state before it sleeps; if
-	 * theirs is, we see the count.  (No fence: TSan cannot see one.) */
-	if (atomic_fetch_add_explicit(&s->waiters, 0,
-				      memory_order_seq_cst) != 0)
-		baton__xfutex_wake(&s->state, INT_MAX);
+	baton__xcount_wake(&s->waiters, &s->state);
 }
 
 static int
@@ -306,7 +301,6 @@ wait_slot(baton_shm *seg, uint32_t i, uint32_t gen, int timeout_ms)
 {
 	struct xslot *s = xslot_at(seg, i);
 	struct baton__deadline d;
-	struct timespec t0, t;
 	uint32_t st;
 	long left;
 
@@ -316,19 +310,10 @@ wait_slot(baton_shm *seg, uint32_t i, uint32_t gen, int timeout_ms)
 	/* acquire: pairs with the completing release store. */
 	if (xld_acq(&s->state) != S_PENDING)
 		goto done;
-	if (seg->spin_ns > 0 && timeout_ms != 0) {
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		for (unsigned n = 1;; n++) {
-			if (xld_acq(&s->state) != S_PENDING)
-				goto done;
-			if (n % 64 != 0)
-				continue;
-			clock_gettime(CLOCK_MONOTONIC, &t);
-			if ((t.tv_sec - t0.tv_sec) * 1000000000L +
-			    (t.tv_nsec - t0.tv_nsec) > seg->spin_ns)
-				break;
-		}
-	}
+	if (timeout_ms != 0 &&
+	    baton__xspin(seg, &seg->slot_spin, &s->state, S_PENDING,
+			 UINT32_MAX, &d))
+		goto done;
 	for (;;) {
 		st = xld_acq(&s->state);
 		if (st != S_PENDING)
@@ -343,10 +328,7 @@ wait_slot(baton_shm *seg, uint32_t i, uint32_t gen, int timeout_ms)
 					       BATON_SHM_CHECK_MS * 1000000L);
 		if (left == 0)
 			return -ETIMEDOUT;
-		/* seq_cst: pairs with wake_slot's RMW on the same word. */
-		atomic_fetch_add_explicit(&s->waiters, 1, memory_order_seq_cst);
-		baton__xfutex_wait(&s->state, S_PENDING, left);
-		atomic_fetch_sub_explicit(&s->waiters, 1, memory_order_relaxed);
+		baton__xcount_sleep(&s->waiters, &s->state, S_PENDING, left);
 	}
 done:
 	if (xld(&s->gen) != gen)

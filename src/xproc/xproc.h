@@ -24,7 +24,7 @@ typedef _Atomic uint32_t xu32;
 
 #define X_MAGIC0 0x4f544142u /* "BATO" */
 #define X_MAGIC1 0x4d48534eu /* "NSHM" */
-#define X_VERSION 1u
+#define X_VERSION 2u
 #define X_LOG_MAX 40u
 #define X_LOCK_WAITERS 0x80000000u
 
@@ -78,7 +78,7 @@ struct xslot {
 	xu32 len, block, next;
 	xu32 kind, code, pid, signo, status;
 	xu32 promise;   /* 1 while its promise exists */
-	xu32 waiters;   /* sleepers on state (a hint, not logged) */
+	xu32 waiters;   /* sleepers on state (a hint, not logged; wait.c) */
 	xu32 pad;
 	unsigned char inline_[BATON_SHM_INLINE];
 };
@@ -88,8 +88,9 @@ struct xqueue {
 	xu32 head;      /* index of the oldest item, < cap */
 	xu32 count;     /* items held, <= cap */
 	xu32 nprod, ncons, flags;
-	xu32 seq;       /* futex word: bumped on every change */
-	xu32 waiters;   /* sleepers on seq (a hint: stale only costs a wake) */
+	xu32 seq;       /* futex word: += 2 on every change; bit 0 flags
+			   sleepers (X_SEQ_SLEEPERS, wait.c) */
+	xu32 unused;
 	xu32 pad[6];
 };
 
@@ -109,7 +110,9 @@ struct baton_shm {
 	int fd;
 	uint32_t me;          /* own process row; UINT32_MAX before adopt */
 	unsigned fork_gen;    /* the fork generation attach/adopt ran in */
-	long spin_ns;
+	long spin_ns;         /* most a waiter spins before sleeping */
+	atomic_long slot_spin;  /* adaptive spin budgets (wait.c) */
+	atomic_long queue_spin;
 	struct xlayout l;
 	pthread_mutex_t mu;   /* guards the pidfd cache */
 	int *pidfd;           /* per row, -1 when not open */
@@ -147,6 +150,8 @@ int baton__xcheck(const baton_shm *seg);
 int baton__xlock(baton_shm *seg);
 void baton__xunlock(baton_shm *seg);
 void baton__xset(baton_shm *seg, xu32 *word, uint32_t v);
+/* Logs (word, old) only: the caller stores the word itself, after. */
+void baton__xlog(baton_shm *seg, xu32 *word, uint32_t old);
 void baton__xcommit(baton_shm *seg);
 
 /* Start time of pid (clock ticks since boot, /proc), 0 if unknown. */
@@ -165,6 +170,28 @@ void baton__xclean(baton_shm *seg, uint32_t row);
 /* Shared futex (never _PRIVATE: it must match across processes). */
 int baton__xfutex_wait(xu32 *word, uint32_t expected, long ns);
 int baton__xfutex_wake(xu32 *word, int n);
+
+struct baton__deadline;
+/*
+ * Spins until *word & mask differs from seen & mask (true) or about *budget ns pass
+ * (false), never past d; adapts *budget (wait.c).  Any thread.
+ */
+bool baton__xspin(baton_shm *seg, atomic_long *budget, xu32 *word,
+		  uint32_t seen, uint32_t mask,
+		  const struct baton__deadline *d);
+
+/* A queue's seq: bit 0 flags sleepers, the count moves in steps of 2. */
+#define X_SEQ_SLEEPERS 1u
+/*
+ * Under the lock: the logged change of a queue's seq (wait.c); returns
+ * the word replaced: wake after the unlock if it had X_SEQ_SLEEPERS.
+ */
+uint32_t baton__xseq_bump(baton_shm *seg, xu32 *seq);
+/* Flags seq and sleeps while it holds seen (at most ns); 0 if it moved. */
+int baton__xseq_sleep(xu32 *seq, uint32_t seen, long ns);
+/* A slot's waits: a count of sleepers beside the state word (wait.c). */
+void baton__xcount_sleep(xu32 *sleepers, xu32 *word, uint32_t seen, long ns);
+void baton__xcount_wake(xu32 *sleepers, xu32 *word);
 
 /* Under the lock: releases n references of row on slot i (frees at 0). */
 void baton__xslot_release(baton_shm *seg, uint32_t i, uint32_t row,

@@ -20,9 +20,10 @@
  * each other's publish store (a producer killed between its CAS and its
  * publish wedges every later producer).
  *
- * Waiting: `seq` moves on every change (push, pop, close, a role ending).
- * A waiter reads it under the lock, spins for spin_ns, then sleeps on it in
- * slices of BATON_SHM_CHECK_MS; before each sleep it checks the liveness of
+ * Waiting: `seq` moves on every change (push, pop, close, a role ending),
+ * and its bit 0 says someone sleeps on it (wait.c).
+ * A waiter reads it under the lock, spins (wait.c: adaptive, at most
+ * spin_ns), then sleeps on it (wait.c's flag protocol) in slices of BATON_SHM_CHECK_MS; before each sleep it checks the liveness of
  * the processes whose role it depends on (producers for a popper, consumers
  * for a pusher) and cleans after a dead one, which sets EOF/NOCONS.
  */
@@ -112,11 +113,12 @@ wake_all(struct xqueue *x)
 	baton__xfutex_wake(&x->seq, INT_MAX);
 }
 
-/* Under the lock: bumps seq (part of the open section). */
-static void
+/* Under the lock: bumps seq (part of the open section); true if a
+ * sleeper flagged the value replaced (wake it after the unlock). */
+static bool
 changed(baton_shm *seg, struct xqueue *x)
 {
-	baton__xset(seg, &x->seq, xld(&x->seq) + 1);
+	return (baton__xseq_bump(seg, &x->seq) & X_SEQ_SLEEPERS) != 0;
 }
 
 static int
@@ -196,16 +198,6 @@ check_peers(baton_shm *seg, uint32_t qi, unsigned role)
 	}
 }
 
-static long
-elapsed_ns(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) * 1000000000L +
-	    (t.tv_nsec - t0->tv_nsec);
-}
-
 /*
  * Waits for seq to move from seen.  0 (look again) or -ETIMEDOUT.
  * spun: whether this wait already had its spin.
@@ -215,42 +207,29 @@ wait_change(baton_shm *seg, uint32_t qi, uint32_t seen,
 	    const struct baton__deadline *d, unsigned watch, bool *spun)
 {
 	struct xqueue *x = xq_at(seg, qi);
-	struct timespec t0;
 	long left;
 
-	if (!*spun && seg->spin_ns > 0) {
+	if (!*spun) {
 		*spun = true;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		for (unsigned n = 1;; n++) {
-			/* acquire: the change is re-read under the lock. */
-			if (xld_acq(&x->seq) != seen)
-				return 0;
-			if (n % 64 == 0 && elapsed_ns(&t0) > seg->spin_ns)
-				break;
-		}
+		if (baton__xspin(seg, &seg->queue_spin, &x->seq, seen,
+				 ~X_SEQ_SLEEPERS, d))
+			return 0;
 	}
 	check_peers(seg, qi, watch);
-	if (xld_acq(&x->seq) != seen)
+	if ((xld_acq(&x->seq) ^ seen) & ~X_SEQ_SLEEPERS)
 		return 0;
 	left = baton__deadline_left_ns(d, BATON_SHM_CHECK_MS * 1000000L);
 	if (left == 0)
 		return -ETIMEDOUT;
-	/* seq_cst: pairs with wake_if_waiting's RMW on the same word: a
-	 * waker that saw no sleeper bumped seq before our increment, so
-	 * the futex sees the new seq and does not sleep. */
-	atomic_fetch_add_explicit(&x->waiters, 1, memory_order_seq_cst);
-	baton__xfutex_wait(&x->seq, seen, left);
-	atomic_fetch_sub_explicit(&x->waiters, 1, memory_order_relaxed);
+	baton__xseq_sleep(&x->seq, seen, left);
 	return 0;
 }
 
-/* After a commit that bumped seq: wake sleepers, if any. */
+/* After the unlock of a section whose change replaced a flagged seq. */
 static void
-wake_if_waiting(struct xqueue *x)
+wake_if_waiting(struct xqueue *x, bool flagged)
 {
-	/* seq_cst RMW, not a load: ordered with the sleeper's increment
-	 * on this one word (no fence: TSan cannot see one). */
-	if (atomic_fetch_add_explicit(&x->waiters, 0, memory_order_seq_cst))
+	if (flagged)
 		wake_all(x);
 }
 
@@ -261,7 +240,7 @@ baton_shm_queue_push(baton_shm *seg, baton_shm_queue q, baton_shm_future f,
 	struct baton__deadline d;
 	struct xqueue *x;
 	uint32_t qi, fi, cap, head, count, seen, k;
-	bool spun = false;
+	bool spun = false, flagged;
 	int r = baton__xcheck(seg);
 
 	if (r != 0)
@@ -294,10 +273,10 @@ baton_shm_queue_push(baton_shm *seg, baton_shm_queue q, baton_shm_future f,
 				    (uint32_t)(f.id >> 32));
 			baton__xset(seg, &x->count, count + 1);
 			baton__xset(seg, mine, xld(mine) - 1);
-			changed(seg, x);
+			flagged = changed(seg, x);
 			baton__xcommit(seg);
 			baton__xunlock(seg);
-			wake_if_waiting(x);
+			wake_if_waiting(x, flagged);
 			return 0;
 		}
 		seen = xld(&x->seq);
@@ -317,7 +296,7 @@ baton_shm_queue_pop(baton_shm *seg, baton_shm_queue q, baton_shm_future *out,
 	struct baton__deadline d;
 	struct xqueue *x;
 	uint32_t qi, cap, head, count, seen, fi, gen;
-	bool spun = false;
+	bool spun = false, flagged;
 	int r = baton__xcheck(seg);
 
 	if (out != NULL)
@@ -343,7 +322,7 @@ baton_shm_queue_pop(baton_shm *seg, baton_shm_queue q, baton_shm_future *out,
 			gen = xld(xring_at(seg, qi, head) + 1);
 			baton__xset(seg, &x->head, (head + 1) % cap);
 			baton__xset(seg, &x->count, count - 1);
-			changed(seg, x);
+			flagged = changed(seg, x);
 			if (fi < seg->l.max_futures && gen != 0 &&
 			    xld(&xslot_at(seg, fi)->gen) == gen) {
 				xu32 *mine = xref_at(seg, fi, seg->me);
@@ -355,7 +334,7 @@ baton_shm_queue_pop(baton_shm *seg, baton_shm_queue q, baton_shm_future *out,
 			}
 			baton__xcommit(seg);
 			baton__xunlock(seg);
-			wake_if_waiting(x);
+			wake_if_waiting(x, flagged);
 			return r;
 		}
 		if (xld(&x->state) != Q_OPEN || (xld(&x->flags) & QF_EOF)) {

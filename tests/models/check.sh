@@ -47,6 +47,13 @@ cell/MUTANT-early-published  |result_cell.pml|-DSCEN=1 -DHELP_WAITS_FOR_DONE=1 -
 cell/MUTANT-no-inbody-check   |result_cell.pml|-DSCEN=1 -DHELP_WAITS_FOR_DONE=1 -DMUTANT_NO_INBODY_CHECK|safety|fail|body_running
 cell/MUTANT-no-inbody-check-3 |result_cell.pml|-DSCEN=3 -DHELP_WAITS_FOR_DONE=1 -DMUTANT_NO_INBODY_CHECK|safety|fail|body_running
 cell/MUTANT-split-announce    |result_cell.pml|-DSCEN=1 -DHELP_WAITS_FOR_DONE=1 -DMUTANT_SPLIT_ANNOUNCE |safety|fail|body_running
+xproc/wake-2pop               |xproc_wake.pml |                              |safety|pass|
+xproc/wake-3pop               |xproc_wake.pml |-DNITEMS=3 -DNPOP=3           |safety|pass|
+xproc/wake-2pop-4items        |xproc_wake.pml |-DNITEMS=4 -DNPOP=2           |safety|pass|
+xproc/MUTANT-plain-bump       |xproc_wake.pml |-DMUTANT_PLAIN_BUMP           |safety|fail|invalid end state
+xproc/MUTANT-no-flag          |xproc_wake.pml |-DMUTANT_NO_FLAG              |safety|fail|invalid end state
+xproc/MUTANT-separate-flag    |xproc_wake.pml |-DMUTANT_SEPARATE_FLAG        |safety|fail|invalid end state
+xproc/WITNESS-a-popper-sleeps |xproc_wake.pml |-DWITNESS=1                   |safety|fail|assertion violated
 '
 
 trim() { local s=$1; s=${s#"${s%%[![:space:]]*}"}; s=${s%"${s##*[![:space:]]}"}; printf '%s' "$s"; }

@@ -10,7 +10,8 @@
  * and in a pop (the undo log); all producers / all consumers of a queue
  * dying; SIGSTOP is not death; corrupt images (magic, version, ABI, size,
  * seals); a full segment; PID reuse; exactly one taker among processes;
- * fd passing; cancel; a body on the pool; named segments (O_EXCL, checks on
+ * fd passing; a change clears the sleepers' bit; a spin never outlasts a
+ * deadline; cancel; a body on the pool; named segments (O_EXCL, checks on
  * open, a stale name reclaimed once, the last user unlinks).
  *
  * Run: build/tests/xproc/xproc_faults [scenario]   (plain executable: it
@@ -641,9 +642,9 @@ s_corrupt_images(void)
 		{ 5, 1000, true, 0, -EPROTO },           /* sizes vs fstat */
 		{ 9, 100, true, 0, -EPROTO },            /* block size */
 		{ 10, 4096, true, 0, -EPROTO },          /* recorded total */
-		{ 2, 1, false, 0, -EPROTO },             /* no seals */
-		{ 2, 1, true, 4096, -EPROTO },           /* size vs fstat */
-		{ 2, 1, true, 0, 0 },                    /* intact */
+		{ 2, X_VERSION, false, 0, -EPROTO },     /* no seals */
+		{ 2, X_VERSION, true, 4096, -EPROTO },   /* size vs fstat */
+		{ 2, X_VERSION, true, 0, 0 },            /* intact */
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -878,6 +879,93 @@ child_wait_cancelled(baton_shm *seg, void *arg)
 	return 0;
 }
 
+/* ---- waiting: the sleepers' flag and the spin ----------------------------------------- */
+
+static int
+child_pop_one(baton_shm *seg, void *arg)
+{
+	baton_shm_future f;
+
+	(void)arg;
+	CHECK_EQ(baton_shm_queue_pop(seg, gq, &f, BATON_INFINITY), 0);
+	CHECK_EQ(baton_shm_future_unref(seg, f), 0);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	return 0;
+}
+
+/*
+ * A change of a queue clears the sleepers' bit of the seq it replaces
+ * (wait.c): one wake per sleep, never a wake system call on every push
+ * while a woken sleeper has not run yet.  A stale bit (a sleeper that
+ * left) costs one wake, then none.
+ */
+static void
+s_wake_flag(void)
+{
+	baton_shm *seg = mk();
+	baton_shm_promise p;
+	baton_shm_future f;
+	struct xqueue *x;
+	pid_t pid;
+
+	CHECK_EQ(baton_shm_queue_create(seg, 4, &gq), 0);
+	x = xq_at(seg, (uint32_t)gq.id);
+	pid = xt_spawn(seg, child_pop_one, NULL);
+	/* Handshake: the child has flagged its sleep. */
+	while (!(atomic_load(&x->seq) & X_SEQ_SLEEPERS))
+		usleep(100);
+	CHECK_EQ(baton_shm_promise_create(seg, &p, &f), 0);
+	CHECK_EQ(baton_shm_queue_push(seg, gq, f, 0), 0);
+	CHECK_EQ(atomic_load(&x->seq) & X_SEQ_SLEEPERS, 0); /* cleared */
+	CHECK_EQ(xt_reap(pid), 0);
+	CHECK_EQ(baton_shm_promise_destroy(seg, p), 0);
+	/* A stale flag, nobody asleep: the next change clears it. */
+	atomic_fetch_or(&x->seq, X_SEQ_SLEEPERS);
+	CHECK_EQ(baton_shm_promise_create(seg, &p, &f), 0);
+	CHECK_EQ(baton_shm_queue_push(seg, gq, f, 0), 0);
+	CHECK_EQ(atomic_load(&x->seq) & X_SEQ_SLEEPERS, 0);
+	CHECK_EQ(baton_shm_promise_fulfil(seg, p, "v", 1), 0);
+	CHECK_EQ(baton_shm_promise_destroy(seg, p), 0);
+	CHECK_EQ(baton_shm_queue_destroy(seg, gq), 0);
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+}
+
+/* A spin never outlasts the caller's deadline, however long spin_ns is. */
+static void
+s_spin_deadline(void)
+{
+	struct baton_shm_opts o = small;
+	baton_shm *seg;
+	baton_shm_promise p;
+	baton_shm_future f, g;
+	baton_shm_queue q;
+	double t0;
+
+	o.spin_ns = 30L * 1000000000L; /* 30 s */
+	CHECK_EQ(baton_shm_create(&seg, &o), 0);
+	CHECK_EQ(baton_shm_queue_create(seg, 1, &q), 0);
+	CHECK_EQ(baton_shm_promise_create(seg, &p, &f), 0);
+	t0 = xt_now_ms();
+	CHECK_EQ(baton_shm_future_wait(seg, f, 20), -ETIMEDOUT);
+	CHECK(xt_now_ms() - t0 < 10000);
+	t0 = xt_now_ms();
+	CHECK_EQ(baton_shm_queue_pop(seg, q, &g, 20), -ETIMEDOUT);
+	CHECK(xt_now_ms() - t0 < 10000);
+	CHECK_EQ(baton_shm_queue_push(seg, q, f, 0), 0);
+	CHECK_EQ(baton_shm_promise_destroy(seg, p), 0);
+	CHECK_EQ(baton_shm_future_ref(seg, f), -EPERM); /* moved */
+	CHECK_EQ(baton_shm_promise_create(seg, &p, &f), 0);
+	t0 = xt_now_ms();
+	CHECK_EQ(baton_shm_queue_push(seg, q, f, 20), -ETIMEDOUT); /* full */
+	CHECK(xt_now_ms() - t0 < 10000);
+	CHECK_EQ(baton_shm_queue_destroy(seg, q), 0);
+	CHECK_EQ(baton_shm_future_unref(seg, f), 0);
+	CHECK_EQ(baton_shm_promise_destroy(seg, p), 0);
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+}
+
 static void
 s_cancel(void)
 {
@@ -1097,6 +1185,8 @@ static const struct {
 	{ "pid_reuse", s_pid_reuse },
 	{ "take_once", s_take_once },
 	{ "fd_passing", s_fd_passing },
+	{ "wake_flag", s_wake_flag },
+	{ "spin_deadline", s_spin_deadline },
 	{ "cancel", s_cancel },
 	{ "pool_body", s_pool_body },
 	{ "named", s_named },
