@@ -320,6 +320,7 @@ submit(struct baton_stream *s, size_t i)
 				      s->destroy, 0);
 	if (cell == NULL)
 		return -ENOMEM;
+	baton__cell_set_callers(cell, s->owner->tid);
 	cell->on_done = item_done;
 	cell->on_done_ctx = it;
 	/* relaxed: the stream's own reference keeps the hub alive. */

@@ -227,7 +227,7 @@ restart_allowed(baton_supervisor *sup)
 
 static int start(baton_supervisor *sup, baton_task *out, baton_task_fn fn,
 		 void *arg, const struct baton_child_opts *opts,
-		 unsigned int how);
+		 unsigned int how, struct baton__cell *like);
 static void stop_all(baton_supervisor *sup);
 
 #define START_UNOWNED 0u /* start_child */
@@ -269,7 +269,8 @@ child_done(struct baton__cell *cell, void *arg)
 	}
 	if (restart)
 		(void)start(sup, NULL, c->fn, c->arg, &c->opts,
-			    START_UNOWNED | (unsigned int)c->restart << 4);
+			    START_UNOWNED | (unsigned int)c->restart << 4,
+			    cell);
 	if (gave_up)
 		stop_all(sup);
 
@@ -326,11 +327,13 @@ baton_supervisor_create(baton_supervisor **out,
 /*
  * Starts a child.  how: START_UNOWNED (start_child, with the restart
  * value in bits 4 and up), START_NOLINK (async_nolink: owned by the
- * caller, CELL_NOLINK) or START_LINKED (async: owned and linked).
+ * caller, CELL_NOLINK) or START_LINKED (async: owned and linked).  like:
+ * the child this one restarts (its callers chain is kept), or NULL.
  */
 static int
 start(baton_supervisor *sup, baton_task *out, baton_task_fn fn, void *arg,
-      const struct baton_child_opts *opts, unsigned int how)
+      const struct baton_child_opts *opts, unsigned int how,
+      struct baton__cell *like)
 {
 	struct baton_task_opts topts = { opts->pool, opts->label,
 					 opts->destroy };
@@ -356,6 +359,8 @@ start(baton_supervisor *sup, baton_task *out, baton_task_fn fn, void *arg,
 		free(c);
 		return r;
 	}
+	if (like != NULL)
+		baton__cell_copy_callers(cell, like);
 	cell->on_done = child_done;
 	cell->on_done_ctx = c;
 	c->sup = sup;
@@ -436,7 +441,7 @@ baton_supervisor_async_nolink(baton_supervisor *sup, baton_task *out,
 {
 	struct baton_child_opts o = child_opts(opts);
 
-	return start(sup, out, fn, arg, &o, START_NOLINK);
+	return start(sup, out, fn, arg, &o, START_NOLINK, NULL);
 }
 
 int
@@ -446,7 +451,7 @@ baton_supervisor_async(baton_supervisor *sup, baton_task *out,
 {
 	struct baton_child_opts o = child_opts(opts);
 
-	return start(sup, out, fn, arg, &o, START_LINKED);
+	return start(sup, out, fn, arg, &o, START_LINKED, NULL);
 }
 
 int
@@ -455,7 +460,7 @@ baton_supervisor_start_child(baton_supervisor *sup, baton_task_fn fn,
 {
 	struct baton_child_opts o = child_opts(opts);
 
-	return start(sup, NULL, fn, arg, &o, START_UNOWNED);
+	return start(sup, NULL, fn, arg, &o, START_UNOWNED, NULL);
 }
 
 int
@@ -470,7 +475,7 @@ baton_supervisor_start_child_opts(baton_supervisor *sup, baton_task_fn fn,
 	if ((unsigned int)o.restart > BATON_RESTART_PERMANENT)
 		return -EINVAL;
 	return start(sup, NULL, fn, arg, &o,
-		     START_UNOWNED | (unsigned int)o.restart << 4);
+		     START_UNOWNED | (unsigned int)o.restart << 4, NULL);
 }
 
 size_t
