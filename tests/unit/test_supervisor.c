@@ -1130,3 +1130,340 @@ Test(supervisor, a_linked_child_failure_is_an_exit_notice_for_its_owner,
 	baton_supervisor_destroy(sup);
 	baton_pool_destroy(pool);
 }
+
+/* ------------------------------------------------------------------ */
+/* async_stream and async_stream_nolink                                */
+/* ------------------------------------------------------------------ */
+
+/* A stream item: fails for input 2, else returns input * 10. */
+static void *
+item_fail_on_2(void *arg)
+{
+	int v = *(int *)arg;
+
+	if (v == 2) {
+		baton_exit(BATON_EXIT_ERROR, EIO, "item 2 failed");
+		return NULL;
+	}
+	return new_int(v * 10);
+}
+
+static int item_in[6] = { 1, 2, 3, 4, 5, 6 };
+static void *item_inputs[6] = { &item_in[0], &item_in[1], &item_in[2],
+				&item_in[3], &item_in[4], &item_in[5] };
+
+/* Reads a whole stream of 4 (items 1..4), checking item 2 failed. */
+static void
+read_fail_on_2(baton_stream *s)
+{
+	struct baton_stream_item it;
+
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(baton_stream_next(s, &it), 0);
+		cr_assert_eq(it.index, (size_t)i);
+		if (i == 1) {
+			cr_assert_eq(it.status, BATON_EXITED);
+			cr_assert_eq(it.reason.kind, BATON_EXIT_ERROR);
+			cr_assert_eq(it.reason.code, EIO);
+		} else {
+			cr_assert_eq(it.status, 0);
+			cr_assert_eq(int_of(it.value), (i + 1) * 10);
+			free(it.value);
+		}
+	}
+	cr_assert_eq(baton_stream_next(s, &it), -EPIPE);
+}
+
+Test(supervisor, async_stream_nolink_reports_a_crash_in_the_stream_only,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
+	struct baton_exit_notice n;
+	baton_stream *s;
+
+	cr_assert_eq(baton_trap_exits(true), 0);
+	cr_assert_eq(baton_supervisor_async_stream_nolink(sup, &s, item_inputs,
+							  4, item_fail_on_2,
+							  NULL),
+		     0);
+	read_fail_on_2(s);
+	baton_stream_destroy(s);
+	/* A supervised child: on_failure heard it, before the stream did. */
+	cr_assert_eq(counter_get(&failures), 1);
+	cr_assert_eq(failure_log[0].reason.code, EIO);
+	cr_assert_eq(baton_supervisor_count(sup), 0);
+	cr_assert_eq(baton_exit_notice_next(0, &n), -ETIMEDOUT,
+		     "a nolink item sent an exit notice");
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+}
+
+Test(supervisor, async_stream_is_linked_a_crash_reaches_a_trapping_reader,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
+	struct baton_exit_notice n;
+	baton_stream *s;
+
+	cr_assert_eq(baton_trap_exits(true), 0);
+	cr_assert_eq(baton_supervisor_async_stream(sup, &s, item_inputs, 4,
+						   item_fail_on_2, NULL),
+		     0);
+	read_fail_on_2(s);
+	baton_stream_destroy(s);
+	/* Queued before the stream handed the element out: a poll finds it. */
+	cr_assert_eq(baton_exit_notice_next(0, &n), 0);
+	cr_assert_eq(n.reason.kind, BATON_EXIT_ERROR);
+	cr_assert_eq(n.reason.code, EIO);
+	cr_assert_str_eq(n.task.label, "baton_stream");
+	cr_assert_eq(baton_exit_notice_next(0, &n), -ETIMEDOUT, "one failure");
+	cr_assert_eq(counter_get(&failures), 1);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+}
+
+Test(supervisor, supervised_streams_reject_a_null_supervisor, .timeout = 10)
+{
+	baton_stream *s = (baton_stream *)&s;
+
+	cr_assert_eq(baton_supervisor_async_stream(NULL, &s, item_inputs, 1,
+						   item_fail_on_2, NULL),
+		     -EINVAL);
+	cr_assert_null(s);
+	s = (baton_stream *)&s;
+	cr_assert_eq(baton_supervisor_async_stream_nolink_gen(
+			 NULL, &s, NULL, NULL, item_fail_on_2, NULL),
+		     -EINVAL);
+	cr_assert_null(s);
+}
+
+/* Says it started, tracks how many run at once, waits for the gate. */
+static atomic_int running_now, running_peak;
+
+static void *
+gated_item(void *arg)
+{
+	int now = atomic_fetch_add(&running_now, 1) + 1;
+	int peak = atomic_load(&running_peak);
+
+	while (now > peak &&
+	       !atomic_compare_exchange_weak(&running_peak, &peak, now))
+		;
+	counter_add(&started);
+	gate_wait(&gate);
+	atomic_fetch_sub(&running_now, 1);
+	return new_int(*(int *)arg);
+}
+
+struct stream_reader {
+	baton_stream *s;
+	int ok, exited, refused, killed, last;
+};
+
+/* Reads a stream to its end on its own thread (which then owns it). */
+static void *
+read_all(void *arg)
+{
+	struct stream_reader *r = arg;
+	struct baton_stream_item it;
+
+	while ((r->last = baton_stream_next(r->s, &it)) == 0) {
+		if (it.status == 0) {
+			r->ok++;
+			free(it.value);
+		} else if (it.reason.code == EPIPE) {
+			r->refused++;
+		} else if (it.reason.kind == BATON_EXIT_KILLED) {
+			r->killed++;
+		} else {
+			r->exited++;
+		}
+	}
+	baton_stream_destroy(r->s);
+	return NULL;
+}
+
+Test(supervisor,
+     stream_items_are_children_counted_and_listed_within_max_children,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(4);
+	baton_supervisor *sup = make_sup(pool, 3);
+	struct baton_stream_opts so = BATON_STREAM_OPTS_INIT;
+	struct stream_reader r = { 0 };
+	struct baton_task_info infos[8];
+	pthread_t th;
+
+	so.max_concurrency = 3;
+	so.destroy = destroy_int;
+	cr_assert_eq(baton_supervisor_async_stream_nolink(sup, &r.s,
+							  item_inputs, 6,
+							  gated_item, &so),
+		     0);
+	cr_assert_eq(baton_supervisor_count(sup), 0, "lazy: nothing yet");
+	cr_assert_eq(pthread_create(&th, NULL, read_all, &r), 0);
+	counter_wait(&started, 3);
+	cr_assert_eq(baton_supervisor_count(sup), 3);
+	cr_assert_eq(baton_supervisor_children(sup, infos, 8), 3);
+	for (int i = 0; i < 3; i++)
+		cr_assert_str_eq(infos[i].label, "baton_stream");
+	gate_open(&gate);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	cr_assert_eq(r.last, -EPIPE);
+	cr_assert_eq(r.ok, 6);
+	cr_assert_leq(atomic_load(&running_peak), 3);
+	count_wait_at_most(sup, 0);
+	cr_assert_eq(counter_get(&failures), 0);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+}
+
+Test(supervisor, a_stream_item_past_max_children_fails_the_stream_with_eagain,
+     .timeout = 20)
+{
+	baton_pool *pool = make_pool(4);
+	baton_supervisor *sup = make_sup(pool, 2);
+	struct baton_stream_opts so = BATON_STREAM_OPTS_INIT;
+	struct baton_stream_item it;
+	baton_stream *s;
+
+	/* Another child holds one of the two places. */
+	cr_assert_eq(baton_supervisor_start_child(sup, gated, &gate, &counted),
+		     0);
+	counter_wait(&started, 1);
+	so.max_concurrency = 2;
+	so.destroy = destroy_int;
+	/* Without the limit, next would wait on the gate: bound it. */
+	so.timeout_ms = 3000;
+	cr_assert_eq(baton_supervisor_async_stream(sup, &s, item_inputs, 3,
+						   gated_item, &so),
+		     0);
+	cr_assert_eq(baton_stream_next(s, &it), -EAGAIN);
+	cr_assert_eq(it.index, 1, "the item that could not start");
+	cr_assert_eq(it.input, item_inputs[1]);
+	cr_assert_eq(it.status, BATON_EXITED);
+	cr_assert_eq(it.reason.code, EAGAIN);
+	/* Item 0 was stopped and has left the group already. */
+	cr_assert_eq(baton_supervisor_count(sup), 1);
+	cr_assert_eq(baton_stream_next(s, &it), -EPIPE);
+	baton_stream_destroy(s);
+	gate_open(&gate);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	/* The other child's value, and item 0's if it ran. */
+	cr_assert_eq(counter_get(&values_destroyed),
+		     1 + (counter_get(&started) > 1));
+}
+
+Test(supervisor, a_killed_stream_item_leaves_the_group_at_once,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
+	struct baton_stream_opts so = BATON_STREAM_OPTS_INIT;
+	struct baton_stream_item it;
+	baton_stream *s;
+
+	so.max_concurrency = 1;
+	so.timeout_ms = 50;
+	so.on_timeout = BATON_STREAM_KILL_TASK;
+	so.destroy = destroy_int;
+	cr_assert_eq(baton_supervisor_async_stream_nolink(sup, &s, item_inputs,
+							  1, gated_item, &so),
+		     0);
+	cr_assert_eq(baton_stream_next(s, &it), 0);
+	cr_assert_eq(it.status, BATON_EXITED);
+	cr_assert_eq(it.reason.kind, BATON_EXIT_TIMEOUT);
+	/* Its body still waits on the gate, but the child is gone. */
+	cr_assert_eq(baton_supervisor_count(sup), 0);
+	cr_assert_eq(counter_get(&failures), 1);
+	cr_assert_eq(failure_log[0].reason.kind, BATON_EXIT_KILLED);
+	cr_assert_eq(baton_stream_next(s, &it), -EPIPE);
+	baton_stream_destroy(s);
+	gate_open(&gate);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	cr_assert_eq(counter_get(&values_destroyed), 1);
+}
+
+Test(supervisor, a_brutal_shutdown_reaches_a_stream_as_killed_items,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(4);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
+	struct baton_stream_opts so = BATON_STREAM_OPTS_INIT;
+	struct stream_reader r = { 0 };
+	pthread_t th;
+
+	so.max_concurrency = 2;
+	so.destroy = destroy_int;
+	cr_assert_eq(baton_supervisor_async_stream_nolink(sup, &r.s,
+							  item_inputs, 4,
+							  gated_item, &so),
+		     0);
+	cr_assert_eq(pthread_create(&th, NULL, read_all, &r), 0);
+	counter_wait(&started, 2);
+	cr_assert_eq(baton_supervisor_shutdown_brutal(sup), 0);
+	/* Items 0 and 1 killed; 2 and 3 refused by the closed group. */
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	cr_assert_eq(r.killed, 2);
+	cr_assert_eq(r.refused, 2);
+	cr_assert_eq(r.ok + r.exited, 0);
+	gate_open(&gate);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	cr_assert_eq(counter_get(&values_destroyed), 2);
+}
+
+/* Reads one element of a nolink stream, then exits without destroying it. */
+static atomic_int saw_stop;
+
+static void *
+until_stopped(void *arg)
+{
+	if (*(int *)arg == 1)
+		return new_int(1);
+	counter_add(&started);
+	while (!baton_should_stop())
+		sched_yield();
+	atomic_store(&saw_stop, 1);
+	return new_int(2);
+}
+
+static void *
+read_one_and_exit(void *arg)
+{
+	struct baton_stream_item it;
+
+	cr_assert_eq(baton_stream_next(arg, &it), 0);
+	free(it.value);
+	counter_wait(&started, 1);
+	return NULL; /* exits owning the stream, item 1 still running */
+}
+
+Test(supervisor, a_nolink_stream_still_stops_its_items_when_its_reader_exits,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
+	struct baton_stream_opts so = BATON_STREAM_OPTS_INIT;
+	baton_stream *s;
+	pthread_t th;
+
+	so.max_concurrency = 2;
+	so.destroy = destroy_int;
+	cr_assert_eq(baton_supervisor_async_stream_nolink(sup, &s, item_inputs,
+							  2, until_stopped,
+							  &so),
+		     0);
+	cr_assert_eq(pthread_create(&th, NULL, read_one_and_exit, s), 0);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	count_wait_at_most(sup, 0);
+	cr_assert_eq(atomic_load(&saw_stop), 1);
+	baton_stream_destroy(s); /* its owner is gone: frees only memory */
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	cr_assert_eq(counter_get(&values_destroyed), 1);
+}
