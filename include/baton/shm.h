@@ -144,18 +144,25 @@ struct baton_shm_reason {
 };
 
 /*
- * Segment shape; a zeroed struct means the defaults (in brackets).
- * max_procs [16] (<= 64), max_futures [1024], max_queues [8],
- * queue_capacity [256] (the largest capacity a queue may have),
- * arena_blocks [64], block_size [4096] (the largest value; a multiple of
- * 64), spin_ns [2000] (how long a waiter spins before it sleeps; -1: no
- * spinning).
+ * Segment shape.  Start from BATON_SHM_OPTS_INIT (the defaults, in
+ * brackets) and change what you need; a NULL opts pointer means
+ * BATON_SHM_OPTS_INIT.  As in every baton opts struct, a field set to 0
+ * means 0: max_procs, max_futures, queue_capacity and block_size 0 are
+ * -EINVAL, max_queues and arena_blocks 0 give none, spin_ns 0 never
+ * spins.
+ * max_procs [16] (1..64), max_futures [1024] (1..2^20), max_queues [8]
+ * (<= 1024), queue_capacity [256] (the largest capacity a queue may
+ * have, 1..65536), arena_blocks [64] (<= 2^20), block_size [4096] (the
+ * largest value; a multiple of 64, 64..2^20), spin_ns [2000] (how long a
+ * waiter spins before it sleeps; 0 or negative: no spinning).
  */
 struct baton_shm_opts {
 	unsigned max_procs, max_futures, max_queues, queue_capacity;
 	unsigned arena_blocks, block_size;
 	long spin_ns;
 };
+
+#define BATON_SHM_OPTS_INIT { 16, 1024, 8, 256, 64, 4096, 2000 }
 
 /* Queue roles for baton_shm_queue_join. */
 #define BATON_SHM_PRODUCER 1u
