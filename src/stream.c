@@ -292,6 +292,8 @@ cell_done(struct baton__cell *cell)
 static void
 abandon(const struct baton_stream *s, struct baton__cell *cell)
 {
+	/* Unlinked first: an abandoned item sends no exit notice (link.c). */
+	baton__disown(cell);
 	if (!cell_done(cell)) {
 		/*
 		 * A supervised child leaves its group now, as Elixir's killed
@@ -306,7 +308,6 @@ abandon(const struct baton_stream *s, struct baton__cell *cell)
 		/* Still queued: claimed here, completed without running. */
 		baton__cell_run(cell);
 	}
-	baton__disown(cell);
 	baton__cell_unref(cell);
 }
 

@@ -1360,18 +1360,21 @@ Test(supervisor, a_stream_item_past_max_children_fails_the_stream_with_eagain,
 Test(supervisor, a_killed_stream_item_leaves_the_group_at_once,
      .timeout = 10)
 {
-	baton_pool *pool = make_pool(2);
+	baton_pool *pool = make_pool(3);
 	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
 	struct baton_stream_opts so = BATON_STREAM_OPTS_INIT;
 	struct baton_stream_item it;
+	struct baton_exit_notice n;
 	baton_stream *s;
 
+	/* Linked, to a trapping reader: a killed item is no exit notice. */
+	cr_assert_eq(baton_trap_exits(true), 0);
 	so.max_concurrency = 1;
 	so.timeout_ms = 50;
 	so.on_timeout = BATON_STREAM_KILL_TASK;
 	so.destroy = destroy_int;
-	cr_assert_eq(baton_supervisor_async_stream_nolink(sup, &s, item_inputs,
-							  1, gated_item, &so),
+	cr_assert_eq(baton_supervisor_async_stream(sup, &s, item_inputs, 1,
+						   gated_item, &so),
 		     0);
 	cr_assert_eq(baton_stream_next(s, &it), 0);
 	cr_assert_eq(it.status, BATON_EXITED);
@@ -1386,35 +1389,72 @@ Test(supervisor, a_killed_stream_item_leaves_the_group_at_once,
 	baton_supervisor_destroy(sup);
 	baton_pool_destroy(pool);
 	cr_assert_eq(counter_get(&values_destroyed), 1);
+	cr_assert_eq(baton_exit_notice_next(0, &n), -ETIMEDOUT);
 }
 
-Test(supervisor, a_brutal_shutdown_reaches_a_stream_as_killed_items,
+/* A stream item that returns its input at once. */
+static void *
+quick_item(void *arg)
+{
+	return new_int(*(int *)arg);
+}
+
+/*
+ * Halting a linked stream with an item still queued: the item never runs
+ * and sends its trapping reader no exit notice (it was unlinked first).
+ * The pool's one worker is held by a blocker, so item 0 runs on the
+ * reader (helping: timeout BATON_INFINITY) and item 1 stays queued.
+ */
+static void
+halt_with_a_queued_item(baton_supervisor *sup, baton_pool *pool)
+{
+	struct baton_stream_opts so = BATON_STREAM_OPTS_INIT;
+	struct baton_stream_item it;
+	baton_stream *s;
+
+	so.pool = pool;
+	so.max_concurrency = 2;
+	so.timeout_ms = BATON_INFINITY;
+	so.destroy = destroy_int;
+	if (sup != NULL)
+		cr_assert_eq(baton_supervisor_async_stream(sup, &s, item_inputs,
+							   2, quick_item, &so),
+			     0);
+	else
+		cr_assert_eq(baton_task_async_stream(&s, item_inputs, 2,
+						     quick_item, &so),
+			     0);
+	cr_assert_eq(baton_stream_next(s, &it), 0);
+	cr_assert_eq(it.index, 0);
+	free(it.value);
+	baton_stream_destroy(s);
+}
+
+Test(supervisor, a_stream_halted_early_sends_its_reader_no_exit_notice,
      .timeout = 10)
 {
-	baton_pool *pool = make_pool(4);
+	baton_pool *pool = make_pool(1);
 	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
-	struct baton_stream_opts so = BATON_STREAM_OPTS_INIT;
-	struct stream_reader r = { 0 };
-	pthread_t th;
+	struct baton_exit_notice n;
+	baton_task blocker;
 
-	so.max_concurrency = 2;
-	so.destroy = destroy_int;
-	cr_assert_eq(baton_supervisor_async_stream_nolink(sup, &r.s,
-							  item_inputs, 4,
-							  gated_item, &so),
+	cr_assert_eq(baton_trap_exits(true), 0);
+	cr_assert_eq(baton_task_async_opts(&blocker, gated, &gate,
+					   &(struct baton_task_opts){
+					       .pool = pool,
+					       .destroy = destroy_int }),
 		     0);
-	cr_assert_eq(pthread_create(&th, NULL, read_all, &r), 0);
-	counter_wait(&started, 2);
-	cr_assert_eq(baton_supervisor_shutdown_brutal(sup), 0);
-	/* Items 0 and 1 killed; 2 and 3 refused by the closed group. */
-	cr_assert_eq(pthread_join(th, NULL), 0);
-	cr_assert_eq(r.killed, 2);
-	cr_assert_eq(r.refused, 2);
-	cr_assert_eq(r.ok + r.exited, 0);
+	counter_wait(&started, 1);
+	halt_with_a_queued_item(NULL, pool);
+	halt_with_a_queued_item(sup, pool);
+	cr_assert_eq(baton_supervisor_count(sup), 0);
 	gate_open(&gate);
+	cr_assert_eq(baton_task_await(&blocker, LONG_MS, NULL, NULL), 0);
 	baton_supervisor_destroy(sup);
 	baton_pool_destroy(pool);
-	cr_assert_eq(counter_get(&values_destroyed), 2);
+	cr_assert_eq(baton_exit_notice_next(0, &n), -ETIMEDOUT);
+	/* The blocker's value (not taken): item 1 never ran. */
+	cr_assert_eq(counter_get(&values_destroyed), 1);
 }
 
 /* Reads one element of a nolink stream, then exits without destroying it. */
