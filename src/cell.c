@@ -39,6 +39,14 @@
  * a cell, never freed memory.  The same property lets introspection walk
  * every chunk without locks.  Each thread keeps a small cache of free
  * cells; the shared free list is touched once per CACHE_BATCH cells.
+ *
+ * Callers (Elixir's $callers): callers[0], the starting thread, sits in
+ * the run line; the rest of the chain is copied from the body running on
+ * the starting thread into a block of its own, so the chain never points
+ * at another cell (a parent may be recycled long before its child ends).
+ * Only cells started inside a body have a block.  Introspection reads a
+ * block concurrently with the cell's free, so blocks are freed, and read,
+ * under callers_lock; cells without one never take it.
  */
 #include "cell.h"
 
@@ -175,6 +183,14 @@ program_code(void)
 		h->program_code(h);
 }
 
+/*
+ * Chains past callers[0] are freed and read under this lock (see the
+ * design notes).  `lost` stands for a chain whose memory ran out: only
+ * callers[0] is known; it is never freed.
+ */
+static struct baton__lock callers_lock = BATON__LOCK_INIT;
+static struct baton__callers lost_callers = { 0, true, { 0 } };
+
 /* Prepend-only list of every chunk, walked by introspection. */
 static _Atomic(struct chunk *) chunks;
 static struct baton__lock free_lock = BATON__LOCK_INIT;
@@ -255,6 +271,8 @@ baton__cell_alloc(void)
 	atomic_store_explicit(&cell->fn, NULL, memory_order_relaxed);
 	atomic_store_explicit(&cell->label, NULL, memory_order_relaxed);
 	atomic_store_explicit(&cell->owner_tid, 0, memory_order_relaxed);
+	atomic_store_explicit(&cell->caller_tid, 0, memory_order_relaxed);
+	atomic_store_explicit(&cell->callers, NULL, memory_order_relaxed);
 	cell->arg = NULL;
 	cell->value = NULL;
 	cell->destroy = NULL;
@@ -302,6 +320,95 @@ baton__cell_set_body(struct baton__cell *cell, baton_task_fn fn, void *arg,
 	cell->arg = arg;
 	atomic_store_explicit(&cell->label, label, memory_order_relaxed);
 	cell->destroy = destroy;
+}
+
+static void callers_free(struct baton__cell *cell);
+
+/* Publishes a fresh cell's chain past callers[0]. */
+static void
+callers_publish(struct baton__cell *cell, struct baton__callers *ext)
+{
+	/* release: a reader that loads the pointer sees the block filled. */
+	atomic_store_explicit(&cell->callers, ext, memory_order_release);
+}
+
+void
+baton__cell_set_callers(struct baton__cell *cell, pid_t tid)
+{
+	struct baton__cell *parent = running;
+	struct baton__callers *from, *ext;
+	unsigned int keep;
+	pid_t ptid;
+
+	/* relaxed: published with the cell (its submission or handle). */
+	atomic_store_explicit(&cell->caller_tid, tid, memory_order_relaxed);
+	if (parent == NULL)
+		return;
+	/*
+	 * relaxed: set before the parent was submitted, which this thread's
+	 * claim of it saw; the running body keeps the parent and its block
+	 * alive.
+	 */
+	ptid = atomic_load_explicit(&parent->caller_tid, memory_order_relaxed);
+	if (ptid == 0)
+		return;
+	from = atomic_load_explicit(&parent->callers, memory_order_relaxed);
+	if ((ext = baton__malloc(sizeof(*ext))) == NULL) {
+		callers_publish(cell, &lost_callers);
+		return;
+	}
+	/* The parent's caller, then its chain: nearest first. */
+	ext->tids[0] = ptid;
+	keep = from == NULL ? 0 : from->n;
+	ext->truncated = from != NULL && from->truncated;
+	if (keep > BATON_CALLERS_MAX - 2) {
+		keep = BATON_CALLERS_MAX - 2; /* the oldest are dropped */
+		ext->truncated = true;
+	}
+	if (keep > 0)
+		memcpy(&ext->tids[1], from->tids, keep * sizeof(pid_t));
+	ext->n = 1 + keep;
+	callers_publish(cell, ext);
+}
+
+void
+baton__cell_copy_callers(struct baton__cell *cell, struct baton__cell *from)
+{
+	/* relaxed: `from` is held by the caller, its chain fixed since. */
+	struct baton__callers *src = atomic_load_explicit(
+	    &from->callers, memory_order_relaxed);
+	struct baton__callers *ext = src;
+
+	callers_free(cell); /* a chain set_callers gave it */
+	atomic_store_explicit(&cell->caller_tid,
+			      atomic_load_explicit(&from->caller_tid,
+						   memory_order_relaxed),
+			      memory_order_relaxed);
+	if (src != NULL && src != &lost_callers) {
+		if ((ext = baton__malloc(sizeof(*ext))) == NULL)
+			ext = &lost_callers;
+		else
+			*ext = *src;
+	}
+	if (ext != NULL)
+		callers_publish(cell, ext);
+}
+
+/* Frees a cell's chain block, out of introspection's sight. */
+static void
+callers_free(struct baton__cell *cell)
+{
+	/* relaxed: the last reference's holder sees its own cell's fields. */
+	struct baton__callers *ext = atomic_load_explicit(
+	    &cell->callers, memory_order_relaxed);
+
+	if (ext == NULL)
+		return;
+	baton__lock_acquire(&callers_lock);
+	atomic_store_explicit(&cell->callers, NULL, memory_order_relaxed);
+	baton__lock_release(&callers_lock);
+	if (ext != &lost_callers)
+		free(ext);
 }
 
 struct baton__cell *
@@ -375,6 +482,7 @@ cell_free(struct baton__cell *cell)
 {
 	struct cell_cache *self = &cache;
 
+	callers_free(cell);
 	/* release: stale handles and introspection see the cell as free. */
 	atomic_store_explicit(&cell->gen,
 			      atomic_load_explicit(&cell->gen,
@@ -423,6 +531,7 @@ baton__cell_cache_flush(void)
 void
 baton__cell_fork_prepare(void)
 {
+	baton__lock_acquire(&callers_lock);
 	baton__lock_acquire(&free_lock);
 }
 
@@ -430,6 +539,7 @@ void
 baton__cell_fork_done(void)
 {
 	baton__lock_release(&free_lock);
+	baton__lock_release(&callers_lock);
 }
 
 void
@@ -790,6 +900,37 @@ baton__cell_outcome(struct baton__cell *cell, void **value,
 	return 0;
 }
 
+/* Copies the callers chain into a snapshot (zeroed by the caller). */
+static void
+callers_info(struct baton__cell *cell, struct baton_task_info *info)
+{
+	/* relaxed: a snapshot; the chain is fixed before it is shared. */
+	pid_t tid = atomic_load_explicit(&cell->caller_tid,
+					 memory_order_relaxed);
+	struct baton__callers *ext;
+
+	if (tid == 0)
+		return;
+	info->callers[0] = tid;
+	info->ncallers = 1;
+	/* relaxed: only a hint that the lock is worth taking. */
+	if (atomic_load_explicit(&cell->callers, memory_order_relaxed) == NULL)
+		return;
+	baton__lock_acquire(&callers_lock);
+	/* acquire: pairs with callers_publish; under the lock, not freed. */
+	ext = atomic_load_explicit(&cell->callers, memory_order_acquire);
+	if (ext != NULL) {
+		unsigned int n = ext->n < BATON_CALLERS_MAX - 1
+		    ? ext->n
+		    : BATON_CALLERS_MAX - 1;
+
+		memcpy(&info->callers[1], ext->tids, n * sizeof(pid_t));
+		info->ncallers = 1 + n;
+		info->callers_truncated = ext->truncated;
+	}
+	baton__lock_release(&callers_lock);
+}
+
 void
 baton__cell_info(struct baton__cell *cell, struct baton_task_info *info)
 {
@@ -810,6 +951,7 @@ baton__cell_info(struct baton__cell *cell, struct baton_task_info *info)
 	info->stop_requested = atomic_load_explicit(
 				   &cell->flags, memory_order_relaxed) &
 	    CELL_STOP;
+	callers_info(cell, info);
 	if (fn != NULL && dladdr(fn, &dl) != 0 && dl.dli_sname != NULL)
 		snprintf(info->function, sizeof(info->function), "%s",
 			 dl.dli_sname);

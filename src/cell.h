@@ -91,6 +91,12 @@ struct baton__cell {
 	atomic_uint refs;
 	atomic_uint state;            /* enum baton_task_state */
 	atomic_uint flags;            /* CELL_* */
+	/*
+	 * The thread that started the cell (callers[0] of its chain; 0:
+	 * none recorded).  Here, in the run line's padding, because the
+	 * spawner writes this line at alloc anyway.
+	 */
+	_Atomic pid_t caller_tid;
 
 	/* Completion callbacks; CALLBACKS_CLOSED once they have run. */
 	alignas(8) _Atomic(struct baton__callback *) callbacks;
@@ -149,6 +155,24 @@ struct baton__cell {
 
 	/* The body this one interrupted on its thread (helping); that thread only. */
 	struct baton__cell *outer;
+	/*
+	 * The rest of the callers chain past caller_tid, out of line, only
+	 * for a cell started inside a body (NULL otherwise); freed with the
+	 * cell, under callers_lock (cell.c), so introspection never reads
+	 * a freed chain.
+	 */
+	_Atomic(struct baton__callers *) callers;
+};
+
+/*
+ * A cell's callers beyond callers[0] (Elixir's $callers, nearest first):
+ * tids[0] started the body that started the cell, tids[1] started that
+ * body's task, and so on.  Immutable once the cell is published.
+ */
+struct baton__callers {
+	unsigned int n;
+	bool truncated; /* older callers were dropped (BATON_CALLERS_MAX) */
+	pid_t tids[BATON_CALLERS_MAX - 1];
 };
 
 /*
@@ -201,6 +225,25 @@ struct baton__cell *baton__cell_alloc_body(baton_task_fn fn, void *arg,
 void baton__cell_set_body(struct baton__cell *cell, baton_task_fn fn,
 			  void *arg, const char *label,
 			  baton_destroy_fn destroy);
+
+/*
+ * Records that the thread with kernel id `tid` (the caller's) is starting
+ * a fresh cell, not yet submitted: callers[0] is tid and, if the calling
+ * thread is running a body, the rest is that body's own chain (copied,
+ * nearest first, at most BATON_CALLERS_MAX in all; older ones are dropped
+ * and the chain marked truncated).  Without memory for the copy, only
+ * callers[0] is kept (marked truncated): a chain is debugging data and
+ * never fails a start.
+ */
+void baton__cell_set_callers(struct baton__cell *cell, pid_t tid);
+
+/*
+ * Gives a fresh cell the same callers chain as `from` (a live cell the
+ * caller holds), replacing any it was given: a supervisor's restart
+ * keeps its first start's chain.
+ */
+void baton__cell_copy_callers(struct baton__cell *cell,
+			      struct baton__cell *from);
 
 /*
  * A fresh cell already DONE with value (destroy frees it if nobody takes

@@ -514,6 +514,7 @@ baton_future_then(baton_future **out, baton_future *f, baton_then_fn fn,
 	baton__cell_set_body(derived, then_body, t,
 			     opts != NULL ? opts->label : NULL,
 			     opts != NULL ? opts->destroy : NULL);
+	baton__cell_set_callers(derived, baton__thread_self()->tid);
 	derived->on_done = then_release;
 	derived->on_done_ctx = t;
 	/* Pending (RUNNING) until its input is done: nobody runs it early. */

@@ -110,6 +110,7 @@
 
 #include "alloc.h"
 #include "baton/stream.h"
+#include "baton/supervisor.h"
 #include "task_internal.h"
 
 #define NSEC_PER_MSEC INT64_C(1000000)
@@ -136,6 +137,8 @@ struct hub_item {
 	_Atomic int64_t started_ns; /* 0 until item_main runs */
 	size_t done_next;           /* done-stack link: index + 1, 0 ends */
 	size_t idx;                 /* its index */
+	/* Linked to an owner that traps exits: its notices (a reference). */
+	struct baton__links *links;
 };
 
 struct hub {
@@ -161,6 +164,8 @@ struct baton_stream {
 	uint64_t link_gen;
 	struct hub *hub;
 	baton_pool *pool;
+	baton_supervisor *sup;    /* supervised items: their group (a ref) */
+	bool linked;              /* items send exit notices (link.h) */
 	baton_destroy_fn destroy;
 	size_t n;                 /* inputs known so far */
 	size_t cap;               /* slots, ready and hub items allocated */
@@ -193,6 +198,14 @@ static const struct baton_exit_reason timeout_reason = {
 
 static const struct baton_exit_reason refused_reason = {
 	BATON_EXIT_SHUTDOWN, EPIPE, "pool shut down before the item started"
+};
+
+static const struct baton_exit_reason killed_reason = {
+	BATON_EXIT_KILLED, ECANCELED, "killed by its stream"
+};
+
+static const struct baton_exit_reason max_children_reason = {
+	BATON_EXIT_ERROR, EAGAIN, "supervisor at max_children"
 };
 
 static int64_t
@@ -251,7 +264,12 @@ item_done(struct baton__cell *cell, void *ctx)
 	/* relaxed: only a first guess for the CAS below. */
 	size_t top = atomic_load_explicit(&hub->done_top, memory_order_relaxed);
 
-	(void)cell;
+	if (it->links != NULL) {
+		/* Linked: a trapping owner hears of a failure (link.c). */
+		baton__links_deliver(it->links, cell);
+		baton__links_unref(it->links);
+		it->links = NULL;
+	}
 	do {
 		it->done_next = top;
 		/* release: the drain that takes it sees the link and result. */
@@ -272,14 +290,24 @@ cell_done(struct baton__cell *cell)
 
 /* Stops waiting for a cell: its value, if nobody took it, is freed. */
 static void
-abandon(struct baton__cell *cell)
+abandon(const struct baton_stream *s, struct baton__cell *cell)
 {
+	/* Unlinked first: an abandoned item sends no exit notice (link.c). */
+	baton__disown(cell);
 	if (!cell_done(cell)) {
+		/*
+		 * A supervised child leaves its group now, as Elixir's killed
+		 * task does: settled KILLED, its body abandoned.  relaxed: a
+		 * hint; settle's claim decides.
+		 */
+		if (s->sup != NULL &&
+		    atomic_load_explicit(&cell->state, memory_order_relaxed) ==
+			BATON_TASK_RUNNING)
+			(void)baton__cell_settle(cell, NULL, &killed_reason);
 		baton__cell_request_stop(cell);
 		/* Still queued: claimed here, completed without running. */
 		baton__cell_run(cell);
 	}
-	baton__disown(cell);
 	baton__cell_unref(cell);
 }
 
@@ -320,15 +348,25 @@ submit(struct baton_stream *s, size_t i)
 				      s->destroy, 0);
 	if (cell == NULL)
 		return -ENOMEM;
-	cell->on_done = item_done;
-	cell->on_done_ctx = it;
+	baton__cell_set_callers(cell, s->owner->tid);
 	/* relaxed: the stream's own reference keeps the hub alive. */
 	atomic_fetch_add_explicit(&s->hub->refs, 1, memory_order_relaxed);
 	baton__own(s->owner, cell);
-	r = baton__pool_submit(s->pool, cell);
+	/* On the owner thread: its own trap_exit setting decides. */
+	it->links = s->linked ? baton__links_trapping() : NULL;
+	if (s->sup != NULL) {
+		r = baton__supervisor_adopt(s->sup, cell, s->pool, item_done,
+					    it);
+	} else {
+		cell->on_done = item_done;
+		cell->on_done_ctx = it;
+		r = baton__pool_submit(s->pool, cell);
+	}
 	if (r != 0) {
 		/* Never queued: on_done will not run, so drop its reference. */
 		baton__disown(cell);
+		baton__links_unref(it->links);
+		it->links = NULL;
 		/* relaxed: the stream's reference remains; never the last. */
 		atomic_fetch_sub_explicit(&s->hub->refs, 1,
 					  memory_order_relaxed);
@@ -397,6 +435,7 @@ add_input(struct baton_stream *s, void *input)
 	it->input = input;
 	atomic_init(&it->started_ns, 0);
 	it->done_next = 0;
+	it->links = NULL;
 	it->idx = s->n++;
 }
 
@@ -423,8 +462,10 @@ pull(struct baton_stream *s, int *r)
 
 /*
  * Starts items in index order until the window is full.  Once the pool
- * refuses one, every item left is reported as refused.  Returns 0, or
- * -ENOMEM with the item left IDLE for a later call to retry.
+ * (or the supervisor: shut down) refuses one, every item left is
+ * reported as refused.  Returns 0, -ENOMEM with the item left IDLE for
+ * a later call to retry, or -EAGAIN: the supervisor is at max_children
+ * (the item is left IDLE; the caller fails the stream).
  */
 static int
 refill(struct baton_stream *s)
@@ -551,7 +592,7 @@ abandon_all(struct baton_stream *s)
 {
 	for (size_t i = 0; i < s->next_start; i++) {
 		if (s->slots[i].cell != NULL) {
-			abandon(s->slots[i].cell);
+			abandon(s, s->slots[i].cell);
 			s->slots[i].cell = NULL;
 		}
 		s->slots[i].state = SLOT_GONE;
@@ -598,7 +639,7 @@ expire(struct baton_stream *s, int64_t now, struct baton_stream_item *item)
 			continue;
 		}
 		live_remove(s, i);
-		abandon(cell);
+		abandon(s, cell);
 		s->slots[i].cell = NULL;
 		make_ready(s, i, SLOT_KILLED);
 	}
@@ -617,6 +658,25 @@ expire(struct baton_stream *s, int64_t now, struct baton_stream_item *item)
 	abandon_all(s);
 	s->over = true;
 	return -ETIMEDOUT;
+}
+
+/*
+ * The supervisor was at max_children when an item had to start: as
+ * Elixir's supervised stream exits, the stream fails (-EAGAIN, *item
+ * names the item that could not start) and its running items are
+ * stopped.
+ */
+static int
+fail_max_children(struct baton_stream *s, struct baton_stream_item *item)
+{
+	item->index = s->next_start;
+	item->input = item_at(s->hub, s->next_start)->input;
+	item->status = BATON_EXITED;
+	item->value = NULL;
+	item->reason = max_children_reason;
+	abandon_all(s);
+	s->over = true;
+	return -EAGAIN;
 }
 
 /* Runs a queued item on this thread if waiting could deadlock the pool. */
@@ -654,6 +714,8 @@ next_element(struct baton_stream *s, struct baton_stream_item *item)
 
 		drain(s);
 		r = refill(s);
+		if (r == -EAGAIN)
+			return fail_max_children(s, item);
 		if ((i = available(s)) != NONE) {
 			emit(s, i, item);
 			return 0;
@@ -756,16 +818,23 @@ stream_free(baton_stream *s)
 	}
 	hub_unref(s->hub);
 	baton__pool_unref(s->pool);
+	if (s->sup != NULL)
+		baton__supervisor_unref(s->sup);
 	free(s->slots);
 	free(s->live);
 	free(s->ready);
 	free(s);
 }
 
-/* What both constructors share: an empty, lazy stream. */
+/*
+ * What every constructor shares: an empty, lazy stream.  sup: its items
+ * are that supervisor's children (NULL: none); linked: a failed item
+ * sends its owner an exit notice if the owner traps exits.
+ */
 static int
 stream_new(baton_stream **out, baton_task_fn fn,
-	   const struct baton_stream_opts *opts, size_t max_hint)
+	   const struct baton_stream_opts *opts, size_t max_hint,
+	   baton_supervisor *sup, bool linked)
 {
 	struct baton_stream_opts o = BATON_STREAM_OPTS_INIT;
 	baton_stream *s;
@@ -780,6 +849,9 @@ stream_new(baton_stream **out, baton_task_fn fn,
 	    o.max_concurrency == 0 ||
 	    (unsigned int)o.on_timeout > BATON_STREAM_KILL_TASK)
 		return -EINVAL;
+	/* As a supervised task's: its own pool, else the supervisor's. */
+	if (o.pool == NULL && sup != NULL)
+		o.pool = baton__supervisor_pool(sup);
 	if (o.pool == NULL && (o.pool = baton_pool_default()) == NULL)
 		return -ENOMEM;
 	if (o.max_concurrency == BATON_SCHEDULERS) {
@@ -802,6 +874,10 @@ stream_new(baton_stream **out, baton_task_fn fn,
 
 	s->hub = hub;
 	s->pool = o.pool;
+	s->linked = linked;
+	/* Its memory outlives a destroy: later items then get -EPIPE. */
+	if ((s->sup = sup) != NULL)
+		baton__supervisor_ref(sup);
 	/* Its memory outlives a destroy: later items then get -EPIPE. */
 	baton__pool_ref(s->pool);
 	s->destroy = o.destroy;
@@ -823,9 +899,10 @@ stream_new(baton_stream **out, baton_task_fn fn,
 	return 0;
 }
 
-int
-baton_task_async_stream(baton_stream **out, void *const *inputs, size_t n,
-			baton_task_fn fn, const struct baton_stream_opts *opts)
+static int
+from_array(baton_stream **out, void *const *inputs, size_t n,
+	   baton_task_fn fn, const struct baton_stream_opts *opts,
+	   baton_supervisor *sup, bool linked)
 {
 	baton_stream *s;
 	int r;
@@ -835,7 +912,7 @@ baton_task_async_stream(baton_stream **out, void *const *inputs, size_t n,
 			*out = NULL;
 		return -EINVAL;
 	}
-	if ((r = stream_new(out, fn, opts, n)) != 0)
+	if ((r = stream_new(out, fn, opts, n, sup, linked)) != 0)
 		return r;
 	s = *out;
 	if (grow(s, n) != 0) {
@@ -850,10 +927,10 @@ baton_task_async_stream(baton_stream **out, void *const *inputs, size_t n,
 	return 0;
 }
 
-int
-baton_task_async_stream_gen(baton_stream **out, baton_stream_gen_fn gen,
-			    void *ctx, baton_task_fn fn,
-			    const struct baton_stream_opts *opts)
+static int
+from_gen(baton_stream **out, baton_stream_gen_fn gen, void *ctx,
+	 baton_task_fn fn, const struct baton_stream_opts *opts,
+	 baton_supervisor *sup, bool linked)
 {
 	int r;
 
@@ -862,11 +939,73 @@ baton_task_async_stream_gen(baton_stream **out, baton_stream_gen_fn gen,
 			*out = NULL;
 		return -EINVAL;
 	}
-	if ((r = stream_new(out, fn, opts, SIZE_MAX)) != 0)
+	if ((r = stream_new(out, fn, opts, SIZE_MAX, sup, linked)) != 0)
 		return r;
 	(*out)->gen = gen;
 	(*out)->gen_ctx = ctx;
 	return 0;
+}
+
+int
+baton_task_async_stream(baton_stream **out, void *const *inputs, size_t n,
+			baton_task_fn fn, const struct baton_stream_opts *opts)
+{
+	return from_array(out, inputs, n, fn, opts, NULL, true);
+}
+
+int
+baton_task_async_stream_gen(baton_stream **out, baton_stream_gen_fn gen,
+			    void *ctx, baton_task_fn fn,
+			    const struct baton_stream_opts *opts)
+{
+	return from_gen(out, gen, ctx, fn, opts, NULL, true);
+}
+
+/* A supervised stream needs its supervisor. */
+static int
+no_supervisor(baton_stream **out)
+{
+	if (out != NULL)
+		*out = NULL;
+	return -EINVAL;
+}
+
+int
+baton_supervisor_async_stream(baton_supervisor *sup, baton_stream **out,
+			      void *const *inputs, size_t n, baton_task_fn fn,
+			      const struct baton_stream_opts *opts)
+{
+	return sup == NULL ? no_supervisor(out)
+			   : from_array(out, inputs, n, fn, opts, sup, true);
+}
+
+int
+baton_supervisor_async_stream_gen(baton_supervisor *sup, baton_stream **out,
+				  baton_stream_gen_fn gen, void *ctx,
+				  baton_task_fn fn,
+				  const struct baton_stream_opts *opts)
+{
+	return sup == NULL ? no_supervisor(out)
+			   : from_gen(out, gen, ctx, fn, opts, sup, true);
+}
+
+int
+baton_supervisor_async_stream_nolink(baton_supervisor *sup,
+				     baton_stream **out, void *const *inputs,
+				     size_t n, baton_task_fn fn,
+				     const struct baton_stream_opts *opts)
+{
+	return sup == NULL ? no_supervisor(out)
+			   : from_array(out, inputs, n, fn, opts, sup, false);
+}
+
+int
+baton_supervisor_async_stream_nolink_gen(
+    baton_supervisor *sup, baton_stream **out, baton_stream_gen_fn gen,
+    void *ctx, baton_task_fn fn, const struct baton_stream_opts *opts)
+{
+	return sup == NULL ? no_supervisor(out)
+			   : from_gen(out, gen, ctx, fn, opts, sup, false);
 }
 
 void

@@ -46,6 +46,14 @@
  * claim runs child_done on the caller's thread, so it is never done under
  * `lock`.
  *
+ * Adoption.  A supervised stream (stream.c) builds its items' cells
+ * itself and hands each to baton__supervisor_adopt, which lists it as a
+ * temporary child like any other (max_children, count, children,
+ * on_failure, shutdown) with a `then` hook: child_done calls it after
+ * on_failure and before nlive drops, so the stream hears of the item
+ * after the group has let go of it, and a shutdown's return
+ * happens-after it.
+ *
  * Lock order.  `lock` is a leaf: nothing else is acquired while it is
  * held except the pool's lock-free submission (which takes no lock) and,
  * in children(), dladdr's loader lock inside baton__cell_info.  on_failure
@@ -82,6 +90,9 @@ struct child {
 	uint64_t gen;              /* the cell's generation when started */
 	baton_supervisor *sup;     /* holds a reference on it */
 	struct baton__links *links; /* async (linked): its owner's notices */
+	/* Adopted cells (baton__supervisor_adopt): their own hook, or NULL. */
+	void (*then)(struct baton__cell *cell, void *ctx);
+	void *then_ctx;
 	bool terminated;           /* under sup->lock: never restarted */
 	/* What a restart starts again (start_child_opts). */
 	enum baton_restart restart;
@@ -227,7 +238,7 @@ restart_allowed(baton_supervisor *sup)
 
 static int start(baton_supervisor *sup, baton_task *out, baton_task_fn fn,
 		 void *arg, const struct baton_child_opts *opts,
-		 unsigned int how);
+		 unsigned int how, struct baton__cell *like);
 static void stop_all(baton_supervisor *sup);
 
 #define START_UNOWNED 0u /* start_child */
@@ -267,9 +278,13 @@ child_done(struct baton__cell *cell, void *arg)
 		baton__cell_info(cell, &info);
 		sup->on_failure(&info, &reason, sup->ctx);
 	}
+	/* Before nlive drops: shutdown's return happens-after it too. */
+	if (c->then != NULL)
+		c->then(cell, c->then_ctx);
 	if (restart)
 		(void)start(sup, NULL, c->fn, c->arg, &c->opts,
-			    START_UNOWNED | (unsigned int)c->restart << 4);
+			    START_UNOWNED | (unsigned int)c->restart << 4,
+			    cell);
 	if (gave_up)
 		stop_all(sup);
 
@@ -324,13 +339,49 @@ baton_supervisor_create(baton_supervisor **out,
 }
 
 /*
+ * Lists child c (whose cell's on_done is child_done) and submits its
+ * cell, or neither: -EPIPE (shut down), -EAGAIN (at max_children), or
+ * the pool's refusal.
+ */
+static int
+admit(baton_supervisor *sup, struct child *c, struct baton__cell *cell,
+      baton_pool *pool)
+{
+	int r;
+
+	baton__lock_acquire(&sup->lock);
+	if (sup->closed) {
+		r = -EPIPE;
+	} else if (sup->nchildren >= sup->max_children) {
+		r = -EAGAIN;
+	} else {
+		list_add(sup, c);
+		r = baton__pool_submit(pool, cell);
+		if (r == 0) {
+			/*
+			 * The hook may already be running, but it needs the
+			 * lock before it can drop this reference.
+			 */
+			sup_ref(sup);
+		} else {
+			list_remove(sup, c);
+			sup->nlive--;
+		}
+	}
+	baton__lock_release(&sup->lock);
+	return r;
+}
+
+/*
  * Starts a child.  how: START_UNOWNED (start_child, with the restart
  * value in bits 4 and up), START_NOLINK (async_nolink: owned by the
- * caller, CELL_NOLINK) or START_LINKED (async: owned and linked).
+ * caller, CELL_NOLINK) or START_LINKED (async: owned and linked).  like:
+ * the child this one restarts (its callers chain is kept), or NULL.
  */
 static int
 start(baton_supervisor *sup, baton_task *out, baton_task_fn fn, void *arg,
-      const struct baton_child_opts *opts, unsigned int how)
+      const struct baton_child_opts *opts, unsigned int how,
+      struct baton__cell *like)
 {
 	struct baton_task_opts topts = { opts->pool, opts->label,
 					 opts->destroy };
@@ -356,6 +407,8 @@ start(baton_supervisor *sup, baton_task *out, baton_task_fn fn, void *arg,
 		free(c);
 		return r;
 	}
+	if (like != NULL)
+		baton__cell_copy_callers(cell, like);
 	cell->on_done = child_done;
 	cell->on_done_ctx = c;
 	c->sup = sup;
@@ -375,27 +428,7 @@ start(baton_supervisor *sup, baton_task *out, baton_task_fn fn, void *arg,
 		c->cell = cell; /* the first reference is the group's */
 	}
 
-	baton__lock_acquire(&sup->lock);
-	if (sup->closed) {
-		r = -EPIPE;
-	} else if (sup->nchildren >= sup->max_children) {
-		r = -EAGAIN;
-	} else {
-		list_add(sup, c);
-		r = baton__pool_submit(pool, cell);
-		if (r == 0) {
-			/*
-			 * The hook may already be running, but it needs the
-			 * lock before it can drop this reference.
-			 */
-			sup_ref(sup);
-		} else {
-			list_remove(sup, c);
-			sup->nlive--;
-		}
-	}
-	baton__lock_release(&sup->lock);
-
+	r = admit(sup, c, cell, pool);
 	if (r != 0) {
 		/* Never queued, never run: nothing of the caller's is kept. */
 		if (owned) {
@@ -413,6 +446,55 @@ start(baton_supervisor *sup, baton_task *out, baton_task_fn fn, void *arg,
 		out->gen_ = gen;
 	}
 	return 0;
+}
+
+int
+baton__supervisor_adopt(baton_supervisor *sup, struct baton__cell *cell,
+			baton_pool *pool,
+			void (*then)(struct baton__cell *cell, void *ctx),
+			void *then_ctx)
+{
+	struct child *c = baton__calloc(1, sizeof(*c));
+	int r;
+
+	if (c == NULL)
+		return -ENOMEM;
+	c->sup = sup;
+	c->cell = baton__cell_ref(cell); /* the group's own reference */
+	/* relaxed: the caller allocated the cell. */
+	c->gen = atomic_load_explicit(&cell->gen, memory_order_relaxed);
+	c->restart = BATON_RESTART_TEMPORARY;
+	c->then = then;
+	c->then_ctx = then_ctx;
+	cell->on_done = child_done;
+	cell->on_done_ctx = c;
+	r = admit(sup, c, cell, pool);
+	if (r != 0) {
+		/* Never queued: the caller's cell is as it gave it. */
+		cell->on_done = NULL;
+		cell->on_done_ctx = NULL;
+		baton__cell_unref(c->cell);
+		free(c);
+	}
+	return r;
+}
+
+baton_pool *
+baton__supervisor_pool(baton_supervisor *sup)
+{
+	return sup->pool;
+}
+
+void
+baton__supervisor_ref(baton_supervisor *sup)
+{
+	(void)sup_ref(sup);
+}
+
+void
+baton__supervisor_unref(baton_supervisor *sup)
+{
+	sup_unref(sup);
 }
 
 /* A task's options as a temporary child's. */
@@ -436,7 +518,7 @@ baton_supervisor_async_nolink(baton_supervisor *sup, baton_task *out,
 {
 	struct baton_child_opts o = child_opts(opts);
 
-	return start(sup, out, fn, arg, &o, START_NOLINK);
+	return start(sup, out, fn, arg, &o, START_NOLINK, NULL);
 }
 
 int
@@ -446,7 +528,7 @@ baton_supervisor_async(baton_supervisor *sup, baton_task *out,
 {
 	struct baton_child_opts o = child_opts(opts);
 
-	return start(sup, out, fn, arg, &o, START_LINKED);
+	return start(sup, out, fn, arg, &o, START_LINKED, NULL);
 }
 
 int
@@ -455,7 +537,7 @@ baton_supervisor_start_child(baton_supervisor *sup, baton_task_fn fn,
 {
 	struct baton_child_opts o = child_opts(opts);
 
-	return start(sup, NULL, fn, arg, &o, START_UNOWNED);
+	return start(sup, NULL, fn, arg, &o, START_UNOWNED, NULL);
 }
 
 int
@@ -470,7 +552,7 @@ baton_supervisor_start_child_opts(baton_supervisor *sup, baton_task_fn fn,
 	if ((unsigned int)o.restart > BATON_RESTART_PERMANENT)
 		return -EINVAL;
 	return start(sup, NULL, fn, arg, &o,
-		     START_UNOWNED | (unsigned int)o.restart << 4);
+		     START_UNOWNED | (unsigned int)o.restart << 4, NULL);
 }
 
 size_t

@@ -119,6 +119,7 @@ baton__task_prepare(struct baton__cell **out, baton_pool **pool,
 				      flags);
 	if (cell == NULL)
 		return -ENOMEM;
+	baton__cell_set_callers(cell, baton__thread_self()->tid);
 	*out = cell;
 	return 0;
 }

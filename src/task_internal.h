@@ -75,4 +75,25 @@ void baton__links_deliver(struct baton__links *links,
 /* cell->on_done for a linked task: deliver, then drop ctx's reference. */
 void baton__links_task_done(struct baton__cell *cell, void *ctx);
 
+/* Supervisors (supervisor.c), for the supervised streams of stream.c. */
+struct baton_supervisor;
+/*
+ * Makes an owned, prepared cell (its on_done unset) a temporary child of
+ * sup and submits it on pool: counted, listed, reported to on_failure and
+ * stopped with the group like any child.  then(cell, ctx) runs once, on
+ * the completing thread, after the group let go of the child.  The
+ * caller keeps its reference.  -EPIPE (shut down), -EAGAIN (at
+ * max_children), -ENOMEM, or the pool's refusal; then nothing changed
+ * and `then` never runs.
+ */
+int baton__supervisor_adopt(struct baton_supervisor *sup,
+			    struct baton__cell *cell, baton_pool *pool,
+			    void (*then)(struct baton__cell *cell, void *ctx),
+			    void *then_ctx);
+/* The pool given at creation (NULL: the default pool). */
+baton_pool *baton__supervisor_pool(struct baton_supervisor *sup);
+/* A reference that keeps a supervisor's memory valid past its destroy. */
+void baton__supervisor_ref(struct baton_supervisor *sup);
+void baton__supervisor_unref(struct baton_supervisor *sup);
+
 #endif /* BATON_SRC_TASK_INTERNAL_H */

@@ -22,11 +22,16 @@
  *   when the thread that started it exits, exactly like an async task
  *   its owner never awaited; a start_link task still queued never runs.
  * - Task fails: a linked task (baton_task_async, baton_task_start_link,
- *   baton_supervisor_async; not async_nolink, start or start_child) that
- *   a trapping thread started sends that thread an exit notice as soon as
- *   it ends with a reason other than NORMAL, whether or not the thread
- *   ever awaits it.  A task the thread has consumed (awaited, ignored,
- *   shut down) is no longer linked: as Task.ignore unlinks, it sends none.
+ *   baton_supervisor_async, and the items of baton_task_async_stream and
+ *   baton_supervisor_async_stream; not async_nolink, start, start_child
+ *   or async_stream_nolink) that a trapping thread started sends that
+ *   thread an exit notice as soon as it ends with a reason other than
+ *   NORMAL, whether or not the thread ever awaits it (a stream item is
+ *   started by the thread reading the stream, and its notice is queued
+ *   before the stream hands its element out).  A task the thread has
+ *   consumed (awaited, ignored, shut down; a stream item handed out or
+ *   abandoned) is no longer linked: as Task.ignore unlinks, it sends
+ *   none.
  *   Threads that do not trap exits get no notices: the failure is seen by
  *   await, as before (Elixir would have crashed the starter instead).
  * - The mailbox belongs to its thread; notices left in it when the thread

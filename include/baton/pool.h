@@ -61,9 +61,11 @@
  *   is at its ceiling: they sleep (the pool adds a thread for the queued
  *   work) and so return on the first failure or on `limit` even while
  *   another task is still queued.
- * - Every task records its function, an optional label and its owner
- *   thread; baton_pool_list shows the live ones (the C counterpart of
- *   Elixir's $initial_call and $callers).
+ * - Every task records its function, an optional label, its owner
+ *   thread and the chain of threads that started it (a task started
+ *   inside another task's body records that task's chain too);
+ *   baton_pool_list shows the live ones (the C counterpart of Elixir's
+ *   $initial_call and $callers).
  */
 #ifndef BATON_POOL_H
 #define BATON_POOL_H
@@ -89,6 +91,9 @@ enum baton_task_state {
 	BATON_TASK_DONE     /* finished; its result waits to be taken */
 };
 
+/* The most callers a task records (struct baton_task_info.callers). */
+#define BATON_CALLERS_MAX 16
+
 /* A snapshot of one live task, for debugging and monitoring. */
 struct baton_task_info {
 	const void *fn;         /* the task's function */
@@ -97,6 +102,22 @@ struct baton_task_info {
 	pid_t owner_tid;        /* owner thread's kernel id; 0 if none */
 	enum baton_task_state state;
 	bool stop_requested;    /* shutdown, timeout or owner exit asked */
+	/*
+	 * Elixir's $callers, nearest first, as kernel thread ids:
+	 * callers[0] is the thread that started the task (a strict task's
+	 * owner when it started; for a stream item, the thread reading the
+	 * stream); when that thread was running a task body at the time,
+	 * callers[1] is the thread that started that body's task, and so
+	 * on outwards.  A pool worker runs many bodies, so an id may recur.
+	 * ncallers is 0 for a cell nobody started (a completed task, a
+	 * promise).  Past BATON_CALLERS_MAX the oldest callers are dropped
+	 * and callers_truncated is set (also when memory for the chain ran
+	 * out: then only callers[0] is kept).  The chain is fixed at start:
+	 * a restarted supervisor child keeps its first start's chain.
+	 */
+	pid_t callers[BATON_CALLERS_MAX];
+	unsigned int ncallers;
+	bool callers_truncated;
 };
 
 /* Counters since the pool was created. */

@@ -69,7 +69,7 @@
  * default), adapts per handle (halved after a spin that missed, doubled
  * after one that caught the change), never outlasts the call's timeout,
  * and no more threads of a process spin at once than there are CPUs.
- * spin_ns -1 turns it off (every wait sleeps at once).  A wake system call
+ * spin_ns 0 (or negative) turns it off (every wait sleeps at once).  A wake system call
  * is made only when someone sleeps: a queue change clears the sleepers'
  * flag it acts on.
  *
@@ -172,12 +172,18 @@ struct baton_shm_reason {
 };
 
 /*
- * Segment shape; a zeroed struct means the defaults (in brackets).
- * max_procs [16] (<= 64), max_futures [1024], max_queues [8],
- * queue_capacity [256] (the largest capacity a queue may have),
- * arena_blocks [64], block_size [4096] (the largest value; a multiple of
- * 64), spin_ns [BATON_SHM_SPIN_NS] (the longest a waiter spins before
- * it sleeps, adapted downwards when spins miss; -1: no spinning; set at
+ * Segment shape.  Start from BATON_SHM_OPTS_INIT (the defaults, in
+ * brackets) and change what you need; a NULL opts pointer means
+ * BATON_SHM_OPTS_INIT.  As in every baton opts struct, a field set to 0
+ * means 0: max_procs, max_futures, queue_capacity and block_size 0 are
+ * -EINVAL, max_queues and arena_blocks 0 give none, spin_ns 0 never
+ * spins.
+ * max_procs [16] (1..64), max_futures [1024] (1..2^20), max_queues [8]
+ * (<= 1024), queue_capacity [256] (the largest capacity a queue may
+ * have, 1..65536), arena_blocks [64] (<= 2^20), block_size [4096] (the
+ * largest value; a multiple of 64, 64..2^20), spin_ns
+ * [BATON_SHM_SPIN_NS] (the longest a waiter spins before it sleeps,
+ * adapted downwards when spins miss; 0 or negative: no spinning; set at
  * create, for that handle and the children that adopt it; a process that
  * attaches uses the default).
  */
@@ -186,6 +192,8 @@ struct baton_shm_opts {
 	unsigned arena_blocks, block_size;
 	long spin_ns;
 };
+
+#define BATON_SHM_OPTS_INIT { 16, 1024, 8, 256, 64, 4096, BATON_SHM_SPIN_NS }
 
 /* Queue roles for baton_shm_queue_join. */
 #define BATON_SHM_PRODUCER 1u

@@ -32,6 +32,14 @@
  * and any thread may destroy it.  Halting early (destroy before the end)
  * stops the running items and frees their results.
  *
+ * Links: as Elixir's, the items are linked to the owner.  An item that
+ * fails is reported in the stream (status BATON_EXITED) and, if the
+ * owner traps exits (baton/link.h), also sent to its exit notices, as
+ * Elixir's linked task's {:EXIT, pid, reason}; an item the stream
+ * abandoned (a timeout, destroy) sends none.  Under a supervisor
+ * (baton_supervisor_async_stream and _nolink, baton/supervisor.h), the
+ * items are that supervisor's children.
+ *
  * Helping: when the owner waits without limit (timeout BATON_INFINITY) or
  * is itself a pool worker, it runs a still-queued item on its own thread
  * instead of sleeping, so a stream read inside a task on a one-worker pool
@@ -140,6 +148,9 @@ BATON_API int baton_task_async_stream_gen(baton_stream **out,
  * every element was returned (or after a failure was reported),
  * -ETIMEDOUT when an item's timeout expired with BATON_STREAM_EXIT (the
  * stream is then failed: item->index and item->input tell which one),
+ * -EAGAIN when a supervised stream's supervisor was at max_children as
+ * an item had to start (the stream is then failed the same way; see
+ * baton_supervisor_async_stream),
  * -EDEADLK when an item the owner runs itself calls back into its own
  * stream, -ENOMEM when starting the next item failed with nothing in
  * flight (retryable).  A timeout_ms of 0 times every item out as soon

@@ -11,6 +11,7 @@
  *	baton_supervisor_create(&sup, &o);
  *	baton_supervisor_async_nolink(sup, &t, fn, arg, NULL);
  *	baton_supervisor_start_child(sup, fn, arg, NULL);
+ *	baton_supervisor_async_stream_nolink(sup, &s, inputs, n, fn, NULL);
  *	baton_supervisor_count(sup);  baton_supervisor_children(sup, ...);
  *	baton_supervisor_shutdown(sup, 5000);
  *	baton_supervisor_destroy(sup);
@@ -59,6 +60,7 @@
 
 #include "common.h"
 #include "pool.h"
+#include "stream.h"
 #include "task.h"
 
 #ifdef __cplusplus
@@ -159,6 +161,69 @@ BATON_API int baton_supervisor_start_child(baton_supervisor *sup,
 BATON_API int baton_supervisor_start_child_opts(
     baton_supervisor *sup, baton_task_fn fn, void *arg,
     const struct baton_child_opts *opts);
+
+/*
+ * Elixir's Task.Supervisor.async_stream: baton_task_async_stream (or
+ * _gen, for inputs from a generator) whose items run as children of sup.
+ * The stream behaves as baton/stream.h says (lazy, owned by the thread
+ * that reads it, ordered or not, per-item timeouts, destroy halts it),
+ * and each item is a temporary child: counted by count and children,
+ * reported to on_failure, stopped by shutdown (its element then reports
+ * that exit: SHUTDOWN, or KILLED for brutal or timed-out shutdown).
+ * Items run on opts->pool if set, else on the supervisor's pool.
+ *
+ * Linked, as Task.Supervisor.async_stream: a failed item is reported in
+ * the stream (status BATON_EXITED, Elixir's {:exit, reason} for a
+ * caller that traps exits) and also sent to the reading thread's exit
+ * notices if that thread traps exits (baton/link.h); items are stopped
+ * when the reading thread exits.
+ *
+ * max_children: an item that cannot start because the supervisor is at
+ * max_children fails the whole stream, as Elixir's stream exits:
+ * baton_stream_next returns -EAGAIN with item->index naming it (status
+ * BATON_EXITED, reason ERROR/EAGAIN "supervisor at max_children"), the
+ * running items are stopped and leave the group, and every later call
+ * returns -EPIPE.  Keep max_concurrency at most max_children less the
+ * group's other children.  An item abandoned by the stream (a
+ * BATON_STREAM_KILL_TASK timeout, a failure, destroy) leaves the group at
+ * once, settled KILLED, as Elixir kills it; its body is asked to stop.
+ * A supervisor shut down (or given up) refuses later items: they are
+ * reported as by a shut-down pool (BATON_EXITED/SHUTDOWN, EPIPE).
+ *
+ * Pointers: borrows sup (the stream keeps the supervisor's memory alive
+ * until it is destroyed), inputs (copied) and opts; sets *out to NULL
+ * first, then to the new stream.
+ * Blocking: no; nothing starts before the first baton_stream_next.
+ * Errors: -EINVAL (sup NULL, and as baton_task_async_stream), -ENOMEM.
+ * Thread safety: any thread; the stream then belongs to its reader.
+ * Ordering: the call happens-before every fn call; an item's end
+ * happens-before its on_failure call, which happens-before the stream
+ * hands its element out.
+ */
+BATON_API int baton_supervisor_async_stream(
+    baton_supervisor *sup, baton_stream **out, void *const *inputs, size_t n,
+    baton_task_fn fn, const struct baton_stream_opts *opts);
+BATON_API int baton_supervisor_async_stream_gen(
+    baton_supervisor *sup, baton_stream **out, baton_stream_gen_fn gen,
+    void *ctx, baton_task_fn fn, const struct baton_stream_opts *opts);
+
+/*
+ * Elixir's Task.Supervisor.async_stream_nolink: as
+ * baton_supervisor_async_stream, but the items are not linked to the
+ * reading thread: a failed item is reported in the stream only (status
+ * BATON_EXITED with its reason, Elixir's {:exit, reason}), never sent to
+ * the reader's exit notices.  As Elixir's stream monitor does, the
+ * items are still stopped when the reading thread exits or the stream
+ * is destroyed.  max_children, pools, errors and ordering as
+ * baton_supervisor_async_stream.
+ * Thread safety: any thread; the stream then belongs to its reader.
+ */
+BATON_API int baton_supervisor_async_stream_nolink(
+    baton_supervisor *sup, baton_stream **out, void *const *inputs, size_t n,
+    baton_task_fn fn, const struct baton_stream_opts *opts);
+BATON_API int baton_supervisor_async_stream_nolink_gen(
+    baton_supervisor *sup, baton_stream **out, baton_stream_gen_fn gen,
+    void *ctx, baton_task_fn fn, const struct baton_stream_opts *opts);
 
 /* Children not yet finished (queued or running).  Any thread. */
 BATON_API size_t baton_supervisor_count(baton_supervisor *sup);

@@ -260,7 +260,7 @@ int
 baton__xinit(baton_shm **out, int fd, const struct baton_shm_opts *opts,
 	     bool seal)
 {
-	struct baton_shm_opts o = { 0 };
+	struct baton_shm_opts o = BATON_SHM_OPTS_INIT;
 	struct xlayout l;
 	struct xhdr *h;
 	baton_shm *seg;
@@ -268,12 +268,9 @@ baton__xinit(baton_shm **out, int fd, const struct baton_shm_opts *opts,
 
 	if (opts != NULL)
 		o = *opts;
-	if (!baton__xlayout(&l, o.max_procs ? o.max_procs : 16,
-			    o.max_futures ? o.max_futures : 1024,
-			    o.max_queues ? o.max_queues : 8,
-			    o.queue_capacity ? o.queue_capacity : 256,
-			    o.arena_blocks ? o.arena_blocks : 64,
-			    o.block_size ? o.block_size : 4096)) {
+	/* One rule for opts: zero means zero (xlayout refuses bad sizes). */
+	if (!baton__xlayout(&l, o.max_procs, o.max_futures, o.max_queues,
+			    o.queue_capacity, o.arena_blocks, o.block_size)) {
 		close(fd);
 		return -EINVAL;
 	}
@@ -282,8 +279,7 @@ baton__xinit(baton_shm **out, int fd, const struct baton_shm_opts *opts,
 		close(fd);
 		return -ENOMEM;
 	}
-	if (o.spin_ns != 0)
-		seg->spin_ns = o.spin_ns < 0 ? 0 : o.spin_ns;
+	seg->spin_ns = o.spin_ns < 0 ? 0 : o.spin_ns;
 	seg->size = l.total;
 	seg->fd = fd;
 	if (ftruncate(seg->fd, (off_t)l.total) != 0)

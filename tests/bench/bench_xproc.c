@@ -191,12 +191,13 @@ xhop(baton_shm *seg, baton_shm_queue in, baton_shm_queue out, bool first)
 static double
 rt_baton(size_t size)
 {
-	struct baton_shm_opts o = { .block_size = 4096, .arena_blocks = 16 };
+	struct baton_shm_opts o = BATON_SHM_OPTS_INIT;
 	baton_shm_queue ab, ba;
 	baton_shm *seg;
 	uint64_t t0;
 	pid_t pid;
 
+	o.arena_blocks = 16;
 	value_size = size;
 	check(baton_shm_create(&seg, &o), "create");
 	check(baton_shm_queue_create(seg, 4, &ab), "queue");
@@ -501,11 +502,12 @@ x_role(int i, int np, int nc, void *ctx)
 static double
 stream_baton(int np, int nc)
 {
-	struct baton_shm_opts o = { .max_futures = 4096,
-				    .queue_capacity = 1024 };
+	struct baton_shm_opts o = BATON_SHM_OPTS_INIT;
 	struct xctx c;
 	double r;
 
+	o.max_futures = 4096;
+	o.queue_capacity = 1024;
 	check(baton_shm_create(&c.seg, &o), "create");
 	check(baton_shm_queue_create(c.seg, 1024, &c.q), "queue");
 	r = race_run(np, nc, x_role, &c);

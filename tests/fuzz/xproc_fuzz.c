@@ -65,6 +65,7 @@ setup(void)
 	struct baton_shm_opts o = {
 		.max_procs = 4, .max_futures = 8, .max_queues = 2,
 		.queue_capacity = 4, .arena_blocks = 2, .block_size = 128,
+		.spin_ns = 2000, /* BATON_SHM_OPTS_INIT's */
 	};
 	baton_shm_promise p;
 	baton_shm_future f;

@@ -22,6 +22,10 @@
  *   links             trapping threads start linked tasks (some failing),
  *                     read some exit notices, and exit with tasks and
  *                     notices in flight
+ *   callers           the nested trees on 2 workers while another thread
+ *                     lists the pool: every chain it copies is whole
+ *                     (1 to 5 callers, none 0) although cells and their
+ *                     chains are freed and reused under it
  */
 #include <baton.h>
 
@@ -356,6 +360,55 @@ links(struct stress_rng *rng, long rounds)
 		pthread_join(th[i], NULL);
 }
 
+static atomic_bool listing;
+
+/* Lists the pool until told to stop, checking every chain it copies. */
+static void *
+lister(void *arg)
+{
+	struct baton_task_info infos[64];
+	long seen = 0;
+
+	(void)arg;
+	while (atomic_load_explicit(&listing, memory_order_relaxed)) {
+		ptrdiff_t n = baton_pool_list(pool, infos, 64);
+
+		for (ptrdiff_t i = 0; i < n; i++) {
+			const struct baton_task_info *in = &infos[i];
+
+			/* A tree of depth 3 under one root: at most 5. */
+			if (in->ncallers < 1 || in->ncallers > 5 ||
+			    in->callers_truncated)
+				stress_fail("callers: a chain of %u%s",
+					    in->ncallers,
+					    in->callers_truncated
+						? ", truncated"
+						: "");
+			for (unsigned int k = 0; k < in->ncallers; k++)
+				if (in->callers[k] == 0)
+					stress_fail("callers: [%u] is 0", k);
+			seen += in->ncallers > 1;
+		}
+	}
+	return (void *)(intptr_t)seen;
+}
+
+static void
+callers_race(struct stress_rng *rng, long rounds)
+{
+	pthread_t th;
+	void *seen;
+
+	(void)rng;
+	atomic_store(&listing, true);
+	pthread_create(&th, NULL, lister, NULL);
+	nested(rounds);
+	atomic_store(&listing, false);
+	pthread_join(th, &seen);
+	if ((intptr_t)seen == 0 && stress_scale() >= 100)
+		printf("task_race callers: the lister saw no nested chain\n");
+}
+
 struct scenario {
 	const char *name;
 	long rounds;
@@ -390,6 +443,7 @@ main(void)
 		{ "nested", 2000, 1, run_nested },
 		{ "await_many_fail", 5000, 2, await_many_fail },
 		{ "links", 20000, 2, links },
+		{ "callers", 2000, 2, callers_race },
 	};
 	uint64_t seed = stress_seed();
 

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <baton/link.h>
 #include <baton/pool.h>
 #include <baton/stream.h>
 #include <baton/task.h>
@@ -938,4 +939,57 @@ Test(stream, an_endless_generator_is_read_on_demand_and_stopped_by_destroy,
 	baton_pool_destroy(pool);
 	cr_assert_eq(atomic_load(&ran), 6);
 	cr_assert_eq(atomic_load(&destroyed), 3);
+}
+
+/* ------------------------------------------------------------------ */
+/* Links                                                               */
+/* ------------------------------------------------------------------ */
+
+/* Fails for input 1 (and abandons a stop request for input 2). */
+static void *
+fail_1_hang_2(void *arg)
+{
+	size_t i = UNTOK(arg);
+
+	if (i == 1) {
+		baton_exit(BATON_EXIT_ERROR, EIO, "item 1 failed");
+		return NULL;
+	}
+	if (i == 2) {
+		spin_until_stopped();
+		baton_exit(BATON_EXIT_ERROR, ECANCELED, "item 2 stopped");
+		return NULL;
+	}
+	return new_value(i);
+}
+
+Test(stream, items_are_linked_a_trapping_owner_hears_a_failure,
+     .timeout = 10)
+{
+	struct baton_stream_opts o = BATON_STREAM_OPTS_INIT;
+	struct baton_stream_item it;
+	struct baton_exit_notice n;
+	baton_stream *s;
+
+	cr_assert_eq(baton_trap_exits(true), 0);
+	o.pool = make_pool(3);
+	o.max_concurrency = 3;
+	o.timeout_ms = 100;
+	o.on_timeout = BATON_STREAM_KILL_TASK;
+	s = make_stream(3, fail_1_hang_2, &o);
+	expect_value(s, 0, 0);
+	cr_assert_eq(baton_stream_next(s, &it), 0);
+	cr_assert_eq(it.status, BATON_EXITED);
+	cr_assert_eq(it.reason.code, EIO);
+	cr_assert_eq(baton_stream_next(s, &it), 0);
+	cr_assert_eq(it.reason.kind, BATON_EXIT_TIMEOUT);
+	expect_end(s);
+	baton_stream_destroy(s);
+	baton_pool_destroy(o.pool); /* item 2's body has ended, and failed */
+	/* Queued before the stream handed the element out: a poll finds it. */
+	cr_assert_eq(baton_exit_notice_next(0, &n), 0);
+	cr_assert_eq(n.reason.code, EIO);
+	cr_assert_str_eq(n.task.label, "baton_stream");
+	/* Item 2, killed at its timeout, was unlinked by the stream. */
+	cr_assert_eq(baton_exit_notice_next(0, &n), -ETIMEDOUT);
 }

@@ -924,6 +924,7 @@ Test(supervisor, opts_init_is_unlimited_and_zero_max_children_refuses_every_chil
 	struct baton_supervisor_opts o = BATON_SUPERVISOR_OPTS_INIT;
 	baton_supervisor *sup;
 	baton_task t;
+	void *v;
 
 	cr_assert_null(o.pool);
 	cr_assert_eq(o.max_children, BATON_NO_LIMIT);
@@ -938,7 +939,8 @@ Test(supervisor, opts_init_is_unlimited_and_zero_max_children_refuses_every_chil
 	cr_assert_eq(baton_supervisor_create(&sup, NULL), 0);
 	cr_assert_eq(baton_supervisor_async_nolink(sup, &t, return_42, NULL,
 						   NULL), 0);
-	cr_assert_eq(baton_task_await(&t, 5000, NULL, NULL), 0);
+	cr_assert_eq(baton_task_await(&t, 5000, &v, NULL), 0);
+	free(v); /* no destructor given: the value is the awaiter's to free */
 	baton_supervisor_destroy(sup);
 	cr_assert_eq(atomic_load(&ran), 1);
 }
@@ -1129,4 +1131,381 @@ Test(supervisor, a_linked_child_failure_is_an_exit_notice_for_its_owner,
 	cr_assert_eq(baton_task_await(&quiet, 0, NULL, NULL), BATON_EXITED);
 	baton_supervisor_destroy(sup);
 	baton_pool_destroy(pool);
+}
+
+/* ------------------------------------------------------------------ */
+/* async_stream and async_stream_nolink                                */
+/* ------------------------------------------------------------------ */
+
+/* A stream item: fails for input 2, else returns input * 10. */
+static void *
+item_fail_on_2(void *arg)
+{
+	int v = *(int *)arg;
+
+	if (v == 2) {
+		baton_exit(BATON_EXIT_ERROR, EIO, "item 2 failed");
+		return NULL;
+	}
+	return new_int(v * 10);
+}
+
+static int item_in[6] = { 1, 2, 3, 4, 5, 6 };
+static void *item_inputs[6] = { &item_in[0], &item_in[1], &item_in[2],
+				&item_in[3], &item_in[4], &item_in[5] };
+
+/* Reads a whole stream of 4 (items 1..4), checking item 2 failed. */
+static void
+read_fail_on_2(baton_stream *s)
+{
+	struct baton_stream_item it;
+
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(baton_stream_next(s, &it), 0);
+		cr_assert_eq(it.index, (size_t)i);
+		if (i == 1) {
+			cr_assert_eq(it.status, BATON_EXITED);
+			cr_assert_eq(it.reason.kind, BATON_EXIT_ERROR);
+			cr_assert_eq(it.reason.code, EIO);
+		} else {
+			cr_assert_eq(it.status, 0);
+			cr_assert_eq(int_of(it.value), (i + 1) * 10);
+			free(it.value);
+		}
+	}
+	cr_assert_eq(baton_stream_next(s, &it), -EPIPE);
+}
+
+Test(supervisor, async_stream_nolink_reports_a_crash_in_the_stream_only,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
+	struct baton_exit_notice n;
+	baton_stream *s;
+
+	cr_assert_eq(baton_trap_exits(true), 0);
+	cr_assert_eq(baton_supervisor_async_stream_nolink(sup, &s, item_inputs,
+							  4, item_fail_on_2,
+							  NULL),
+		     0);
+	read_fail_on_2(s);
+	baton_stream_destroy(s);
+	/* A supervised child: on_failure heard it, before the stream did. */
+	cr_assert_eq(counter_get(&failures), 1);
+	cr_assert_eq(failure_log[0].reason.code, EIO);
+	cr_assert_eq(baton_supervisor_count(sup), 0);
+	cr_assert_eq(baton_exit_notice_next(0, &n), -ETIMEDOUT,
+		     "a nolink item sent an exit notice");
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+}
+
+Test(supervisor, async_stream_is_linked_a_crash_reaches_a_trapping_reader,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
+	struct baton_exit_notice n;
+	baton_stream *s;
+
+	cr_assert_eq(baton_trap_exits(true), 0);
+	cr_assert_eq(baton_supervisor_async_stream(sup, &s, item_inputs, 4,
+						   item_fail_on_2, NULL),
+		     0);
+	read_fail_on_2(s);
+	baton_stream_destroy(s);
+	/* Queued before the stream handed the element out: a poll finds it. */
+	cr_assert_eq(baton_exit_notice_next(0, &n), 0);
+	cr_assert_eq(n.reason.kind, BATON_EXIT_ERROR);
+	cr_assert_eq(n.reason.code, EIO);
+	cr_assert_str_eq(n.task.label, "baton_stream");
+	cr_assert_eq(baton_exit_notice_next(0, &n), -ETIMEDOUT, "one failure");
+	cr_assert_eq(counter_get(&failures), 1);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+}
+
+Test(supervisor, supervised_streams_reject_a_null_supervisor, .timeout = 10)
+{
+	baton_stream *s = (baton_stream *)&s;
+
+	cr_assert_eq(baton_supervisor_async_stream(NULL, &s, item_inputs, 1,
+						   item_fail_on_2, NULL),
+		     -EINVAL);
+	cr_assert_null(s);
+	s = (baton_stream *)&s;
+	cr_assert_eq(baton_supervisor_async_stream_nolink_gen(
+			 NULL, &s, NULL, NULL, item_fail_on_2, NULL),
+		     -EINVAL);
+	cr_assert_null(s);
+}
+
+/* Says it started, tracks how many run at once, waits for the gate. */
+static atomic_int running_now, running_peak;
+
+static void *
+gated_item(void *arg)
+{
+	int now = atomic_fetch_add(&running_now, 1) + 1;
+	int peak = atomic_load(&running_peak);
+
+	while (now > peak &&
+	       !atomic_compare_exchange_weak(&running_peak, &peak, now))
+		;
+	counter_add(&started);
+	gate_wait(&gate);
+	atomic_fetch_sub(&running_now, 1);
+	return new_int(*(int *)arg);
+}
+
+struct stream_reader {
+	baton_stream *s;
+	int ok, exited, refused, killed, last;
+};
+
+/* Reads a stream to its end on its own thread (which then owns it). */
+static void *
+read_all(void *arg)
+{
+	struct stream_reader *r = arg;
+	struct baton_stream_item it;
+
+	while ((r->last = baton_stream_next(r->s, &it)) == 0) {
+		if (it.status == 0) {
+			r->ok++;
+			free(it.value);
+		} else if (it.reason.code == EPIPE) {
+			r->refused++;
+		} else if (it.reason.kind == BATON_EXIT_KILLED) {
+			r->killed++;
+		} else {
+			r->exited++;
+		}
+	}
+	baton_stream_destroy(r->s);
+	return NULL;
+}
+
+Test(supervisor,
+     stream_items_are_children_counted_and_listed_within_max_children,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(4);
+	baton_supervisor *sup = make_sup(pool, 3);
+	struct baton_stream_opts so = BATON_STREAM_OPTS_INIT;
+	struct stream_reader r = { 0 };
+	struct baton_task_info infos[8];
+	pthread_t th;
+
+	so.max_concurrency = 3;
+	so.destroy = destroy_int;
+	cr_assert_eq(baton_supervisor_async_stream_nolink(sup, &r.s,
+							  item_inputs, 6,
+							  gated_item, &so),
+		     0);
+	cr_assert_eq(baton_supervisor_count(sup), 0, "lazy: nothing yet");
+	cr_assert_eq(pthread_create(&th, NULL, read_all, &r), 0);
+	counter_wait(&started, 3);
+	cr_assert_eq(baton_supervisor_count(sup), 3);
+	cr_assert_eq(baton_supervisor_children(sup, infos, 8), 3);
+	for (int i = 0; i < 3; i++)
+		cr_assert_str_eq(infos[i].label, "baton_stream");
+	gate_open(&gate);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	cr_assert_eq(r.last, -EPIPE);
+	cr_assert_eq(r.ok, 6);
+	cr_assert_leq(atomic_load(&running_peak), 3);
+	count_wait_at_most(sup, 0);
+	cr_assert_eq(counter_get(&failures), 0);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+}
+
+Test(supervisor, a_stream_item_past_max_children_fails_the_stream_with_eagain,
+     .timeout = 20)
+{
+	baton_pool *pool = make_pool(4);
+	baton_supervisor *sup = make_sup(pool, 2);
+	struct baton_stream_opts so = BATON_STREAM_OPTS_INIT;
+	struct baton_stream_item it;
+	baton_stream *s;
+
+	/* Another child holds one of the two places. */
+	cr_assert_eq(baton_supervisor_start_child(sup, gated, &gate, &counted),
+		     0);
+	counter_wait(&started, 1);
+	so.max_concurrency = 2;
+	so.destroy = destroy_int;
+	/* Without the limit, next would wait on the gate: bound it. */
+	so.timeout_ms = 3000;
+	cr_assert_eq(baton_supervisor_async_stream(sup, &s, item_inputs, 3,
+						   gated_item, &so),
+		     0);
+	cr_assert_eq(baton_stream_next(s, &it), -EAGAIN);
+	cr_assert_eq(it.index, 1, "the item that could not start");
+	cr_assert_eq(it.input, item_inputs[1]);
+	cr_assert_eq(it.status, BATON_EXITED);
+	cr_assert_eq(it.reason.code, EAGAIN);
+	/* Item 0 was stopped and has left the group already. */
+	cr_assert_eq(baton_supervisor_count(sup), 1);
+	cr_assert_eq(baton_stream_next(s, &it), -EPIPE);
+	baton_stream_destroy(s);
+	gate_open(&gate);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	/* The other child's value, and item 0's if it ran. */
+	cr_assert_eq(counter_get(&values_destroyed),
+		     1 + (counter_get(&started) > 1));
+}
+
+Test(supervisor, a_killed_stream_item_leaves_the_group_at_once,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(3);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
+	struct baton_stream_opts so = BATON_STREAM_OPTS_INIT;
+	struct baton_stream_item it;
+	struct baton_exit_notice n;
+	baton_stream *s;
+
+	/* Linked, to a trapping reader: a killed item is no exit notice. */
+	cr_assert_eq(baton_trap_exits(true), 0);
+	so.max_concurrency = 1;
+	so.timeout_ms = 50;
+	so.on_timeout = BATON_STREAM_KILL_TASK;
+	so.destroy = destroy_int;
+	cr_assert_eq(baton_supervisor_async_stream(sup, &s, item_inputs, 1,
+						   gated_item, &so),
+		     0);
+	cr_assert_eq(baton_stream_next(s, &it), 0);
+	cr_assert_eq(it.status, BATON_EXITED);
+	cr_assert_eq(it.reason.kind, BATON_EXIT_TIMEOUT);
+	/* Its body still waits on the gate, but the child is gone. */
+	cr_assert_eq(baton_supervisor_count(sup), 0);
+	cr_assert_eq(counter_get(&failures), 1);
+	cr_assert_eq(failure_log[0].reason.kind, BATON_EXIT_KILLED);
+	cr_assert_eq(baton_stream_next(s, &it), -EPIPE);
+	baton_stream_destroy(s);
+	gate_open(&gate);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	cr_assert_eq(counter_get(&values_destroyed), 1);
+	cr_assert_eq(baton_exit_notice_next(0, &n), -ETIMEDOUT);
+}
+
+/* A stream item that returns its input at once. */
+static void *
+quick_item(void *arg)
+{
+	return new_int(*(int *)arg);
+}
+
+/*
+ * Halting a linked stream with an item still queued: the item never runs
+ * and sends its trapping reader no exit notice (it was unlinked first).
+ * The pool's one worker is held by a blocker, so item 0 runs on the
+ * reader (helping: timeout BATON_INFINITY) and item 1 stays queued.
+ */
+static void
+halt_with_a_queued_item(baton_supervisor *sup, baton_pool *pool)
+{
+	struct baton_stream_opts so = BATON_STREAM_OPTS_INIT;
+	struct baton_stream_item it;
+	baton_stream *s;
+
+	so.pool = pool;
+	so.max_concurrency = 2;
+	so.timeout_ms = BATON_INFINITY;
+	so.destroy = destroy_int;
+	if (sup != NULL)
+		cr_assert_eq(baton_supervisor_async_stream(sup, &s, item_inputs,
+							   2, quick_item, &so),
+			     0);
+	else
+		cr_assert_eq(baton_task_async_stream(&s, item_inputs, 2,
+						     quick_item, &so),
+			     0);
+	cr_assert_eq(baton_stream_next(s, &it), 0);
+	cr_assert_eq(it.index, 0);
+	free(it.value);
+	baton_stream_destroy(s);
+}
+
+Test(supervisor, a_stream_halted_early_sends_its_reader_no_exit_notice,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(1);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
+	struct baton_exit_notice n;
+	baton_task blocker;
+
+	cr_assert_eq(baton_trap_exits(true), 0);
+	cr_assert_eq(baton_task_async_opts(&blocker, gated, &gate,
+					   &(struct baton_task_opts){
+					       .pool = pool,
+					       .destroy = destroy_int }),
+		     0);
+	counter_wait(&started, 1);
+	halt_with_a_queued_item(NULL, pool);
+	halt_with_a_queued_item(sup, pool);
+	cr_assert_eq(baton_supervisor_count(sup), 0);
+	gate_open(&gate);
+	cr_assert_eq(baton_task_await(&blocker, LONG_MS, NULL, NULL), 0);
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	cr_assert_eq(baton_exit_notice_next(0, &n), -ETIMEDOUT);
+	/* The blocker's value (not taken): item 1 never ran. */
+	cr_assert_eq(counter_get(&values_destroyed), 1);
+}
+
+/* Reads one element of a nolink stream, then exits without destroying it. */
+static atomic_int saw_stop;
+
+static void *
+until_stopped(void *arg)
+{
+	if (*(int *)arg == 1)
+		return new_int(1);
+	counter_add(&started);
+	while (!baton_should_stop())
+		sched_yield();
+	atomic_store(&saw_stop, 1);
+	return new_int(2);
+}
+
+static void *
+read_one_and_exit(void *arg)
+{
+	struct baton_stream_item it;
+
+	cr_assert_eq(baton_stream_next(arg, &it), 0);
+	free(it.value);
+	counter_wait(&started, 1);
+	return NULL; /* exits owning the stream, item 1 still running */
+}
+
+Test(supervisor, a_nolink_stream_still_stops_its_items_when_its_reader_exits,
+     .timeout = 10)
+{
+	baton_pool *pool = make_pool(2);
+	baton_supervisor *sup = make_sup(pool, BATON_NO_LIMIT);
+	struct baton_stream_opts so = BATON_STREAM_OPTS_INIT;
+	baton_stream *s;
+	pthread_t th;
+
+	so.max_concurrency = 2;
+	so.destroy = destroy_int;
+	cr_assert_eq(baton_supervisor_async_stream_nolink(sup, &s, item_inputs,
+							  2, until_stopped,
+							  &so),
+		     0);
+	cr_assert_eq(pthread_create(&th, NULL, read_one_and_exit, s), 0);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	count_wait_at_most(sup, 0);
+	cr_assert_eq(atomic_load(&saw_stop), 1);
+	baton_stream_destroy(s); /* its owner is gone: frees only memory */
+	baton_supervisor_destroy(sup);
+	baton_pool_destroy(pool);
+	cr_assert_eq(counter_get(&values_destroyed), 1);
 }

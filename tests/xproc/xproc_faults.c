@@ -31,6 +31,7 @@
 static const struct baton_shm_opts small = {
 	.max_procs = 8, .max_futures = NF, .max_queues = 4,
 	.queue_capacity = 16, .arena_blocks = 4, .block_size = 1024,
+	.spin_ns = 2000, /* BATON_SHM_OPTS_INIT's */
 };
 
 static baton_shm *
@@ -677,6 +678,36 @@ child_adopt_only(baton_shm *seg, void *arg)
 	return 0;
 }
 
+/*
+ * Issue 13's one opts rule: BATON_SHM_OPTS_INIT holds the defaults, NULL
+ * means INIT, and a field set to 0 means 0 (never "the default").
+ */
+static void
+s_opts_rule(void)
+{
+	struct baton_shm_opts o = BATON_SHM_OPTS_INIT;
+	baton_shm_queue q;
+	baton_shm *seg;
+
+	CHECK_EQ(o.max_procs, 16);
+	CHECK_EQ(o.spin_ns, 2000);
+	CHECK_EQ(baton_shm_create(&seg, NULL), 0);
+	baton_shm_detach(seg);
+	o.max_procs = 0;
+	CHECK_EQ(baton_shm_create(&seg, &o), -EINVAL);
+	CHECK_EQ(seg, NULL);
+	o = (struct baton_shm_opts)BATON_SHM_OPTS_INIT;
+	o.block_size = 0;
+	CHECK_EQ(baton_shm_create(&seg, &o), -EINVAL);
+	/* max_queues 0: a segment without queues, not eight of them. */
+	o = (struct baton_shm_opts)BATON_SHM_OPTS_INIT;
+	o.max_queues = 0;
+	o.spin_ns = 0;
+	CHECK_EQ(baton_shm_create(&seg, &o), 0);
+	CHECK_EQ(baton_shm_queue_create(seg, 4, &q), -ENOSPC);
+	baton_shm_detach(seg);
+}
+
 static void
 s_full(void)
 {
@@ -1182,6 +1213,7 @@ static const struct {
 	{ "sigstop", s_sigstop },
 	{ "corrupt_images", s_corrupt_images },
 	{ "full", s_full },
+	{ "opts_rule", s_opts_rule },
 	{ "pid_reuse", s_pid_reuse },
 	{ "take_once", s_take_once },
 	{ "fd_passing", s_fd_passing },
