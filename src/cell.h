@@ -265,6 +265,18 @@ baton__cell_failed(const struct baton__cell *cell)
 	     CELL_EXITED);
 }
 
+/*
+ * Inside a body (its own thread): whether it called baton_exit or
+ * baton_exitf, so that body_reason holds its exit.
+ */
+static inline bool
+baton__cell_body_exited(const struct baton__cell *cell)
+{
+	return cell->body_reason.kind != BATON_EXIT_NORMAL ||
+	    (atomic_load_explicit(&cell->flags, memory_order_relaxed) &
+	     CELL_EXITED);
+}
+
 /* Returns the calling thread's cached free cells (its exit does it). */
 void baton__cell_cache_flush(void);
 

@@ -54,6 +54,8 @@ cut_at(const char *s, size_t max)
 {
 	size_t n = max - (sizeof(BATON_EXIT_TRUNCATED) - 1);
 
+	assert(max >= sizeof(BATON_EXIT_TRUNCATED));
+
 	/* Back over UTF-8 continuation bytes: never half a character. */
 	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
 		n--;
@@ -61,18 +63,24 @@ cut_at(const char *s, size_t max)
 }
 
 void
-baton__text_put(char *dst, const char *src, size_t n)
+baton__text_cut(char *dst, size_t size, const char *src, size_t n)
 {
 	size_t len = src != NULL ? strnlen(src, n) : 0;
 
-	if (len < BATON_EXIT_TEXT_MAX) {
+	if (len < size) {
 		memcpy(dst, src != NULL ? src : "", len);
 		dst[len] = '\0';
 		return;
 	}
-	len = cut_at(src, BATON_EXIT_TEXT_MAX - 1);
+	len = cut_at(src, size - 1);
 	memcpy(dst, src, len);
 	memcpy(dst + len, BATON_EXIT_TRUNCATED, sizeof(BATON_EXIT_TRUNCATED));
+}
+
+void
+baton__text_put(char *dst, const char *src, size_t n)
+{
+	baton__text_cut(dst, BATON_EXIT_TEXT_MAX, src, n);
 }
 
 /* A counted copy of the text in buf (terminated); NULL on ENOMEM. */

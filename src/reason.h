@@ -70,6 +70,9 @@ int baton__reason_import(struct baton__reason *out,
  */
 void baton__text_put(char *dst, const char *src, size_t n);
 
+/* As baton__text_put, into dst[size] (size > 3). */
+void baton__text_cut(char *dst, size_t size, const char *src, size_t n);
+
 /*
  * Clears a reader's reason cheaply (kind NORMAL, code 0, message NULL,
  * text ""): four stores, not a buffer.
