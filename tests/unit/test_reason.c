@@ -75,9 +75,11 @@ value_body(void *arg)
 
 /* Waits on a gate, then fails with a text. */
 static struct gate late_gate = GATE_INIT;
+static atomic_int late_started;
 static void *
 late_failing_body(void *arg)
 {
+	atomic_fetch_add(&late_started, 1);
 	gate_wait(&late_gate);
 	return failing_body(arg);
 }
@@ -612,6 +614,7 @@ Test(reason, a_cancel_that_wins_frees_the_bodys_text)
 					    .pool = pool,
 					    .destroy = free }),
 		     0);
+	wait_for(&late_started, 1); /* running: the cancel voids its exit */
 	cr_assert_eq(baton_future_cancel(f), 0);
 	gate_open(&late_gate);
 	cr_assert_eq(baton_future_cancel_wait(f, LONG_MS), 0);
