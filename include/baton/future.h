@@ -46,6 +46,9 @@
  * Results of the waiting calls, as for strict tasks: 0 (value), BATON_EXITED
  * (the work failed; reason filled), or a negative errno: -ETIMEDOUT,
  * -EPIPE (broken promise), -EALREADY (value already taken), -EINVAL.
+ * *reason is written on BATON_EXITED only (never on -ETIMEDOUT): each
+ * reader gets its own copy of the text (baton/task.h), so a reason read
+ * from a future stays valid after the future is released.
  */
 #ifndef BATON_FUTURE_H
 #define BATON_FUTURE_H

@@ -378,7 +378,8 @@ BATON_API int baton_shm_future_wait(baton_shm *seg, baton_shm_future f,
 
 /*
  * Waits, then copies the value into buf (cap bytes) and sets *len.
- * Returns 0, BATON_EXITED (*reason filled; reason may be NULL),
+ * Returns 0, BATON_EXITED (*reason filled; reason may be NULL; written
+ * on BATON_EXITED only, never on -ETIMEDOUT or another error),
  * -EPIPE (broken promise), -EALREADY (taken), -EMSGSIZE (cap too small:
  * *len says how much is needed; nothing taken), -ETIMEDOUT, and wait's
  * errors.  Borrows f.  Any thread holding a reference.

@@ -103,8 +103,9 @@ enum baton_exit_kind {
 	BATON_EXIT_KILLED,     /* abandoned at once (brutal shutdown, kill) */
 	/*
 	 * The process that was to complete it died (Erlang's noproc): a
-	 * cross-process future's producer (baton/shm.h); code is its pid.
-	 * Never a body's own choice: baton_exit refuses it.
+	 * cross-process future's producer (baton/shm.h); code is ESRCH,
+	 * the pid is in baton_shm_reason.  Never a body's own choice:
+	 * baton_exit refuses it.
 	 */
 	BATON_EXIT_NOPROC = 16
 };
@@ -125,13 +126,16 @@ enum baton_exit_kind {
  *             an isolated body's non-zero return value or, when its worker
  *             died, the signal number or the exit status (isolated.h);
  *             EPROTO for a corrupt reply from a worker.
- *   SHUTDOWN  ECANCELED: stopped before it ran, or a future's cancel;
- *             EPIPE: a stream item refused by a shut-down pool; 0 for
- *             a supervisor's terminate_child; else the body's code.
- *   TIMEOUT   ETIMEDOUT (a stream item's timeout), or the body's code.
- *   KILLED    ETIMEDOUT (abandoned at a shutdown's timeout), 0 (a
- *             supervisor's brutal shutdown), SIGKILL for an isolated
- *             worker killed, or the body's code.
+ *   SHUTDOWN  ECANCELED: stopped before it ran, a future's cancel, a
+ *             supervisor's terminate_child, an isolated task stopped
+ *             with its strict task; EPIPE: a stream item refused by a
+ *             shut-down pool, an isolated runtime stopped; else the
+ *             body's code.
+ *   TIMEOUT   ETIMEDOUT (a stream or isolated map element's timeout), or
+ *             the body's code.
+ *   KILLED    ETIMEDOUT (abandoned at a shutdown's timeout), ECANCELED
+ *             (a supervisor's brutal or timed-out shutdown), SIGKILL (an
+ *             isolated worker killed), or the body's code.
  *   NOPROC    ESRCH (baton/shm.h; code is never a pid).
  *
  * message: the static string given to baton_exit() or set by baton
@@ -222,8 +226,8 @@ BATON_API int baton_task_async_opts(baton_task *out, baton_task_fn fn,
  * Returns 0 and hands the value over in *value (may be NULL to drop it
  * through the destructor); BATON_EXITED with *reason filled (if reason is
  * not NULL) when the task failed; -ETIMEDOUT when the time ran out: the
- * task is asked to stop, consumed, and its eventual value freed through
- * its destructor.  -EPERM from a thread that is not the owner: the task is
+ * task is asked to stop, consumed, and its eventual value (and exit
+ * text) freed when its body returns; *reason is not written.  -EPERM from a thread that is not the owner: the task is
  * untouched and its owner can still await it.  -EDEADLK when a task
  * awaits itself; -ESTALE for a consumed or invalid handle; -EINVAL.
  * Helping: if the task is still queued and the wait has no time limit
@@ -244,8 +248,8 @@ BATON_API int baton_task_await(baton_task *task, int timeout_ms, void **value,
 
 /*
  * As baton_task_await, but on timeout the task keeps running and is not
- * consumed: -ETIMEDOUT, and yield (or await, shutdown, ignore) may be
- * called again.  Elixir's idiom `yield(t, ms) || shutdown(t)` reads
+ * consumed: -ETIMEDOUT (*reason not written), and yield (or await,
+ * shutdown, ignore) may be called again.  Elixir's idiom `yield(t, ms) || shutdown(t)` reads
  * r = baton_task_yield(&t, ms, ...); if (r == -ETIMEDOUT)
  *	r = baton_task_shutdown(&t, ms, ...);
  *
@@ -326,7 +330,8 @@ BATON_API int baton_task_completed(baton_task *out, void *value,
  * Awaits every task under one deadline and consumes them all.  On 0,
  * values[i] holds task i's value (input order).  The first failure wins:
  * BATON_EXITED with *reason and *failed set to its index (if failed is not
- * NULL); on -ETIMEDOUT *failed is the first task not finished.  In both
+ * NULL); on -ETIMEDOUT *failed is the first task not finished (and
+ * *reason is not written).  In both
  * cases the other tasks are asked to stop and consumed, values already
  * collected are freed through their destructors, and values[] is not
  * filled.  -EPERM / -ESTALE / -EDEADLK / -EINVAL if any handle is bad, and
@@ -360,7 +365,11 @@ struct baton_yield_many_opts {
 #define BATON_YIELD_MANY_OPTS_INIT \
 	{ BATON_DEFAULT_TIMEOUT, BATON_NO_LIMIT, BATON_ON_TIMEOUT_NOTHING }
 
-/* One task's outcome in yield_many. */
+/*
+ * One task's outcome in yield_many.  reason is filled when status is
+ * BATON_EXITED; for 0 and -ETIMEDOUT it is cleared (kind NORMAL, code 0,
+ * message NULL, text ""), cheaply: the text buffer is not zeroed.
+ */
 struct baton_yield_result {
 	int status;   /* 0, BATON_EXITED, or -ETIMEDOUT: no reply (nil) */
 	void *value;  /* status 0: handed over */
