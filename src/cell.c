@@ -448,9 +448,15 @@ baton__cell_unref(struct baton__cell *cell)
 		program_code();
 		cell->destroy(cell->value);
 	}
-	/* The texts this cell holds (a forward holds its own count). */
-	baton__reason_release(&cell->reason);
-	baton__reason_release(&cell->body_reason);
+	/*
+	 * The texts this cell holds (a forward holds its own count).  Test
+	 * first: a value's cell, the common case, makes no call; alloc
+	 * resets both reasons anyway.
+	 */
+	if (cell->reason.owned)
+		baton__reason_release(&cell->reason);
+	if (cell->body_reason.owned)
+		baton__reason_release(&cell->body_reason);
 	cell_free(cell);
 }
 
