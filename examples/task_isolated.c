@@ -76,7 +76,7 @@ main(void)
 			free(res[i].value.data);
 		} else if (res[i].status == BATON_EXITED) {
 			printf("\"%s\": exited: %s (%d)\n", inputs[i],
-			       res[i].reason.message, res[i].reason.code);
+			       res[i].reason.text, res[i].reason.code);
 		} else {
 			r = baton_isolated_shutdown_brutal(&tasks[i], NULL,
 							   NULL);

@@ -20,7 +20,10 @@
  * holds one until the worker that pops it is done with it.  The last
  * unref frees a value nobody took (CELL_TAKEN unset) through its
  * destructor, exactly once, then frees the cell.  So releasing a pending
- * handle never blocks: the result is freed when the body returns.
+ * handle never blocks: the result is freed when the body returns.  The
+ * same last unref releases the cell's reason and body reason, which may
+ * own a formatted text (reason.c): one count each, so a text is freed
+ * once whichever cell, forwarded or not, goes last.
  *
  * Awaiting: an awaiter that may not run the body (a bounded wait from
  * outside the pool) spins on the `done` line only, then parks on it.
@@ -276,8 +279,8 @@ baton__cell_alloc(void)
 	cell->arg = NULL;
 	cell->value = NULL;
 	cell->destroy = NULL;
-	cell->reason = (struct baton_exit_reason){ BATON_EXIT_NORMAL, 0, NULL };
-	cell->body_reason = cell->reason;
+	cell->reason = baton__reason_normal;
+	cell->body_reason = baton__reason_normal;
 	atomic_store_explicit(&cell->callbacks, NULL, memory_order_relaxed);
 	atomic_store_explicit(&cell->owner, NULL, memory_order_relaxed);
 	cell->owned_prev = cell->owned_next = NULL;
@@ -414,14 +417,12 @@ callers_free(struct baton__cell *cell)
 struct baton__cell *
 baton__cell_alloc_done(void *value, baton_destroy_fn destroy)
 {
-	static const struct baton_exit_reason normal = { BATON_EXIT_NORMAL, 0,
-							 NULL };
 	struct baton__cell *cell = baton__cell_alloc_pending();
 
 	if (cell == NULL)
 		return NULL;
 	cell->destroy = destroy;
-	baton__cell_settle(cell, value, &normal);
+	baton__cell_settle(cell, value, &baton__reason_normal);
 	return cell;
 }
 
@@ -450,7 +451,7 @@ baton__cell_requeue(struct baton__cell *cell)
 
 void
 baton__cell_publish_broken(struct baton__cell *cell,
-			   const struct baton_exit_reason *reason)
+			   const struct baton__reason *reason)
 {
 	/* relaxed: published by the release store of DONE. */
 	atomic_fetch_or_explicit(&cell->flags, CELL_BROKEN,
@@ -473,7 +474,8 @@ baton__cell_publish_failure_of(struct baton__cell *cell,
 		atomic_fetch_or_explicit(&cell->flags, how,
 					 memory_order_relaxed);
 	cell->value = NULL;
-	cell->reason = input->reason;
+	/* Counted: input may be freed long before this cell. */
+	baton__reason_copy(&cell->reason, &input->reason);
 	baton__cell_publish(cell);
 }
 
@@ -556,6 +558,15 @@ baton__cell_unref(struct baton__cell *cell)
 		program_code();
 		cell->destroy(cell->value);
 	}
+	/*
+	 * The texts this cell holds (a forward holds its own count).  Test
+	 * first: a value's cell, the common case, makes no call; alloc
+	 * resets both reasons anyway.
+	 */
+	if (cell->reason.owned)
+		baton__reason_release(&cell->reason);
+	if (cell->body_reason.owned)
+		baton__reason_release(&cell->body_reason);
 	cell_free(cell);
 }
 
@@ -639,7 +650,7 @@ baton__cell_publish(struct baton__cell *cell)
 
 bool
 baton__cell_settle(struct baton__cell *cell, void *value,
-		   const struct baton_exit_reason *reason)
+		   const struct baton__reason *reason)
 {
 	if (!baton__cell_claim_completion(cell))
 		return false;
@@ -649,9 +660,8 @@ baton__cell_settle(struct baton__cell *cell, void *value,
 	return true;
 }
 
-const struct baton_exit_reason baton__cancelled = {
-	BATON_EXIT_SHUTDOWN, ECANCELED, "cancelled"
-};
+const struct baton__reason baton__cancelled =
+    BATON__REASON(BATON_EXIT_SHUTDOWN, ECANCELED, "cancelled");
 
 bool
 baton__cell_settle_cancelled(struct baton__cell *cell)
@@ -675,12 +685,15 @@ baton__cell_settle_cancelled(struct baton__cell *cell)
 static void
 complete_from_body(struct baton__cell *cell, void *value, unsigned int flags)
 {
-	struct baton_exit_reason reason = cell->body_reason;
+	/* Moved out: the body's text is now this call's to pass or drop. */
+	struct baton__reason reason = cell->body_reason;
 
+	cell->body_reason = baton__reason_normal;
 	if (flags & CELL_CANCELLED) {
 		/* A future cancel voids whatever the body returns. */
 		if (value != NULL && cell->destroy != NULL)
 			cell->destroy(value);
+		baton__reason_release(&reason);
 		baton__cell_settle_cancelled(cell);
 		return;
 	}
@@ -690,17 +703,19 @@ complete_from_body(struct baton__cell *cell, void *value, unsigned int flags)
 			cell->destroy(value);
 		value = NULL;
 	}
-	if (!baton__cell_settle(cell, value, &reason) && value != NULL &&
-	    cell->destroy != NULL)
-		cell->destroy(value); /* someone else completed it first */
+	if (!baton__cell_settle(cell, value, &reason)) {
+		/* Someone else completed it first: value and text are ours. */
+		baton__reason_release(&reason);
+		if (value != NULL && cell->destroy != NULL)
+			cell->destroy(value);
+	}
 }
 
 bool
 baton__cell_run(struct baton__cell *cell)
 {
-	static const struct baton_exit_reason stopped = {
-		BATON_EXIT_SHUTDOWN, ECANCELED, "stopped before it ran"
-	};
+	static const struct baton__reason stopped = BATON__REASON(
+	    BATON_EXIT_SHUTDOWN, ECANCELED, "stopped before it ran");
 	unsigned int expected = BATON_TASK_QUEUED;
 	struct baton__exec *ex;
 	struct baton__cell *outer;
@@ -892,7 +907,7 @@ baton__cell_outcome(struct baton__cell *cell, void **value,
 			atomic_fetch_and_explicit(&cell->flags, ~CELL_TAKEN,
 						  memory_order_relaxed);
 		if (reason != NULL)
-			*reason = cell->reason;
+			baton__reason_export(reason, &cell->reason);
 		return BATON_EXITED;
 	}
 	if (value != NULL)

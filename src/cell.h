@@ -14,6 +14,7 @@
 
 #include "baton/pool.h"
 #include "baton/task.h"
+#include "reason.h"
 #include "wait.h"
 
 /* cell->flags */
@@ -53,7 +54,7 @@ struct baton__exec_ops {
 	struct baton__spinner *(*await_spinner)(struct baton__exec *ex);
 	/* A body ended with reason; a cell was asked to stop (counters). */
 	void (*count_outcome)(struct baton__exec *ex,
-			      const struct baton_exit_reason *reason);
+			      const struct baton__reason *reason);
 	void (*count_cancel)(struct baton__exec *ex);
 };
 
@@ -101,11 +102,15 @@ struct baton__cell {
 	/* Completion callbacks; CALLBACKS_CLOSED once they have run. */
 	alignas(8) _Atomic(struct baton__callback *) callbacks;
 
-	/* The result: written by the one completer before state = DONE. */
+	/*
+	 * The result: written by the one completer before state = DONE.
+	 * Both reasons may own a text (reason.h): the cell releases them
+	 * when its last reference goes.
+	 */
 	void *value;
-	struct baton_exit_reason reason;
+	struct baton__reason reason;
 	/* What baton_exit recorded: the body's thread only. */
-	struct baton_exit_reason body_reason;
+	struct baton__reason body_reason;
 
 	/* --- The done line: polled by awaiters, read-mostly otherwise. --- */
 	alignas(BATON__CACHELINE) struct ck_ec32 done; /* bumped once, last */
@@ -272,12 +277,12 @@ bool baton__cell_requeue(struct baton__cell *cell);
  * publishes it.
  */
 void baton__cell_publish_broken(struct baton__cell *cell,
-				const struct baton_exit_reason *reason);
+				const struct baton__reason *reason);
 
 /*
  * After a successful baton__cell_claim_completion: completes the cell as
  * the failed (or broken) DONE cell `input` did: same reason, broken or
- * exited as it was.  Publishes it.
+ * exited as it was; a text is shared (counted), never copied.  Publishes it.
  */
 void baton__cell_publish_failure_of(struct baton__cell *cell,
 				    const struct baton__cell *input);
@@ -299,6 +304,18 @@ static inline bool
 baton__cell_failed(const struct baton__cell *cell)
 {
 	return cell->reason.kind != BATON_EXIT_NORMAL ||
+	    (atomic_load_explicit(&cell->flags, memory_order_relaxed) &
+	     CELL_EXITED);
+}
+
+/*
+ * Inside a body (its own thread): whether it called baton_exit or
+ * baton_exitf, so that body_reason holds its exit.
+ */
+static inline bool
+baton__cell_body_exited(const struct baton__cell *cell)
+{
+	return cell->body_reason.kind != BATON_EXIT_NORMAL ||
 	    (atomic_load_explicit(&cell->flags, memory_order_relaxed) &
 	     CELL_EXITED);
 }
@@ -357,10 +374,11 @@ bool baton__cell_run(struct baton__cell *cell);
 /*
  * Completes a RUNNING cell with value and reason, once: false (nothing
  * changed) if another completer won.  Publishes DONE, runs on_done and
- * the callbacks, wakes waiters.
+ * the callbacks, wakes waiters.  An owned reason's count passes to the
+ * cell on true; on false the caller still holds it.
  */
 bool baton__cell_settle(struct baton__cell *cell, void *value,
-			const struct baton_exit_reason *reason);
+			const struct baton__reason *reason);
 
 /*
  * The two halves of settle, for completers that set more than value and
@@ -371,7 +389,7 @@ bool baton__cell_claim_completion(struct baton__cell *cell);
 void baton__cell_publish(struct baton__cell *cell);
 
 /* The reason a cancelled future reports: SHUTDOWN, ECANCELED. */
-extern const struct baton_exit_reason baton__cancelled;
+extern const struct baton__reason baton__cancelled;
 
 /*
  * Completes a RUNNING cell as cancelled by a cancel (CELL_CANCEL_WON),
@@ -411,7 +429,8 @@ baton__cell_request_stop(struct baton__cell *cell)
 
 /*
  * Hands a DONE cell's outcome over: 0 with the value (marking it taken, if
- * value is not NULL), or BATON_EXITED with the reason.
+ * value is not NULL), or BATON_EXITED with the reason exported (reason.h)
+ * into *reason; -EPIPE if broken.  *reason is written on BATON_EXITED only.
  */
 int baton__cell_outcome(struct baton__cell *cell, void **value,
 			struct baton_exit_reason *reason);

@@ -48,9 +48,8 @@
 #define CELL(f) ((struct baton__cell *)(void *)(f))
 #define FUTURE(c) ((baton_future *)(void *)(c))
 
-static const struct baton_exit_reason broken = {
-	BATON_EXIT_SHUTDOWN, EPIPE, "broken promise"
-};
+static const struct baton__reason broken =
+    BATON__REASON(BATON_EXIT_SHUTDOWN, EPIPE, "broken promise");
 
 int
 baton_future_start(baton_future **out, baton_task_fn fn, void *arg,
@@ -128,7 +127,7 @@ access_value(struct baton__cell *cell, enum access how, void **value,
 		return -EPIPE;
 	if (cell->reason.kind != BATON_EXIT_NORMAL || (flags & CELL_EXITED)) {
 		if (reason != NULL)
-			*reason = cell->reason;
+			baton__reason_export(reason, &cell->reason);
 		return BATON_EXITED;
 	}
 	switch (how) {
@@ -376,16 +375,57 @@ baton_promise_fulfil(baton_promise *promise, void *value,
 	return 0;
 }
 
+/* Completes as failed with r, whose text the cell takes (or we drop). */
+static int
+settle_failed(baton_promise *promise, struct baton__reason *r)
+{
+	if (baton__cell_settle(CELL(promise), NULL, r))
+		return 0;
+	baton__reason_release(r);
+	return -EALREADY;
+}
+
 int
 baton_promise_fail(baton_promise *promise,
 		   const struct baton_exit_reason *reason)
 {
+	struct baton__reason r;
+	int err;
+
 	if (promise == NULL || reason == NULL ||
 	    reason->kind == BATON_EXIT_NORMAL ||
 	    (unsigned int)reason->kind > BATON_EXIT_KILLED)
 		return -EINVAL;
-	return baton__cell_settle(CELL(promise), NULL, reason) ? 0
-							       : -EALREADY;
+	if ((err = baton__reason_import(&r, reason)) != 0)
+		return err;
+	return settle_failed(promise, &r);
+}
+
+int
+baton_promise_vfailf(baton_promise *promise, enum baton_exit_kind kind,
+		     int code, const char *fmt, va_list ap)
+{
+	struct baton__reason r;
+
+	if (promise == NULL || fmt == NULL || kind == BATON_EXIT_NORMAL ||
+	    (unsigned int)kind > BATON_EXIT_KILLED)
+		return -EINVAL;
+	if (baton__reason_vformat(&r, kind, code, fmt, ap) != 0)
+		return -ENOMEM; /* nothing held: r is static */
+	return settle_failed(promise, &r);
+}
+
+int
+baton_promise_failf(baton_promise *promise, enum baton_exit_kind kind,
+		    int code, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = baton_promise_vfailf(promise, kind, code, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 bool

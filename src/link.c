@@ -175,7 +175,8 @@ deliver(struct baton__links *links, struct baton__cell *cell)
 		return;
 	n->next = NULL;
 	baton__cell_info(cell, &n->n.task);
-	n->n.reason = cell->reason;
+	/* A copy: the notice outlives the cell. */
+	baton__reason_export(&n->n.reason, &cell->reason);
 	baton__lock_acquire(&links->lock);
 	if (links->alive) {
 		if (links->tail != NULL)

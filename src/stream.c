@@ -192,13 +192,11 @@ struct baton_stream {
 	size_t ready_head, ready_tail;
 };
 
-static const struct baton_exit_reason timeout_reason = {
-	BATON_EXIT_TIMEOUT, ETIMEDOUT, "async_stream item timed out"
-};
+static const struct baton__reason timeout_reason = BATON__REASON(
+    BATON_EXIT_TIMEOUT, ETIMEDOUT, "async_stream item timed out");
 
-static const struct baton_exit_reason refused_reason = {
-	BATON_EXIT_SHUTDOWN, EPIPE, "pool shut down before the item started"
-};
+static const struct baton__reason refused_reason = BATON__REASON(
+    BATON_EXIT_SHUTDOWN, EPIPE, "pool shut down before the item started");
 
 static const struct baton_exit_reason killed_reason = {
 	BATON_EXIT_KILLED, ECANCELED, "killed by its stream"
@@ -559,8 +557,8 @@ emit(struct baton_stream *s, size_t i, struct baton_stream_item *item)
 	item->index = i;
 	item->input = item_at(s->hub, i)->input;
 	item->value = NULL;
-	item->reason = (struct baton_exit_reason){ BATON_EXIT_NORMAL, 0,
-						   NULL };
+	/* Not a compound literal: a value's item writes no text. */
+	baton__reason_clear(&item->reason);
 	switch (slot->state) {
 	case SLOT_READY:
 		item->status = baton__cell_outcome(slot->cell, &item->value,
@@ -571,11 +569,11 @@ emit(struct baton_stream *s, size_t i, struct baton_stream_item *item)
 		break;
 	case SLOT_KILLED:
 		item->status = BATON_EXITED;
-		item->reason = timeout_reason;
+		baton__reason_export(&item->reason, &timeout_reason);
 		break;
 	default: /* SLOT_REFUSED */
 		item->status = BATON_EXITED;
-		item->reason = refused_reason;
+		baton__reason_export(&item->reason, &refused_reason);
 		break;
 	}
 	slot->state = SLOT_GONE;
@@ -654,7 +652,7 @@ expire(struct baton_stream *s, int64_t now, struct baton_stream_item *item)
 	item->input = item_at(s->hub, worst)->input;
 	item->status = BATON_EXITED;
 	item->value = NULL;
-	item->reason = timeout_reason;
+	baton__reason_export(&item->reason, &timeout_reason);
 	abandon_all(s);
 	s->over = true;
 	return -ETIMEDOUT;

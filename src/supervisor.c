@@ -124,13 +124,11 @@ struct baton_supervisor {
 	int64_t max_ns;
 };
 
-static const struct baton_exit_reason terminated_reason = {
-	BATON_EXIT_SHUTDOWN, ECANCELED, "terminated by its supervisor"
-};
+static const struct baton__reason terminated_reason = BATON__REASON(
+    BATON_EXIT_SHUTDOWN, ECANCELED, "terminated by its supervisor");
 
-static const struct baton_exit_reason killed_reason = {
-	BATON_EXIT_KILLED, ECANCELED, "killed by its supervisor"
-};
+static const struct baton__reason killed_reason = BATON__REASON(
+    BATON_EXIT_KILLED, ECANCELED, "killed by its supervisor");
 
 static int64_t
 now_ns(void)
@@ -199,7 +197,7 @@ close_locked(baton_supervisor *sup)
 
 /* Whether a child that ended with `reason` is started again. */
 static bool
-wants_restart(const struct child *c, const struct baton_exit_reason *reason,
+wants_restart(const struct child *c, const struct baton__reason *reason,
 	      bool exited)
 {
 	switch (c->restart) {
@@ -252,15 +250,16 @@ child_done(struct baton__cell *cell, void *arg)
 	struct child *c = arg;
 	baton_supervisor *sup = c->sup;
 	/* Written by this very thread (the body or the claimer). */
-	struct baton_exit_reason reason = cell->reason;
+	const struct baton__reason *reason = &cell->reason;
+	struct baton_exit_reason why;
 	struct baton_task_info info;
 	bool restart = false, gave_up = false;
 
 	baton__lock_acquire(&sup->lock);
 	list_remove(sup, c);
 	if (!c->terminated && !sup->closed &&
-	    wants_restart(c, &reason, baton__task_failed(cell) &&
-					  reason.kind == BATON_EXIT_NORMAL)) {
+	    wants_restart(c, reason, baton__task_failed(cell) &&
+					 reason->kind == BATON_EXIT_NORMAL)) {
 		restart = restart_allowed(sup);
 		if (!restart) {
 			/* Too many restarts: the supervisor gives up. */
@@ -274,9 +273,11 @@ child_done(struct baton__cell *cell, void *arg)
 		baton__links_deliver(c->links, cell);
 		baton__links_unref(c->links);
 	}
-	if (reason.kind != BATON_EXIT_NORMAL && sup->on_failure != NULL) {
+	if (reason->kind != BATON_EXIT_NORMAL && sup->on_failure != NULL) {
 		baton__cell_info(cell, &info);
-		sup->on_failure(&info, &reason, sup->ctx);
+		/* The callback's copy: a failure path, so the text is copied. */
+		baton__reason_export(&why, reason);
+		sup->on_failure(&info, &why, sup->ctx);
 	}
 	/* Before nlive drops: shutdown's return happens-after it too. */
 	if (c->then != NULL)
@@ -600,7 +601,7 @@ baton_supervisor_children(baton_supervisor *sup,
  * (a running body is left to finish).  Lock not held.
  */
 static void
-end_child(struct baton__cell *cell, const struct baton_exit_reason *reason)
+end_child(struct baton__cell *cell, const struct baton__reason *reason)
 {
 	if (reason == NULL) {
 		baton__cell_request_stop(cell);
@@ -655,7 +656,7 @@ baton_supervisor_terminate_child(baton_supervisor *sup,
  */
 static void
 for_each_child(baton_supervisor *sup, bool queued_only,
-	       const struct baton_exit_reason *reason)
+	       const struct baton__reason *reason)
 {
 	struct baton__cell **cells;
 	size_t n, k = 0;

@@ -332,9 +332,8 @@ shutdown_outcome(struct baton__cell *cell, bool replied, void **value,
 	return r;
 }
 
-static const struct baton_exit_reason killed_at_timeout = {
-	BATON_EXIT_KILLED, ETIMEDOUT, "killed at shutdown's timeout"
-};
+static const struct baton__reason killed_at_timeout = BATON__REASON(
+    BATON_EXIT_KILLED, ETIMEDOUT, "killed at shutdown's timeout");
 
 int
 baton__task_shutdown(struct baton__cell *cell, baton_task *task,
@@ -359,7 +358,8 @@ baton__task_shutdown(struct baton__cell *cell, baton_task *task,
 			if (brutal)
 				return BATON_NOREPLY;
 			if (reason != NULL)
-				*reason = killed_at_timeout;
+				baton__reason_export(reason,
+						     &killed_at_timeout);
 			return BATON_EXITED;
 		}
 	}

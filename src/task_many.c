@@ -156,7 +156,8 @@ fail:
 			if (failed_at != NULL)
 				*failed_at = i;
 			if (reason != NULL)
-				*reason = cells[i]->reason;
+				baton__reason_export(reason,
+						     &cells[i]->reason);
 			abandon_all(tasks, cells, n);
 			r = BATON_EXITED;
 			goto out;
@@ -276,7 +277,10 @@ baton_task_yield_many(baton_task *tasks, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		struct baton_yield_result *res = &results[i];
 
-		memset(res, 0, sizeof(*res));
+		/* Not memset: the reason's text is written only on failure. */
+		res->status = 0;
+		res->value = NULL;
+		baton__reason_clear(&res->reason);
 		if (snap[i]) {
 			res->status = baton__task_outcome(
 			    cells[i], &res->value, &res->reason);

@@ -24,6 +24,7 @@
 
 #include "alloc.h"
 #include "cell.h"
+#include "reason.h"
 
 /*
  * initial-exec: a fixed offset from the thread pointer instead of a
@@ -156,20 +157,77 @@ baton_should_stop(void)
 	     CELL_STOP);
 }
 
-int
-baton_exit(enum baton_exit_kind kind, int code, const char *message)
-{
-	struct baton__cell *cell = baton__cell_running();
+/*
+ * An isolated worker's body has no cell: its runtime records the exit
+ * instead (set once, in the worker, before any body runs).
+ */
+int (*baton__exit_hook)(const struct baton__reason *reason);
 
-	if (cell == NULL || (unsigned int)kind > BATON_EXIT_KILLED)
-		return -EINVAL;
+/* Records reason (owned or not: the cell takes it) as the body's exit. */
+static int
+record_exit(struct baton__cell *cell, struct baton__reason *reason)
+{
+	if (cell == NULL) {
+		int r = baton__exit_hook(reason);
+
+		baton__reason_release(reason);
+		return r;
+	}
 	/* Read back by this thread when the body returns (cell.c). */
-	cell->body_reason = (struct baton_exit_reason){ kind, code, message };
+	baton__reason_release(&cell->body_reason); /* an earlier exit's */
+	cell->body_reason = *reason;
 	/* relaxed: published with DONE; task.c reads it as an exit. */
-	if (kind == BATON_EXIT_NORMAL)
+	if (reason->kind == BATON_EXIT_NORMAL)
 		atomic_fetch_or_explicit(&cell->flags, CELL_EXITED,
 					 memory_order_relaxed);
 	return 0;
+}
+
+/* The body's cell, or NULL in an isolated worker; false: neither. */
+static bool
+exit_target(enum baton_exit_kind kind, struct baton__cell **cell)
+{
+	*cell = baton__cell_running();
+	return (*cell != NULL || baton__exit_hook != NULL) &&
+	    (unsigned int)kind <= BATON_EXIT_KILLED;
+}
+
+int
+baton_exit(enum baton_exit_kind kind, int code, const char *message)
+{
+	struct baton__cell *cell;
+	struct baton__reason r = BATON__REASON(kind, code, message);
+
+	if (!exit_target(kind, &cell))
+		return -EINVAL;
+	return record_exit(cell, &r);
+}
+
+int
+baton_vexitf(enum baton_exit_kind kind, int code, const char *fmt,
+	     va_list ap)
+{
+	struct baton__cell *cell;
+	struct baton__reason r;
+	int err;
+
+	if (fmt == NULL || !exit_target(kind, &cell))
+		return -EINVAL;
+	/* -ENOMEM still records the exit, with a static message. */
+	err = baton__reason_vformat(&r, kind, code, fmt, ap);
+	return record_exit(cell, &r) != 0 ? -EINVAL : err;
+}
+
+int
+baton_exitf(enum baton_exit_kind kind, int code, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = baton_vexitf(kind, code, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 const char *

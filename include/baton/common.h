@@ -93,6 +93,13 @@ extern "C" {
 #define BATON_VERSION_PATCH 0
 #define BATON_VERSION_STRING "0.1.0"
 
+/* printf-style checking of a format argument (GCC, Clang). */
+#if defined(__GNUC__) || defined(__clang__)
+#define BATON_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define BATON_PRINTF(fmt, args)
+#endif
+
 /* Wait without a time limit. */
 #define BATON_INFINITY (-1)
 

@@ -46,6 +46,9 @@
  * Results of the waiting calls, as for strict tasks: 0 (value), BATON_EXITED
  * (the work failed; reason filled), or a negative errno: -ETIMEDOUT,
  * -EPIPE (broken promise), -EALREADY (value already taken), -EINVAL.
+ * *reason is written on BATON_EXITED only (never on -ETIMEDOUT): each
+ * reader gets its own copy of the text (baton/task.h), so a reason read
+ * from a future stays valid after the future is released.
  */
 #ifndef BATON_FUTURE_H
 #define BATON_FUTURE_H
@@ -248,10 +251,37 @@ BATON_API int baton_promise_fulfil(baton_promise *promise, void *value,
 
 /*
  * Completes the future as failed with reason (kind other than NORMAL).
- * -EALREADY as fulfil; -EINVAL.  Any thread.  Ordering: as fulfil.
+ * A reason with a message keeps it (static text, by address); one with
+ * message NULL and a non-empty text (a reason another baton call filled,
+ * say) has its text copied, up to BATON_EXIT_TEXT_MAX bytes whether
+ * terminated or not, and owned by the result: readers get it in their
+ * own copy's text.
+ * Pointers: borrows promise and reason (nothing is kept of reason but
+ * its parts and a copy of its text).  Blocking: no.
+ * Errors: -EALREADY as fulfil; -EINVAL; -ENOMEM (no room for the text;
+ * the future is still pending).  Any thread.  Ordering: as fulfil.
  */
 BATON_API int baton_promise_fail(baton_promise *promise,
 				 const struct baton_exit_reason *reason);
+
+/*
+ * Completes the future as failed with kind, code and a message formatted
+ * as by printf (cut as baton_exitf cuts it, and owned by the result as
+ * baton_exitf's text is).
+ * Pointers: borrows promise and fmt.  Blocking: no.
+ * Errors: -EINVAL (NULL promise or fmt, kind NORMAL or unknown);
+ * -EALREADY as fulfil; -ENOMEM (the future is still pending).
+ * Thread safety: any thread.  Ordering: as fulfil.
+ */
+BATON_API int baton_promise_failf(baton_promise *promise,
+				  enum baton_exit_kind kind, int code,
+				  const char *fmt, ...) BATON_PRINTF(4, 5);
+
+/* As baton_promise_failf, with a va_list (the caller va_ends it). */
+BATON_API int baton_promise_vfailf(baton_promise *promise,
+				   enum baton_exit_kind kind, int code,
+				   const char *fmt, va_list ap)
+    BATON_PRINTF(4, 0);
 
 /* Whether the promise's future was cancelled.  Any thread; acquire. */
 BATON_API bool baton_promise_is_cancelled(const baton_promise *promise);

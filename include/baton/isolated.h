@@ -87,7 +87,11 @@ extern "C" {
  * the argument; out has room for *out_len bytes (BATON_ISOLATED_MAX_BYTES
  * on entry): the body writes its value there and sets *out_len.  It
  * returns 0 for a value, or a non-zero code: the task then exits with
- * BATON_EXIT_ERROR and that code.
+ * BATON_EXIT_ERROR and that code.  To say why, it may call baton_exit or
+ * baton_exitf (baton/task.h) before it returns: the task then exits with
+ * that kind, code and text, whatever the body returns (the text crosses
+ * to the program cut to BATON_EXIT_TEXT_MAX; the reader's message is
+ * NULL, as pointers mean nothing across processes).
  */
 typedef int (*baton_isolated_fn)(const void *arg, size_t len, void *out,
 				 size_t *out_len);
@@ -180,9 +184,12 @@ BATON_API int baton_isolated_async_opts(baton_isolated *out,
  * *reason (if not NULL) says why: the body returned an error (ERROR, its
  * code), the worker died of a signal (ERROR with code = signal number, or
  * KILLED for SIGKILL; baton_isolated_reason_signal() tells), it called
- * _exit (ERROR, code = status), or a resource limit was hit.  -ETIMEDOUT:
- * the worker was killed and the task consumed.  -EPERM for a non-owner
- * (task untouched), -ESTALE, -EINVAL.
+ * _exit (ERROR, code = status), a resource limit was hit, or the body
+ * called baton_exit/baton_exitf (its kind, code and text); a worker's
+ * exit record out of range is ERROR, EPROTO.  -ETIMEDOUT: the worker was
+ * killed and the task consumed; *reason is not written (nor on any
+ * other negative return).  -EPERM for a non-owner (task untouched),
+ * -ESTALE, -EINVAL.
  *
  * Pointers: borrows task and consumes what it names (not on -EPERM,
  * -ESTALE, -EINVAL); *task is zeroed when consumed.
@@ -256,7 +263,12 @@ BATON_API int baton_isolated_await_many(baton_isolated *tasks, size_t n,
 					size_t *failed,
 					struct baton_exit_reason *reason);
 
-/* One task's outcome in yield_many and in an isolated map. */
+/*
+ * One task's outcome in yield_many and in an isolated map.  reason is
+ * filled for BATON_EXITED (yield_many's KILL at the timeout: KILLED,
+ * SIGKILL; a map element's timeout: TIMEOUT, ETIMEDOUT) and cleared
+ * (kind NORMAL, text "") otherwise, -ETIMEDOUT included.
+ */
 struct baton_isolated_result {
 	int status; /* 0, BATON_EXITED, or -ETIMEDOUT: no reply */
 	struct baton_isolated_value value; /* status 0: handed over */

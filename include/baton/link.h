@@ -54,7 +54,9 @@ extern "C" {
 /* One exit notice: Elixir's {:EXIT, pid, reason}. */
 struct baton_exit_notice {
 	struct baton_task_info task;     /* the task, as it ended */
-	struct baton_exit_reason reason; /* why (never kind NORMAL) */
+	struct baton_exit_reason reason; /* why (never kind NORMAL), with
+					    the body's text: a copy that
+					    outlives the task */
 };
 
 /*

@@ -162,13 +162,30 @@ typedef struct baton_shm_queue {
  * BATON_EXIT_NOPROC (enum baton_exit_kind, baton/task.h): code ESRCH.
  */
 
-/* Why a cross-process future failed: baton_exit_reason plus the process. */
+/*
+ * The longest text a cross-process failure carries, its NUL included:
+ * it lives in the future's slot, so a longer one is cut with "..." by
+ * baton_shm_promise_failf.
+ */
+#define BATON_SHM_TEXT_MAX BATON_SHM_INLINE
+
+/*
+ * Why a cross-process future failed: baton_exit_reason plus the process.
+ * A plain value, as baton_exit_reason is (nothing to free).  text is
+ * always NUL-terminated: the producer's formatted message
+ * (baton_shm_promise_failf, or baton_exit/baton_exitf in a
+ * baton_shm_future_start body), else baton's own words for the kind
+ * ("cancelled", "producer process died"), else "".  A slot whose text
+ * length is out of range (a corrupt or hostile process) makes the
+ * reading call return -EPROTO; nothing past the slot is read.
+ */
 struct baton_shm_reason {
 	int kind;     /* an enum baton_exit_kind, or BATON_EXIT_NOPROC */
-	int code;     /* as in baton_exit_reason */
+	int code;     /* as in baton_exit_reason; NOPROC: ESRCH */
 	int pid;      /* NOPROC: the producer's pid */
 	int signo;    /* NOPROC: the killing signal, 0 if none or unknown */
 	int status;   /* NOPROC: exit status if it exited, else -1 */
+	char text[BATON_SHM_TEXT_MAX];
 };
 
 /*
@@ -305,6 +322,9 @@ BATON_API int baton_shm_stats(baton_shm *seg, struct baton_shm_stats *st);
  * A body for baton_shm_future_start: writes the value into buf (cap
  * bytes: the segment's largest value) and returns its length, or a
  * negative errno to fail the future (kind BATON_EXIT_ERROR, code -ret).
+ * A body that called baton_exit or baton_exitf fails the future with
+ * that kind, code and text (cut to BATON_SHM_TEXT_MAX), whatever it
+ * returns.
  */
 typedef long (*baton_shm_fn)(void *arg, void *buf, size_t cap);
 
@@ -353,6 +373,19 @@ BATON_API int baton_shm_promise_fail(baton_shm *seg, baton_shm_promise p,
 				     int kind, int code);
 
 /*
+ * As baton_shm_promise_fail, with a message formatted as by printf and
+ * stored in the slot (at most BATON_SHM_TEXT_MAX - 1 bytes: a longer one
+ * is cut, ending with "..."); every process's reader gets it in its
+ * reason's text.  Errors: as fail; -EINVAL for fmt NULL.
+ * Pointers: borrows fmt and the arguments.  Blocking: on the segment
+ * lock only.  Thread safety: any thread of the creating process.
+ * Ordering: as fulfil.
+ */
+BATON_API int baton_shm_promise_failf(baton_shm *seg, baton_shm_promise p,
+				      int kind, int code, const char *fmt,
+				      ...) BATON_PRINTF(5, 6);
+
+/*
  * Releases the promise; if its future never completed it is broken (its
  * waiters get -EPIPE).  Consumes p.  Errors: -ESTALE, -EPERM, -ECHILD.
  */
@@ -383,7 +416,8 @@ BATON_API int baton_shm_future_wait(baton_shm *seg, baton_shm_future f,
 
 /*
  * Waits, then copies the value into buf (cap bytes) and sets *len.
- * Returns 0, BATON_EXITED (*reason filled; reason may be NULL),
+ * Returns 0, BATON_EXITED (*reason filled; reason may be NULL; written
+ * on BATON_EXITED only, never on -ETIMEDOUT or another error),
  * -EPIPE (broken promise), -EALREADY (taken), -EMSGSIZE (cap too small:
  * *len says how much is needed; nothing taken), -ETIMEDOUT, and wait's
  * errors.  Borrows f.  Any thread holding a reference.

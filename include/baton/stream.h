@@ -101,6 +101,12 @@ struct baton_stream_item {
 	void *input;    /* inputs[index] */
 	int status;     /* 0: value; BATON_EXITED: reason */
 	void *value;    /* status 0: handed over to the caller */
+	/*
+	 * status BATON_EXITED: filled (the body's text, or an item timed
+	 * out: TIMEOUT, ETIMEDOUT, when on_timeout is KILL_TASK or when
+	 * next returns -ETIMEDOUT with the item that timed out); status 0:
+	 * cleared (kind NORMAL, text ""), the text buffer not zeroed.
+	 */
 	struct baton_exit_reason reason;
 };
 

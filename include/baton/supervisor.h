@@ -69,7 +69,12 @@ extern "C" {
 
 typedef struct baton_supervisor baton_supervisor;
 
-/* Called when a child exits with a reason other than normal. */
+/*
+ * Called when a child exits with a reason other than normal.  reason is
+ * lent for the call (copy *reason to keep it: the copy, text included,
+ * is a plain value).  A child that times out in its awaiter is not
+ * reported by that: only its own end is.
+ */
 typedef void (*baton_failure_fn)(const struct baton_task_info *child,
 				 const struct baton_exit_reason *reason,
 				 void *ctx);

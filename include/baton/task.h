@@ -58,6 +58,7 @@
 #ifndef BATON_TASK_H
 #define BATON_TASK_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -102,18 +103,80 @@ enum baton_exit_kind {
 	BATON_EXIT_KILLED,     /* abandoned at once (brutal shutdown, kill) */
 	/*
 	 * The process that was to complete it died (Erlang's noproc): a
-	 * cross-process future's producer (baton/shm.h); code is its pid.
-	 * Never a body's own choice: baton_exit refuses it.
+	 * cross-process future's producer (baton/shm.h); code is ESRCH,
+	 * the pid is in baton_shm_reason.  Never a body's own choice:
+	 * baton_exit refuses it.
 	 */
 	BATON_EXIT_NOPROC = 16
 };
 
-/* Why a task exited.  message has static storage duration, or is NULL. */
+/* The size of a reason's text, its terminating NUL included. */
+#define BATON_EXIT_TEXT_MAX 128
+
+/*
+ * Why a task exited: a plain value.  Copy it, keep it, drop it: it owns
+ * nothing and nothing in it is ever freed by the caller.
+ *
+ * kind and code: the sign and meaning of code, per kind.  code is never
+ * negative when baton chose it; a body's own choice (baton_exit,
+ * baton_exitf, baton_promise_fail) is passed through as given, and by
+ * convention is a positive errno value (EIO, not -EIO).
+ *   NORMAL    0, or the body's code (baton_exit(NORMAL, code, ...)).
+ *   ERROR     the body's code (baton_exit/baton_exitf/baton_promise_fail);
+ *             an isolated body's non-zero return value or, when its worker
+ *             died, the signal number or the exit status (isolated.h);
+ *             EPROTO for a corrupt reply from a worker.
+ *   SHUTDOWN  ECANCELED: stopped before it ran, a future's cancel, a
+ *             supervisor's terminate_child, an isolated task stopped
+ *             with its strict task; EPIPE: a stream item refused by a
+ *             shut-down pool, an isolated runtime stopped; else the
+ *             body's code.
+ *   TIMEOUT   ETIMEDOUT (a stream or isolated map element's timeout), or
+ *             the body's code.
+ *   KILLED    ETIMEDOUT (abandoned at a shutdown's timeout), ECANCELED
+ *             (a supervisor's brutal or timed-out shutdown), SIGKILL (an
+ *             isolated worker killed), or the body's code.
+ *   NOPROC    ESRCH (baton/shm.h; code is never a pid).
+ *
+ * message: the static string given to baton_exit() or set by baton
+ * itself, or NULL (no message, or a formatted one).  It lets a program
+ * compare a reason with a string of its own by address; it is never
+ * freed and never points into the reason.
+ *
+ * text: what to print.  Always NUL-terminated; "" when there is no
+ * message; otherwise the formatted message (baton_exitf) or a copy of
+ * message.  A message longer than BATON_EXIT_TEXT_MAX - 1 bytes is cut
+ * at a character boundary and ends with "..." (BATON_EXIT_TRUNCATED), so
+ * a cut is visible.  text lives in the struct itself, not in the
+ * result: it stays valid after the result was freed, in a copy, in
+ * another thread.
+ *
+ * When is a reason written?  Every call that takes a reason pointer
+ * writes it only when it returns BATON_EXITED (or, for the many-task
+ * calls, a per-task status of BATON_EXITED), and leaves it untouched
+ * otherwise: on 0, BATON_NOREPLY, -ETIMEDOUT and every error.  The
+ * per-header exceptions (a yield_many result, a stream item, an exit
+ * notice) are documented where they apply.
+ */
 struct baton_exit_reason {
 	enum baton_exit_kind kind;
 	int code;
 	const char *message;
+	char text[BATON_EXIT_TEXT_MAX];
 };
+
+/* The marker a cut text ends with. */
+#define BATON_EXIT_TRUNCATED "..."
+
+/*
+ * An initialiser from static parts, fully written (no -Wextra warning):
+ *	struct baton_exit_reason r = BATON_EXIT_REASON(BATON_EXIT_ERROR,
+ *						       EIO, "disk gone");
+ *	baton_promise_fail(p, &r);
+ * text starts empty; a reader's copy gets message's text in it.
+ */
+#define BATON_EXIT_REASON(kind, code, message) \
+	{ (kind), (code), (message), "" }
 
 /*
  * A strict task handle: a small value, copied freely; the fields are
@@ -163,8 +226,8 @@ BATON_API int baton_task_async_opts(baton_task *out, baton_task_fn fn,
  * Returns 0 and hands the value over in *value (may be NULL to drop it
  * through the destructor); BATON_EXITED with *reason filled (if reason is
  * not NULL) when the task failed; -ETIMEDOUT when the time ran out: the
- * task is asked to stop, consumed, and its eventual value freed through
- * its destructor.  -EPERM from a thread that is not the owner: the task is
+ * task is asked to stop, consumed, and its eventual value (and exit
+ * text) freed when its body returns; *reason is not written.  -EPERM from a thread that is not the owner: the task is
  * untouched and its owner can still await it.  -EDEADLK when a task
  * awaits itself; -ESTALE for a consumed or invalid handle; -EINVAL.
  * Helping: if the task is still queued and the wait has no time limit
@@ -185,8 +248,8 @@ BATON_API int baton_task_await(baton_task *task, int timeout_ms, void **value,
 
 /*
  * As baton_task_await, but on timeout the task keeps running and is not
- * consumed: -ETIMEDOUT, and yield (or await, shutdown, ignore) may be
- * called again.  Elixir's idiom `yield(t, ms) || shutdown(t)` reads
+ * consumed: -ETIMEDOUT (*reason not written), and yield (or await,
+ * shutdown, ignore) may be called again.  Elixir's idiom `yield(t, ms) || shutdown(t)` reads
  * r = baton_task_yield(&t, ms, ...); if (r == -ETIMEDOUT)
  *	r = baton_task_shutdown(&t, ms, ...);
  *
@@ -267,7 +330,8 @@ BATON_API int baton_task_completed(baton_task *out, void *value,
  * Awaits every task under one deadline and consumes them all.  On 0,
  * values[i] holds task i's value (input order).  The first failure wins:
  * BATON_EXITED with *reason and *failed set to its index (if failed is not
- * NULL); on -ETIMEDOUT *failed is the first task not finished.  In both
+ * NULL); on -ETIMEDOUT *failed is the first task not finished (and
+ * *reason is not written).  In both
  * cases the other tasks are asked to stop and consumed, values already
  * collected are freed through their destructors, and values[] is not
  * filled.  -EPERM / -ESTALE / -EDEADLK / -EINVAL if any handle is bad, and
@@ -301,7 +365,11 @@ struct baton_yield_many_opts {
 #define BATON_YIELD_MANY_OPTS_INIT \
 	{ BATON_DEFAULT_TIMEOUT, BATON_NO_LIMIT, BATON_ON_TIMEOUT_NOTHING }
 
-/* One task's outcome in yield_many. */
+/*
+ * One task's outcome in yield_many.  reason is filled when status is
+ * BATON_EXITED; for 0 and -ETIMEDOUT it is cleared (kind NORMAL, code 0,
+ * message NULL, text ""), cheaply: the text buffer is not zeroed.
+ */
 struct baton_yield_result {
 	int status;   /* 0, BATON_EXITED, or -ETIMEDOUT: no reply (nil) */
 	void *value;  /* status 0: handed over */
@@ -349,6 +417,37 @@ BATON_API bool baton_should_stop(void);
  */
 BATON_API int baton_exit(enum baton_exit_kind kind, int code,
 			 const char *message);
+
+/*
+ * As baton_exit, with a message formatted as printf(fmt, ...) would:
+ * the failing body can say which input failed.
+ *
+ *	if (fd < 0)
+ *		return baton_exitf(BATON_EXIT_ERROR, errno, "open %s: %s",
+ *				   path, strerror(errno)), NULL;
+ *
+ * The text is formatted now, on the body's thread, cut to
+ * BATON_EXIT_TEXT_MAX - 1 bytes (ending with "..." when cut), and
+ * stored with the result: it is freed with the result, exactly once,
+ * whoever frees it (the last reference, an abandoned task's end, a
+ * cancel that won).  Every reader gets it in its own copy's `text`
+ * (message is then NULL); a failure forwarded to another future
+ * (then, all, any, race) carries the same text, shared, not copied.
+ * A later baton_exit or baton_exitf in the same body replaces it.
+ *
+ * Pointers: borrows fmt and the arguments (read during the call only).
+ * Blocking: no (it allocates).
+ * Errors: -EINVAL as baton_exit (nothing recorded; fmt NULL too);
+ * -ENOMEM: the exit is still recorded, with kind and code, and the
+ * static message "message lost: out of memory".
+ * Thread safety: the body's thread.  Ordering: as the body's return.
+ */
+BATON_API int baton_exitf(enum baton_exit_kind kind, int code,
+			  const char *fmt, ...) BATON_PRINTF(3, 4);
+
+/* As baton_exitf, with a va_list (the caller va_ends it). */
+BATON_API int baton_vexitf(enum baton_exit_kind kind, int code,
+			   const char *fmt, va_list ap) BATON_PRINTF(3, 0);
 
 /*
  * Fills *info with a snapshot of the task.  Errors: -ESTALE, -EINVAL.

@@ -327,7 +327,7 @@ exec_await_spinner(struct baton__exec *ex)
 
 static void
 exec_count_outcome(struct baton__exec *ex,
-		   const struct baton_exit_reason *reason)
+		   const struct baton__reason *reason)
 {
 	baton_pool *pool = POOL_OF(ex);
 

@@ -82,6 +82,7 @@ baton__iso_channel_reset(struct baton__iso_channel *ch)
 	atomic_store_explicit(&ch->stop, 0, memory_order_relaxed);
 	ch->arg_len = ch->val_len = 0;
 	ch->ret = 0;
+	ch->exit_set = 0;
 }
 
 void

@@ -18,7 +18,7 @@
 
 #include "baton/isolated.h"
 
-#define BATON__ISO_MAGIC 0x69736f31u /* "iso1": layout version 1 */
+#define BATON__ISO_MAGIC 0x69736f32u /* "iso2": layout version 2 */
 
 /*
  * The futex word.  Program: IDLE -> REQ (post), IDLE -> QUIT (retire),
@@ -50,6 +50,17 @@ struct baton__iso_channel {
 	int64_t ret;                   /* the body's return code */
 	uint64_t cpu_seconds;          /* UINT64_MAX: no limit */
 	uint64_t as_bytes;             /* UINT64_MAX: no limit */
+	/*
+	 * The body's baton_exit/baton_exitf, written by the worker before
+	 * DONE (exit_set 0: none).  The program reads exit_len once and
+	 * refuses a kind or length out of range (EPROTO), never reading
+	 * past exit_text.
+	 */
+	uint32_t exit_set;
+	int32_t exit_kind;
+	int32_t exit_code;
+	uint32_t exit_len;             /* < BATON_EXIT_TEXT_MAX */
+	char exit_text[BATON_EXIT_TEXT_MAX];
 	unsigned char arg[BATON_ISOLATED_MAX_BYTES];
 	unsigned char val[BATON_ISOLATED_MAX_BYTES];
 };

@@ -13,6 +13,7 @@
 
 #include "baton/isolated.h"
 #include "channel.h"
+#include "reason.h"
 #include "wait.h"
 
 /* A worker slot: one channel, one worker process at a time. */
@@ -59,7 +60,7 @@ struct baton__itask {
 	void *arg;             /* T_QUEUED: a copy of the argument */
 	size_t len;
 	uint64_t cpu, as;      /* limits; UINT64_MAX: none */
-	struct baton_exit_reason reason; /* T_EXITED */
+	struct baton__reason reason; /* T_EXITED: static text only */
 };
 
 enum rt_state { RT_UNINIT = 0, RT_RUNNING, RT_STOPPED };

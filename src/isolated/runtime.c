@@ -84,22 +84,22 @@ baton__iso_reason_from(struct slot *s, struct baton_exit_reason *r)
 	int st = s->wstatus;
 
 	if (s->dead_msg != NULL) {
-		*r = (struct baton_exit_reason){ BATON_EXIT_SHUTDOWN, 0,
-						 s->dead_msg };
+		baton__reason_set(r, BATON_EXIT_SHUTDOWN, EPIPE, s->dead_msg);
 	} else if (WIFSIGNALED(st)) {
 		int sig = WTERMSIG(st);
+		const char *msg = other_sig_msg;
 
-		r->kind = sig == SIGKILL ? BATON_EXIT_KILLED : BATON_EXIT_ERROR;
-		r->code = sig;
-		r->message = other_sig_msg;
 		for (size_t i = 0; i < sizeof(sig_msgs) / sizeof(sig_msgs[0]);
 		     i++) {
 			if (sig_msgs[i].sig == sig)
-				r->message = sig_msgs[i].msg;
+				msg = sig_msgs[i].msg;
 		}
+		baton__reason_set(r, sig == SIGKILL ? BATON_EXIT_KILLED
+						    : BATON_EXIT_ERROR,
+				  sig, msg);
 	} else {
-		*r = (struct baton_exit_reason){ BATON_EXIT_ERROR,
-						 WEXITSTATUS(st), exit_msg };
+		baton__reason_set(r, BATON_EXIT_ERROR, WEXITSTATUS(st),
+				  exit_msg);
 	}
 }
 
@@ -188,7 +188,7 @@ baton__iso_task_exit(struct baton__itask *t, enum baton_exit_kind kind,
 {
 	t->st = T_EXITED;
 	t->slot = NULL;
-	t->reason = (struct baton_exit_reason){ kind, code, message };
+	t->reason = (struct baton__reason)BATON__REASON(kind, code, message);
 	free(t->arg);
 	t->arg = NULL;
 	baton__iso_task_bump(t);
@@ -521,7 +521,8 @@ on_server_gone(void)
 		if (t->detached)
 			baton__iso_task_free(t);
 		else
-			baton__iso_task_exit(t, BATON_EXIT_SHUTDOWN, 0, msg);
+			baton__iso_task_exit(t, BATON_EXIT_SHUTDOWN, EPIPE,
+					     msg);
 	}
 	rt.qtail = NULL;
 	rt.idle = NULL;

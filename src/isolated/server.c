@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "reason.h"
 
 /*
  * How long an idle worker spins before it parks.  0: on these shared
@@ -46,6 +47,8 @@
 #define WORKER_SPIN_NS 0L
 
 static struct baton__iso_channel *worker_channel;
+/* The worker is inside a body: baton_exit applies to it. */
+static bool in_body;
 
 bool
 baton_isolated_should_stop(void)
@@ -153,6 +156,29 @@ worker_wait(struct baton__iso_channel *ch)
 	}
 }
 
+/*
+ * baton_exit/baton_exitf in a body: the reason goes to the program with
+ * the reply, its text copied into the channel (cut as any text is).
+ */
+static int
+worker_exit(const struct baton__reason *r)
+{
+	struct baton__iso_channel *ch = worker_channel;
+	char text[BATON_EXIT_TEXT_MAX];
+	size_t n;
+
+	if (!in_body)
+		return -EINVAL;
+	baton__text_put(text, r->message, SIZE_MAX);
+	n = strlen(text);
+	memcpy(ch->exit_text, text, n + 1);
+	ch->exit_len = (uint32_t)n;
+	ch->exit_kind = r->kind;
+	ch->exit_code = r->code;
+	ch->exit_set = 1; /* published with DONE (seq_cst store) */
+	return 0;
+}
+
 _Noreturn void
 baton__iso_worker_main(struct baton__iso_channel *ch, int notify_fd)
 {
@@ -160,6 +186,7 @@ baton__iso_worker_main(struct baton__iso_channel *ch, int notify_fd)
 
 	baton__iso_in_worker = true;
 	worker_channel = ch;
+	baton__exit_hook = worker_exit;
 	default_crash_signals();
 	setrlimit(RLIMIT_CORE, &nocore);
 	prctl(PR_SET_NAME, "baton-worker");
@@ -177,13 +204,16 @@ baton__iso_worker_main(struct baton__iso_channel *ch, int notify_fd)
 		atomic_store_explicit(&ch->state, BATON__CH_RUN,
 				      memory_order_relaxed);
 		alen = ch->arg_len;
+		ch->exit_set = 0;
 		fn = (baton_isolated_fn)(uintptr_t)ch->fn;
 		if (alen > BATON_ISOLATED_MAX_BYTES || fn == NULL) {
 			rc = EPROTO;
 			len = 0;
 		} else {
 			limits_set(&lim, ch->cpu_seconds, ch->as_bytes);
+			in_body = true;
 			rc = fn(ch->arg, (size_t)alen, ch->val, &len);
+			in_body = false;
 			limits_restore(&lim);
 			if (len > BATON_ISOLATED_MAX_BYTES) {
 				rc = EOVERFLOW;

@@ -165,29 +165,42 @@ static int
 collect(struct baton__itask *t, struct baton_isolated_value *value,
 	struct baton_exit_reason *reason)
 {
-	struct baton_exit_reason why = { BATON_EXIT_NORMAL, 0, NULL };
+	/* Written on failure only: a value's collect copies no text. */
+	struct baton_exit_reason scratch;
+	struct baton_exit_reason *why = reason != NULL ? reason : &scratch;
 	struct slot *s = t->slot;
 	int r = BATON_EXITED;
 
 	if (t->st == T_EXITED) {
-		why = t->reason;
+		baton__reason_export(why, &t->reason);
 	} else if (atomic_load_explicit(&s->ch->state, memory_order_acquire) ==
 		   BATON__CH_DONE) {
 		/* The worker may be hostile or corrupt: check before use. */
 		uint64_t len = s->ch->val_len;
 		int64_t ret = s->ch->ret;
+		/* Read once: the worker could change them under us. */
+		uint32_t exited = s->ch->exit_set;
+		int32_t kind = s->ch->exit_kind;
+		uint32_t tlen = s->ch->exit_len;
 
-		if (len > BATON_ISOLATED_MAX_BYTES) {
-			why = (struct baton_exit_reason){
-				BATON_EXIT_ERROR, EPROTO,
-				"worker reply out of bounds" };
+		if (len > BATON_ISOLATED_MAX_BYTES ||
+		    (exited && ((uint32_t)kind > BATON_EXIT_KILLED ||
+				tlen >= BATON_EXIT_TEXT_MAX))) {
+			baton__reason_set(why, BATON_EXIT_ERROR, EPROTO,
+					  "worker reply out of bounds");
+		} else if (exited) {
+			/* Its text: at most tlen bytes, never past the field. */
+			why->kind = (enum baton_exit_kind)kind;
+			why->code = s->ch->exit_code;
+			why->message = NULL;
+			baton__text_put(why->text, s->ch->exit_text, tlen);
 		} else if (ret != 0) {
-			why = (struct baton_exit_reason){
-				BATON_EXIT_ERROR, (int)ret,
-				ret == ENOMEM && t->as != UINT64_MAX
-				    ? "body failed: out of memory under its "
-				      "address-space limit"
-				    : "body returned an error code" };
+			baton__reason_set(
+			    why, BATON_EXIT_ERROR, (int)ret,
+			    ret == ENOMEM && t->as != UINT64_MAX
+				? "body failed: out of memory under its "
+				  "address-space limit"
+				: "body returned an error code");
 		} else {
 			if (value != NULL) {
 				void *p = baton__malloc(len ? len : 1);
@@ -201,10 +214,8 @@ collect(struct baton__itask *t, struct baton_isolated_value *value,
 			r = 0;
 		}
 	} else {
-		baton__iso_reason_from(s, &why);
+		baton__iso_reason_from(s, why);
 	}
-	if (r == BATON_EXITED && reason != NULL)
-		*reason = why;
 	if (t->st == T_RUNNING)
 		baton__iso_release_slot(s);
 	baton__iso_task_free(t);
@@ -301,16 +312,15 @@ static int
 shut_down(struct baton__itask *t, const struct baton__deadline *d,
 	  struct baton_exit_reason *reason)
 {
-	struct baton_exit_reason why = { BATON_EXIT_NORMAL, 0, NULL };
+	struct baton_exit_reason why; /* written on BATON_EXITED only */
 	int r;
 
 	/* release: the body may read it at any time. */
 	atomic_store_explicit(&t->slot->ch->stop, 1, memory_order_release);
 	if (!wait_locked(t, d)) {
 		abandon(t);
-		why = (struct baton_exit_reason){
-			BATON_EXIT_KILLED, SIGKILL,
-			"shut down: no reply in time, worker killed" };
+		baton__reason_set(&why, BATON_EXIT_KILLED, SIGKILL,
+				  "shut down: no reply in time, worker killed");
 		r = BATON_EXITED;
 	} else {
 		r = collect(t, NULL, &why); /* a value is dropped: no -ENOMEM */
@@ -597,7 +607,9 @@ baton_isolated_yield_many(baton_isolated *tasks, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		struct baton_isolated_result *res = &results[i];
 
-		memset(res, 0, sizeof(*res));
+		/* Not memset: the reason's text is written only on failure. */
+		res->value = (struct baton_isolated_value){ NULL, 0 };
+		baton__reason_clear(&res->reason);
 		res->status = -ETIMEDOUT;
 		if (ready(recs[i])) {
 			res->status = collect(recs[i], &res->value,
@@ -613,9 +625,9 @@ baton_isolated_yield_many(baton_isolated *tasks, size_t n,
 			abandon(recs[i]);
 			tasks[i] = (baton_isolated){ NULL, 0 };
 			res->status = BATON_EXITED;
-			res->reason = (struct baton_exit_reason){
-				BATON_EXIT_KILLED, 0,
-				"killed at yield_many's timeout" };
+			baton__reason_set(&res->reason, BATON_EXIT_KILLED,
+					  SIGKILL,
+					  "killed at yield_many's timeout");
 		} else if (!limited &&
 			   o.on_timeout == BATON_ON_TIMEOUT_IGNORE) {
 			baton_isolated h = tasks[i];
@@ -679,20 +691,20 @@ baton_isolated_map(baton_isolated_fn fn,
 				return r;
 			}
 		}
-		memset(res, 0, sizeof(*res));
+		res->value = (struct baton_isolated_value){ NULL, 0 };
+		baton__reason_clear(&res->reason);
 		r = baton_isolated_await(&ts[i], timeout, &res->value,
 					 &res->reason);
 		if (r == -ETIMEDOUT) {
 			r = BATON_EXITED;
-			res->reason = (struct baton_exit_reason){
-				BATON_EXIT_TIMEOUT, 0,
-				"element timed out: its worker was killed" };
+			baton__reason_set(
+			    &res->reason, BATON_EXIT_TIMEOUT, ETIMEDOUT,
+			    "element timed out: its worker was killed");
 		} else if (r < 0) {
 			/* -ENOMEM collecting: the element is dropped. */
 			baton_isolated_shutdown_brutal(&ts[i], NULL, NULL);
-			res->reason = (struct baton_exit_reason){
-				BATON_EXIT_ERROR, -r,
-				"no memory for the element's value" };
+			baton__reason_set(&res->reason, BATON_EXIT_ERROR, -r,
+					  "no memory for the element's value");
 			r = BATON_EXITED;
 		}
 		res->status = r;
@@ -735,10 +747,10 @@ baton_isolated_run(baton_isolated_fn fn, const void *arg, size_t len,
 			if (r != BATON_NOREPLY)
 				return r; /* its reply raced in */
 			if (reason != NULL)
-				*reason = (struct baton_exit_reason){
-					BATON_EXIT_SHUTDOWN, 0,
-					"stopped: its strict task was asked "
-					"to stop; worker killed" };
+				baton__reason_set(
+				    reason, BATON_EXIT_SHUTDOWN, ECANCELED,
+				    "stopped: its strict task was asked to "
+				    "stop; worker killed");
 			return BATON_EXITED;
 		}
 		if (baton__deadline_expired(&d))

@@ -38,6 +38,9 @@ int baton_shm_promise_fulfil(baton_shm *s, baton_shm_promise p,
 { (void)s; (void)p; (void)v; (void)n; return -ENOSYS; }
 int baton_shm_promise_fail(baton_shm *s, baton_shm_promise p, int k, int c)
 { (void)s; (void)p; (void)k; (void)c; return -ENOSYS; }
+int baton_shm_promise_failf(baton_shm *s, baton_shm_promise p, int k,
+			    int c, const char *f, ...)
+{ (void)s; (void)p; (void)k; (void)c; (void)f; return -ENOSYS; }
 int baton_shm_promise_destroy(baton_shm *s, baton_shm_promise p)
 { (void)s; (void)p; return -ENOSYS; }
 int baton_shm_future_ref(baton_shm *s, baton_shm_future f)

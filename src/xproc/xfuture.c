@@ -34,8 +34,12 @@
 #include <time.h>
 
 #include <baton/future.h>
+#include <stdarg.h>
+#include <stdio.h>
 
 #include "alloc.h"
+#include "cell.h"
+#include "reason.h"
 #include "wait.h"
 
 static size_t
@@ -188,6 +192,35 @@ baton_shm_promise_fulfil(baton_shm *seg, baton_shm_promise p,
 			 const void *value, size_t len)
 {
 	return complete(seg, p.id, value, len, S_READY, BATON_EXIT_NORMAL, 0);
+}
+
+/* Fails p with kind, code and text (terminated, < BATON_SHM_TEXT_MAX). */
+static int
+fail_with_text(baton_shm *seg, baton_shm_promise p, int kind, int code,
+	       const char *text)
+{
+	if (kind == BATON_EXIT_NORMAL)
+		return -EINVAL;
+	/* The text goes where a value would: a failed slot has none. */
+	return complete(seg, p.id, text, strlen(text), S_FAILED, kind, code);
+}
+
+int
+baton_shm_promise_failf(baton_shm *seg, baton_shm_promise p, int kind,
+			int code, const char *fmt, ...)
+{
+	/* One spare byte: a text of exactly MAX-1 bytes is not cut. */
+	char buf[BATON_SHM_TEXT_MAX + 1], text[BATON_SHM_TEXT_MAX];
+	va_list ap;
+
+	if (fmt == NULL)
+		return -EINVAL;
+	va_start(ap, fmt);
+	if (vsnprintf(buf, sizeof(buf), fmt, ap) < 0)
+		buf[0] = '\0';
+	va_end(ap);
+	baton__text_cut(text, sizeof(text), buf, sizeof(buf));
+	return fail_with_text(seg, p, kind, code, text);
 }
 
 int
@@ -361,6 +394,17 @@ baton_shm_future_is_done(baton_shm *seg, baton_shm_future f)
 	return xld_acq(&xslot_at(seg, i)->state) != S_PENDING;
 }
 
+/* A failure's reason from its parts (text: static, or NULL for ""). */
+static void
+shm_why(struct baton_shm_reason *why, int kind, int code, const char *text)
+{
+	why->kind = kind;
+	why->code = code;
+	why->pid = why->signo = 0;
+	why->status = -1;
+	baton__text_cut(why->text, sizeof(why->text), text, SIZE_MAX);
+}
+
 /*
  * Waits, then interprets the completed slot: 0 with the value's place and
  * length, or the failure.  Every field is checked before use.
@@ -370,7 +414,8 @@ outcome(baton_shm *seg, baton_shm_future f, int timeout_ms,
 	const unsigned char **src, size_t *len,
 	struct baton_shm_reason *reason, uint32_t *idx)
 {
-	struct baton_shm_reason why = { 0, 0, 0, 0, -1 };
+	/* Filled on failure only: a value's wait writes no text. */
+	struct baton_shm_reason why;
 	struct xslot *s;
 	uint32_t i, n, b;
 	int r = baton__xcheck(seg);
@@ -402,18 +447,22 @@ outcome(baton_shm *seg, baton_shm_future f, int timeout_ms,
 		*len = n;
 		return 0;
 	case S_FAILED:
-		why.kind = (int)xld(&s->kind);
-		why.code = (int)xld(&s->code);
+		/* Another process wrote len: never trust it past the slot. */
+		n = xld(&s->len);
+		if (n >= BATON_SHM_TEXT_MAX)
+			return -EPROTO;
+		shm_why(&why, (int)xld(&s->kind), (int)xld(&s->code), NULL);
+		baton__text_cut(why.text, sizeof(why.text),
+				(const char *)s->inline_, n);
 		break;
 	case S_CANCELLED:
-		why.kind = BATON_EXIT_SHUTDOWN;
-		why.code = ECANCELED;
+		shm_why(&why, BATON_EXIT_SHUTDOWN, ECANCELED, "cancelled");
 		break;
 	case S_BROKEN:
 		return -EPIPE;
 	case S_DIED:
-		why.kind = BATON_EXIT_NOPROC;
-		why.code = ESRCH;
+		shm_why(&why, BATON_EXIT_NOPROC, ESRCH,
+			"producer process died");
 		why.pid = (int)xld(&s->pid);
 		why.signo = (int)xld(&s->signo);
 		why.status = (int)xld(&s->status);
@@ -530,9 +579,25 @@ runner(void *arg)
 	size_t cap = value_max(seg);
 	void *buf = baton__malloc(cap);
 	long n = buf != NULL ? run->fn(run->arg, buf, cap) : -ENOMEM;
+	/* The body's baton_exit/baton_exitf, recorded on our own cell. */
+	struct baton__cell *self = baton__cell_running();
 	int r = 0;
 
-	if (n >= 0 && (size_t)n <= cap)
+	if (self != NULL && baton__cell_body_exited(self)) {
+		const struct baton__reason *why = &self->body_reason;
+		char text[BATON_SHM_TEXT_MAX];
+
+		baton__text_cut(text, sizeof(text), why->message, SIZE_MAX);
+		/* NORMAL has no failure to carry: it is an error here. */
+		r = fail_with_text(seg, run->p,
+				   why->kind != BATON_EXIT_NORMAL
+				       ? why->kind
+				       : BATON_EXIT_ERROR,
+				   why->code, text);
+		if (r != 0 && r != -EALREADY)
+			baton_shm_promise_fail(seg, run->p, BATON_EXIT_ERROR,
+					       -r);
+	} else if (n >= 0 && (size_t)n <= cap)
 		r = baton_shm_promise_fulfil(seg, run->p, buf, (size_t)n);
 	else
 		r = n < 0 ? (int)n : -EMSGSIZE;

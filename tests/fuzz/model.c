@@ -180,12 +180,10 @@ unsigned int clones_expected, clones_seen;
 struct mqueue queues[MAX_QUEUES];
 struct mfuture futs[MAX_FUTURES];
 
-const struct baton_exit_reason cancelled_reason = {
-	BATON_EXIT_SHUTDOWN, ECANCELED, "cancelled"
-};
-const struct baton_exit_reason broken_reason = {
-	BATON_EXIT_SHUTDOWN, EPIPE, "broken promise"
-};
+const struct baton_exit_reason cancelled_reason =
+    BATON_EXIT_REASON(BATON_EXIT_SHUTDOWN, ECANCELED, "cancelled");
+const struct baton_exit_reason broken_reason =
+    BATON_EXIT_REASON(BATON_EXIT_SHUTDOWN, EPIPE, "broken promise");
 
 struct cbexpect cblog[MAX_LOG];
 unsigned int cblog_n, cblog_pos;

@@ -30,8 +30,9 @@ work(void *arg)
 {
 	if (baton_should_stop())                    /* cooperative stop */
 		return NULL;
-	if (fail_next) {
-		baton_exit(BATON_EXIT_ERROR, EIO, "disk gone"); /* exit/1 */
+	if (fail_next) {                            /* exit/1, with why */
+		baton_exitf(BATON_EXIT_ERROR, EIO, "input %d: disk gone",
+			    *(int *)arg);
 		return NULL;
 	}
 	return new_int(*(int *)arg * 2);            /* the task's value */
@@ -64,7 +65,7 @@ static void
 report(const struct baton_exit_reason *why)
 {
 	printf("exited: %s, code %d, %s\n", baton_exit_kind_name(why->kind),
-	       why->code, why->message != NULL ? why->message : "");
+	       why->code, why->text); /* text: always a string */
 }
 
 int

@@ -58,7 +58,8 @@ static const char *const fate_names[] = { "fulfilled", "failed", "broken",
 static enum fate
 complete(baton_promise *p, baton_future *f, int code, struct stress_rng *rng)
 {
-	struct baton_exit_reason why = { BATON_EXIT_ERROR, code, "planned" };
+	struct baton_exit_reason why =
+	    BATON_EXIT_REASON(BATON_EXIT_ERROR, code, "planned");
 	uint64_t pick = stress_rng_below(rng, 10);
 	int *v;
 

@@ -122,7 +122,7 @@ idle_worker_killed(void)
 		CHECK(baton_isolated_async(&t[i], body_pid, "", 0) == 0,
 		      "idle: async");
 	for (int i = 0; i < 2 * WORKERS; i++) {
-		struct baton_exit_reason why = { 0, 0, NULL };
+		struct baton_exit_reason why = BATON_EXIT_REASON(0, 0, NULL);
 		struct baton_isolated_value v;
 		int r = baton_isolated_await(&t[i], 5000, &v, &why);
 

@@ -76,7 +76,8 @@ fulfil(struct inputs *in, size_t i, int value)
 static void
 fail(struct inputs *in, size_t i, int code)
 {
-	struct baton_exit_reason why = { BATON_EXIT_ERROR, code, "failed" };
+	struct baton_exit_reason why =
+	    BATON_EXIT_REASON(BATON_EXIT_ERROR, code, "failed");
 	int r = baton_promise_fail(in->p[i], &why);
 
 	cr_assert_eq(r, 0, "fail(%zu) returned %d", i, r);

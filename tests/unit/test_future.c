@@ -519,7 +519,8 @@ Test(future, is_done_and_peek_report_eagain_while_pending, .timeout = 15)
 	baton_pool *pool = make_pool(2);
 	struct gate gate = GATE_INIT;
 	struct gated g;
-	struct baton_exit_reason why = { BATON_EXIT_KILLED, 1, "untouched" };
+	struct baton_exit_reason why =
+	    BATON_EXIT_REASON(BATON_EXIT_KILLED, 1, "untouched");
 	baton_future *f;
 	void *v = SENTINEL;
 
@@ -617,7 +618,8 @@ Test(future, bad_arguments_return_einval, .timeout = 15)
 	baton_future *f = completed_future(1), *out = SENTINEL;
 	baton_promise *p = SENTINEL;
 	void *v = SENTINEL;
-	struct baton_exit_reason normal = { BATON_EXIT_NORMAL, 0, NULL };
+	struct baton_exit_reason normal =
+	    BATON_EXIT_REASON(BATON_EXIT_NORMAL, 0, NULL);
 
 	cr_assert_eq(baton_future_start(NULL, double_it, NULL, NULL), -EINVAL);
 	cr_assert_eq(baton_future_start(&out, NULL, NULL, NULL), -EINVAL);
@@ -911,7 +913,8 @@ Test(future, a_promise_fulfilled_from_another_thread_completes_the_future,
 Test(future, the_first_completion_wins_and_later_ones_keep_their_value,
      .timeout = 15)
 {
-	struct baton_exit_reason err = { BATON_EXIT_ERROR, 5, "late" };
+	struct baton_exit_reason err =
+	    BATON_EXIT_REASON(BATON_EXIT_ERROR, 5, "late");
 	baton_promise *p;
 	baton_future *f;
 	void *second = new_int(2), *v = SENTINEL;
@@ -932,7 +935,8 @@ Test(future, the_first_completion_wins_and_later_ones_keep_their_value,
 
 Test(future, a_failure_first_refuses_a_later_fulfil, .timeout = 15)
 {
-	struct baton_exit_reason err = { BATON_EXIT_ERROR, 5, "first" };
+	struct baton_exit_reason err =
+	    BATON_EXIT_REASON(BATON_EXIT_ERROR, 5, "first");
 	struct baton_exit_reason why = { 0 };
 	baton_promise *p;
 	baton_future *f;
@@ -953,7 +957,8 @@ Test(future, fail_with_a_reason_reports_exited_with_that_reason,
      .timeout = 15)
 {
 	static const char msg[] = "disk on fire";
-	struct baton_exit_reason err = { BATON_EXIT_ERROR, 42, msg };
+	struct baton_exit_reason err =
+	    BATON_EXIT_REASON(BATON_EXIT_ERROR, 42, msg);
 	baton_promise *p;
 	baton_future *f;
 	void *v = SENTINEL;
@@ -984,7 +989,8 @@ Test(future, fail_with_a_reason_reports_exited_with_that_reason,
 	baton_promise_destroy(p);
 	baton_future_unref(f);
 	make_promise(&p, &f);
-	err = (struct baton_exit_reason){ BATON_EXIT_TIMEOUT, 0, NULL };
+	err = (struct baton_exit_reason)BATON_EXIT_REASON(BATON_EXIT_TIMEOUT, 0,
+							 NULL);
 	cr_assert_eq(baton_promise_fail(p, &err), 0);
 	{
 		struct baton_exit_reason why = { 0 };
@@ -999,8 +1005,10 @@ Test(future, fail_with_a_reason_reports_exited_with_that_reason,
 Test(future, fail_with_normal_returns_einval_and_leaves_the_future_pending,
      .timeout = 15)
 {
-	struct baton_exit_reason normal = { BATON_EXIT_NORMAL, 0, "fine" };
-	struct baton_exit_reason bogus = { (enum baton_exit_kind)99, 0, NULL };
+	struct baton_exit_reason normal =
+	    BATON_EXIT_REASON(BATON_EXIT_NORMAL, 0, "fine");
+	struct baton_exit_reason bogus =
+	    BATON_EXIT_REASON((enum baton_exit_kind)99, 0, NULL);
 	baton_promise *p;
 	baton_future *f;
 	void *v = SENTINEL;
@@ -1294,7 +1302,8 @@ Test(future, then_on_a_failed_input_fails_the_same_way_without_running_fn,
      .timeout = 15)
 {
 	static const char msg[] = "input failed";
-	struct baton_exit_reason err = { BATON_EXIT_ERROR, 9, msg };
+	struct baton_exit_reason err =
+	    BATON_EXIT_REASON(BATON_EXIT_ERROR, 9, msg);
 	baton_promise *p;
 	baton_future *f, *early, *late;
 	baton_future *both[2];
@@ -1823,7 +1832,8 @@ Test(future, a_body_that_exits_normal_is_an_exit_for_every_reader,
      .timeout = 15)
 {
 	struct baton_task_opts o = { .destroy = count_free };
-	struct baton_exit_reason why = { BATON_EXIT_ERROR, 0, NULL };
+	struct baton_exit_reason why =
+	    BATON_EXIT_REASON(BATON_EXIT_ERROR, 0, NULL);
 	baton_future *f, *g;
 	void *v = SENTINEL;
 

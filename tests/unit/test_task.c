@@ -1003,7 +1003,8 @@ Test(task,
      .timeout = 15)
 {
 	baton_pool *pool = make_pool(1);
-	struct baton_exit_reason why = { BATON_EXIT_NORMAL, -1, NULL };
+	struct baton_exit_reason why =
+	    BATON_EXIT_REASON(BATON_EXIT_NORMAL, -1, NULL);
 	baton_task t = spawn_on(pool, failing_body, TOK(42));
 	void *v = SENTINEL;
 	int rc;
@@ -1219,7 +1220,8 @@ Test(task, shutdown_of_a_body_that_exits_with_shutdown_reports_no_reply,
      .timeout = 15)
 {
 	baton_pool *pool = make_pool(1);
-	struct baton_exit_reason why = { BATON_EXIT_NORMAL, 0, NULL };
+	struct baton_exit_reason why =
+	    BATON_EXIT_REASON(BATON_EXIT_NORMAL, 0, NULL);
 	struct coop c;
 	baton_task t;
 	void *v = SENTINEL;
@@ -1279,7 +1281,8 @@ Test(task, shutdown_of_a_body_that_fails_reports_its_exit_reason,
      .timeout = 15)
 {
 	baton_pool *pool = make_pool(1);
-	struct baton_exit_reason why = { BATON_EXIT_NORMAL, 0, NULL };
+	struct baton_exit_reason why =
+	    BATON_EXIT_REASON(BATON_EXIT_NORMAL, 0, NULL);
 	struct coop c;
 	baton_task t;
 	void *v = SENTINEL;
@@ -1301,7 +1304,8 @@ Test(task, shutdown_brutal_of_a_task_that_already_failed_reports_its_reason,
      .timeout = 15)
 {
 	baton_pool *pool = make_pool(1);
-	struct baton_exit_reason why = { BATON_EXIT_NORMAL, 0, NULL };
+	struct baton_exit_reason why =
+	    BATON_EXIT_REASON(BATON_EXIT_NORMAL, 0, NULL);
 	struct baton_task_info info;
 	baton_task t = spawn_on(pool, failing_body, TOK(9));
 
@@ -1339,7 +1343,8 @@ Test(task, shutdown_of_a_queued_task_never_runs_it_and_reports_no_reply,
      .timeout = 15)
 {
 	struct gate block = GATE_INIT, open_gate = GATE_INIT;
-	struct baton_exit_reason why = { BATON_EXIT_NORMAL, 0, NULL };
+	struct baton_exit_reason why =
+	    BATON_EXIT_REASON(BATON_EXIT_NORMAL, 0, NULL);
 	struct gated blocker, queued;
 	baton_pool *pool = make_pool(1);
 	baton_task tb, tq;
@@ -1376,7 +1381,8 @@ Test(task,
 {
 	struct gate gate = GATE_INIT;
 	baton_pool *pool = make_pool(1);
-	struct baton_exit_reason why = { BATON_EXIT_NORMAL, 0, NULL };
+	struct baton_exit_reason why =
+	    BATON_EXIT_REASON(BATON_EXIT_NORMAL, 0, NULL);
 	struct gated g;
 	baton_task t;
 	void *v = SENTINEL;
@@ -1445,7 +1451,8 @@ Test(task, shutdown_brutal_of_a_finished_task_returns_its_value,
 Test(task, shutdown_brutal_of_a_queued_task_reports_no_reply, .timeout = 15)
 {
 	struct gate block = GATE_INIT, open_gate = GATE_INIT;
-	struct baton_exit_reason why = { BATON_EXIT_NORMAL, 0, NULL };
+	struct baton_exit_reason why =
+	    BATON_EXIT_REASON(BATON_EXIT_NORMAL, 0, NULL);
 	struct gated blocker, queued;
 	baton_pool *pool = make_pool(1);
 	baton_task tb, tq;
@@ -1734,7 +1741,8 @@ Test(task,
      .timeout = 15)
 {
 	baton_pool *pool = make_pool(2);
-	struct baton_exit_reason why = { BATON_EXIT_NORMAL, 0, NULL };
+	struct baton_exit_reason why =
+	    BATON_EXIT_REASON(BATON_EXIT_NORMAL, 0, NULL);
 	struct gate open_gate = GATE_INIT;
 	struct gated first, last;
 	struct coop c;
@@ -1784,7 +1792,8 @@ Test(task, await_many_notices_a_later_failure_while_an_earlier_task_runs,
      .timeout = 15)
 {
 	baton_pool *pool = make_pool(2);
-	struct baton_exit_reason why = { BATON_EXIT_NORMAL, 0, NULL };
+	struct baton_exit_reason why =
+	    BATON_EXIT_REASON(BATON_EXIT_NORMAL, 0, NULL);
 	struct coop c;
 	baton_task ts[2];
 	void *vals[2];
@@ -2804,7 +2813,8 @@ Test(task, a_body_that_exits_normal_is_awaited_as_an_exit_with_reason_normal,
      .timeout = 15)
 {
 	baton_pool *pool = make_pool(1);
-	struct baton_exit_reason why = { BATON_EXIT_ERROR, 0, NULL };
+	struct baton_exit_reason why =
+	    BATON_EXIT_REASON(BATON_EXIT_ERROR, 0, NULL);
 	baton_task t = spawn_on(pool, exit_normal_body, TOK(3));
 	void *v = SENTINEL;
 
@@ -2820,7 +2830,8 @@ Test(task, yield_and_await_many_report_an_exit_normal_as_an_exit,
      .timeout = 15)
 {
 	baton_pool *pool = make_pool(2);
-	struct baton_exit_reason why = { BATON_EXIT_ERROR, 0, NULL };
+	struct baton_exit_reason why =
+	    BATON_EXIT_REASON(BATON_EXIT_ERROR, 0, NULL);
 	baton_task ts[2];
 	void *values[2];
 	size_t failed = 99;
@@ -2859,7 +2870,8 @@ Test(task, ignore_of_a_finished_task_returns_its_reply, .timeout = 15)
 Test(task, ignore_of_a_failed_task_returns_its_exit_reason, .timeout = 15)
 {
 	baton_pool *pool = make_pool(1);
-	struct baton_exit_reason why = { BATON_EXIT_NORMAL, 0, NULL };
+	struct baton_exit_reason why =
+	    BATON_EXIT_REASON(BATON_EXIT_NORMAL, 0, NULL);
 	baton_task t = spawn_on(pool, failing_body, TOK(5));
 	void *v = SENTINEL;
 

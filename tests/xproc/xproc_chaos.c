@@ -135,7 +135,7 @@ main(void)
 	struct baton_shm_opts o = {
 		.max_procs = 16, .max_futures = NF, .max_queues = 1,
 		.queue_capacity = 64, .arena_blocks = 128, .block_size = 256,
-		.spin_ns = 2000, /* BATON_SHM_OPTS_INIT's */
+		.spin_ns = BATON_SHM_SPIN_NS, /* BATON_SHM_OPTS_INIT's */
 	};
 	pid_t prod[PRODUCERS], cons[CONSUMERS];
 	double limit = (double)stress_scaled(2000, 300);

@@ -31,7 +31,7 @@
 static const struct baton_shm_opts small = {
 	.max_procs = 8, .max_futures = NF, .max_queues = 4,
 	.queue_capacity = 16, .arena_blocks = 4, .block_size = 1024,
-	.spin_ns = 2000, /* BATON_SHM_OPTS_INIT's */
+	.spin_ns = BATON_SHM_SPIN_NS, /* BATON_SHM_OPTS_INIT's */
 };
 
 static baton_shm *
@@ -1091,6 +1091,114 @@ s_pool_body(void)
 		usleep(1000);
 }
 
+/* ---- failure texts ------------------------------------------------------------------------------------------ */
+
+/* A body that says why it failed: its text reaches the other process. */
+static long
+failing_with_text(void *arg, void *buf, size_t cap)
+{
+	(void)buf;
+	(void)cap;
+	baton_exitf(BATON_EXIT_ERROR, EDOM, "input %ld out of range",
+		    (long)(intptr_t)arg);
+	return 0; /* ignored: the exit wins */
+}
+
+/* What another process reads of the failures s_failure_text made. */
+static int
+child_reads_texts(baton_shm *seg, void *arg)
+{
+	baton_shm_future f[3];
+	struct baton_shm_reason why;
+	char buf[8];
+	size_t len, n;
+
+	(void)arg;
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(baton_shm_queue_pop(seg, gq, &f[i], 5000), 0);
+	CHECK_EQ(baton_shm_future_copy(seg, f[0], 5000, buf, sizeof(buf), &len,
+				       &why), BATON_EXITED);
+	CHECK_EQ(why.kind, BATON_EXIT_ERROR);
+	CHECK_EQ(why.code, EIO);
+	CHECK(strcmp(why.text, "file a.dat: 7") == 0);
+	/* Cut to BATON_SHM_TEXT_MAX - 1 bytes, with the marker. */
+	CHECK_EQ(baton_shm_future_copy(seg, f[1], 5000, buf, sizeof(buf), &len,
+				       &why), BATON_EXITED);
+	n = strnlen(why.text, sizeof(why.text));
+	CHECK_EQ(n, BATON_SHM_TEXT_MAX - 1);
+	CHECK(strcmp(why.text + n - 3, BATON_EXIT_TRUNCATED) == 0);
+	/* No text: "". */
+	memset(&why, 'x', sizeof(why));
+	CHECK_EQ(baton_shm_future_copy(seg, f[2], 5000, buf, sizeof(buf), &len,
+				       &why), BATON_EXITED);
+	CHECK_EQ(why.code, 3);
+	CHECK_EQ(why.text[0], '\0');
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(baton_shm_future_unref(seg, f[i]), 0);
+	return 0;
+}
+
+static void
+s_failure_text(void)
+{
+	baton_shm *seg = mk();
+	baton_shm_promise p[3];
+	baton_shm_future f[3], g;
+	struct baton_shm_reason why;
+	char buf[8], longer[200];
+	size_t len;
+
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(baton_shm_promise_create(seg, &p[i], &f[i]), 0);
+	/* -ETIMEDOUT: the reason is untouched. */
+	memset(&why, 'x', sizeof(why));
+	CHECK_EQ(baton_shm_future_copy(seg, f[0], 0, buf, sizeof(buf), &len,
+				       &why), -ETIMEDOUT);
+	CHECK_EQ(why.text[0], 'x');
+	memset(longer, 'q', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	CHECK_EQ(baton_shm_promise_failf(seg, p[0], BATON_EXIT_NORMAL, 1, "x"),
+		 -EINVAL);
+	CHECK_EQ(baton_shm_promise_failf(seg, p[0], BATON_EXIT_ERROR, 1, NULL),
+		 -EINVAL);
+	CHECK_EQ(baton_shm_promise_failf(seg, p[0], BATON_EXIT_ERROR, EIO,
+					 "file %s: %d", "a.dat", 7), 0);
+	CHECK_EQ(baton_shm_promise_failf(seg, p[1], BATON_EXIT_TIMEOUT, 2,
+					 "%s", longer), 0);
+	CHECK_EQ(baton_shm_promise_fail(seg, p[2], BATON_EXIT_ERROR, 3), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(baton_shm_promise_destroy(seg, p[i]), 0);
+	/* Another process reads them: the queue hands it our references. */
+	CHECK_EQ(baton_shm_queue_create(seg, 8, &gq), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(baton_shm_queue_push(seg, gq, f[i], 5000), 0);
+	CHECK_EQ(xt_reap(xt_spawn(seg, child_reads_texts, NULL)), 0);
+	/* A corrupt length from another process: -EPROTO, no read past. */
+	CHECK_EQ(baton_shm_promise_create(seg, &p[0], &f[0]), 0);
+	CHECK_EQ(baton_shm_promise_failf(seg, p[0], BATON_EXIT_ERROR, 1, "x"),
+		 0);
+	CHECK_EQ(baton_shm_promise_destroy(seg, p[0]), 0);
+	xslot_at(seg, (uint32_t)f[0].id)->len = BATON_SHM_TEXT_MAX;
+	CHECK_EQ(baton_shm_future_copy(seg, f[0], 5000, buf, sizeof(buf), &len,
+				       &why), -EPROTO);
+	xslot_at(seg, (uint32_t)f[0].id)->len = 0xffffffffu;
+	CHECK_EQ(baton_shm_future_take(seg, f[0], 5000, buf, sizeof(buf), &len,
+				       &why), -EPROTO);
+	xslot_at(seg, (uint32_t)f[0].id)->len = 0;
+	/* A body's baton_exitf on the pool. */
+	CHECK_EQ(baton_shm_future_start(seg, failing_with_text,
+					(void *)(intptr_t)42, NULL, &g), 0);
+	CHECK_EQ(baton_shm_future_copy(seg, g, 5000, buf, sizeof(buf), &len,
+				       &why), BATON_EXITED);
+	CHECK_EQ(why.kind, BATON_EXIT_ERROR);
+	CHECK_EQ(why.code, EDOM);
+	CHECK(strcmp(why.text, "input 42 out of range") == 0);
+	CHECK_EQ(baton_shm_future_unref(seg, g), 0);
+	CHECK_EQ(baton_shm_future_unref(seg, f[0]), 0);
+	while (baton_shm_detach(seg) == -EBUSY)
+		usleep(1000);
+}
+
 /* ---- named segments ------------------------------------------------------------------------------------ */
 
 static char seg_name[64];
@@ -1200,6 +1308,7 @@ static const struct {
 	void (*fn)(void);
 } scenarios[] = {
 	{ "roundtrip", s_roundtrip },
+	{ "failure_text", s_failure_text },
 	{ "echild", s_echild },
 	{ "fork_wake", s_fork_wake },
 	{ "producer_killed_before", s_producer_killed_before },
