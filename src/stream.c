@@ -198,13 +198,11 @@ static const struct baton__reason timeout_reason = BATON__REASON(
 static const struct baton__reason refused_reason = BATON__REASON(
     BATON_EXIT_SHUTDOWN, EPIPE, "pool shut down before the item started");
 
-static const struct baton_exit_reason killed_reason = {
-	BATON_EXIT_KILLED, ECANCELED, "killed by its stream"
-};
+static const struct baton__reason killed_reason = BATON__REASON(
+    BATON_EXIT_KILLED, ECANCELED, "killed by its stream");
 
-static const struct baton_exit_reason max_children_reason = {
-	BATON_EXIT_ERROR, EAGAIN, "supervisor at max_children"
-};
+static const struct baton__reason max_children_reason = BATON__REASON(
+    BATON_EXIT_ERROR, EAGAIN, "supervisor at max_children");
 
 static int64_t
 now_ns(void)
@@ -671,7 +669,7 @@ fail_max_children(struct baton_stream *s, struct baton_stream_item *item)
 	item->input = item_at(s->hub, s->next_start)->input;
 	item->status = BATON_EXITED;
 	item->value = NULL;
-	item->reason = max_children_reason;
+	baton__reason_export(&item->reason, &max_children_reason);
 	abandon_all(s);
 	s->over = true;
 	return -EAGAIN;

@@ -690,7 +690,7 @@ s_opts_rule(void)
 	baton_shm *seg;
 
 	CHECK_EQ(o.max_procs, 16);
-	CHECK_EQ(o.spin_ns, 2000);
+	CHECK_EQ(o.spin_ns, BATON_SHM_SPIN_NS);
 	CHECK_EQ(baton_shm_create(&seg, NULL), 0);
 	baton_shm_detach(seg);
 	o.max_procs = 0;
