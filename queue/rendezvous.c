@@ -43,9 +43,8 @@
 
 #include "queue_impl.h"
 
-#ifndef RV_YIELDS
+/* How many times a waiter whose spin failed yields before it sleeps. */
 #define RV_YIELDS 3
-#endif
 
 static bool
 word_claimed(void *arg)
