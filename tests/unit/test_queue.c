@@ -2802,7 +2802,7 @@ let_waiters_link(void)
 }
 
 Test(queue, two_selectors_woken_through_different_queues_get_one_item_each,
-    .timeout = 20)
+    .timeout = 10)
 {
 	for (int round = 0; round < 20; round++) {
 		baton_queue *a = make_queue(4, NULL), *b = make_queue(4, NULL);
@@ -2837,9 +2837,9 @@ Test(queue, two_selectors_woken_through_different_queues_get_one_item_each,
 	}
 }
 
-Test(queue, select_woken_by_one_queue_never_strands_its_item, .timeout = 30)
+Test(queue, select_woken_by_one_queue_never_strands_its_item, .timeout = 10)
 {
-	for (int round = 0; round < 40; round++) {
+	for (int round = 0; round < 12; round++) {
 		baton_queue *a = make_queue(4, NULL), *b = make_queue(4, NULL);
 		struct selector s = { .cs = { pop_case(a), pop_case(b) },
 				      .n = 2, .timeout_ms = LONG_MS };
@@ -2916,9 +2916,9 @@ short_spin(unsigned round)
 		;
 }
 
-Test(queue, select_racing_a_close_always_fires_it_as_closed, .timeout = 60)
+Test(queue, select_racing_a_close_always_fires_it_as_closed, .timeout = 10)
 {
-	for (unsigned round = 0; round < 1000; round++) {
+	for (unsigned round = 0; round < 400; round++) {
 		baton_queue *a = make_queue(2, NULL), *b = make_queue(2, NULL);
 		struct racing_selector r = {
 			.s = { .cs = { pop_case(a), pop_case(b) }, .n = 2,
@@ -2961,9 +2961,9 @@ racing_fulfil_main(void *arg)
 }
 
 Test(queue, select_racing_a_future_completion_always_fires_it,
-    .timeout = 60)
+    .timeout = 10)
 {
-	for (unsigned round = 0; round < 1000; round++) {
+	for (unsigned round = 0; round < 400; round++) {
 		baton_queue *a = make_queue(1, NULL);
 		baton_promise *pr;
 		baton_future *f;
