@@ -436,6 +436,14 @@ transfer(baton_queue *q, enum baton__dir dir, void **items, size_t n,
 		return 0;
 	if (baton__cancel_fired(cancel))
 		return -ECANCELED;
+	/*
+	 * A blocking rendezvous call for one item goes straight to its wait,
+	 * which looks for a partner and links itself under one acquisition
+	 * of the rendezvous lock: a first attempt would take that lock once
+	 * more for nothing whenever the partner is not waiting yet.
+	 */
+	if (q->capacity == 0 && n == 1 && busy != -EAGAIN && timeout_ms != 0)
+		return wait_and_transfer(q, dir, items, n, timeout_ms, cancel);
 	r = baton__attempt(q, dir, items, n);
 	if (r != 0)
 		return r;

@@ -1,6 +1,7 @@
 /*
  * queue_impl.h - internal: the queue's layout, shared by queue.c (the
- * ring and the blocking loop), rendezvous.c (capacity 0) and select.c.
+ * ring and the blocking loop) and rendezvous.c (capacity 0), and the
+ * verbs that src/select.c, a layer above, uses to wait on a queue.
  */
 #ifndef BATON_QUEUE_IMPL_H
 #define BATON_QUEUE_IMPL_H

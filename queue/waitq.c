@@ -138,14 +138,23 @@ baton__waiter_claim(atomic_uint *word, unsigned reason)
 	return true;
 }
 
-/* Claimed words to wake once the line's lock is released. */
-struct wake_batch {
-	unsigned n;
-	atomic_uint *words[16];
-};
+bool
+baton__waiter_claim_later(atomic_uint *word, unsigned reason,
+			  struct baton__wakes *b)
+{
+	unsigned prev;
 
-static void
-wake_batch_flush(struct wake_batch *b)
+	/* release: the woken thread sees what the waker did before. */
+	if (!baton__word_claim(word, reason, &prev, memory_order_release))
+		return false;
+	/* A spinning owner needs no system call. */
+	if (prev == BATON__W_SLEEPING)
+		b->words[b->n++] = word;
+	return true;
+}
+
+void
+baton__wakes_flush(struct baton__wakes *b)
 {
 	for (unsigned i = 0; i < b->n; i++)
 		futex_wake_one(b->words[i]);
@@ -158,29 +167,25 @@ wake_batch_flush(struct wake_batch *b)
  */
 static unsigned
 claim_locked(struct baton__waitq *wq, unsigned n, unsigned reason,
-	     struct wake_batch *b)
+	     struct baton__wakes *b)
 {
 	struct baton__waiter *w;
 	unsigned claimed = 0;
 
 	while ((w = wq->head) != NULL && (n == 0 || claimed < n) &&
-	       b->n < sizeof(b->words) / sizeof(b->words[0])) {
+	       baton__wakes_room(b)) {
 		/* Read before the claim: after it, w may be gone. */
 		atomic_uint *word = w->word;
-		unsigned prev, tag = w->tag;
+		unsigned tag = w->tag;
 
 		baton__waitq_unlink_locked(wq, w);
 		/*
 		 * release: the woken thread sees what the waker did.  A
 		 * select's records share one word: the tag says which.
 		 */
-		if (baton__word_claim(word, reason | tag << BATON__W_TAG_SHIFT,
-				      &prev, memory_order_release)) {
-			/* A spinning owner needs no system call. */
-			if (prev == BATON__W_SLEEPING)
-				b->words[b->n++] = word;
+		if (baton__waiter_claim_later(
+			word, reason | tag << BATON__W_TAG_SHIFT, b))
 			claimed++;
-		}
 	}
 	return claimed;
 }
@@ -189,13 +194,13 @@ unsigned
 baton__waitq_wake_locked(struct baton__waitq *wq, unsigned n,
 			 unsigned reason)
 {
-	struct wake_batch b = { 0 };
+	struct baton__wakes b = { 0 };
 	unsigned woken = 0;
 
 	/* The caller holds the lock: wake as we go (records stay alive). */
 	do {
 		woken += claim_locked(wq, n == 0 ? 0 : n - woken, reason, &b);
-		wake_batch_flush(&b);
+		baton__wakes_flush(&b);
 	} while (wq->head != NULL && (n == 0 || woken < n));
 	return woken;
 }
@@ -203,12 +208,15 @@ baton__waitq_wake_locked(struct baton__waitq *wq, unsigned n,
 unsigned
 baton__waitq_wake(struct baton__waitq *wq, unsigned n, unsigned reason)
 {
-	struct wake_batch b = { 0 };
+	struct baton__wakes b = { 0 };
 	unsigned woken = 0, got;
+	bool full;
 
 	do {
 		baton__lock_acquire(&wq->lock);
 		got = claim_locked(wq, n == 0 ? 0 : n - woken, reason, &b);
+		/* A full batch may have stopped the claims early. */
+		full = !baton__wakes_room(&b);
 		baton__lock_release(&wq->lock);
 		/*
 		 * Woken after the unlock, so that the sleeper does not wake
@@ -217,10 +225,9 @@ baton__waitq_wake(struct baton__waitq *wq, unsigned n, unsigned reason)
 		 * gone by now: a wake on a dead word is at worst a spurious
 		 * wake-up of a later sleeper there, which re-checks its word.
 		 */
-		wake_batch_flush(&b);
+		baton__wakes_flush(&b);
 		woken += got;
-	} while (got == sizeof(b.words) / sizeof(b.words[0]) &&
-		 (n == 0 || woken < n));
+	} while (full && (n == 0 || woken < n));
 	return woken;
 }
 

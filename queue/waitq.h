@@ -116,6 +116,37 @@ baton__waitq_has_waiters(struct baton__waitq *wq)
 bool baton__waiter_claim(atomic_uint *word, unsigned reason);
 
 /*
+ * Futex wakes owed to claimed words, made after the lock that kept the
+ * records alive is released, so that the woken thread does not run into
+ * a held lock (on one CPU, a wake under the lock preempts its holder).
+ * A record's owner may return as soon as its word is claimed: a wake on
+ * a dead word is at worst a spurious wake-up of a later sleeper there,
+ * which re-checks its word.
+ */
+#define BATON__WAKES_MAX 16
+struct baton__wakes {
+	unsigned n;
+	atomic_uint *words[BATON__WAKES_MAX];
+};
+
+/* Whether b has room for another wake. */
+static inline bool
+baton__wakes_room(const struct baton__wakes *b)
+{
+	return b->n < BATON__WAKES_MAX;
+}
+
+/*
+ * As baton__waiter_claim, but a sleeping owner's wake goes into b (which
+ * must have room) instead of being made now.
+ */
+bool baton__waiter_claim_later(atomic_uint *word, unsigned reason,
+			       struct baton__wakes *b);
+
+/* Makes the wakes in b and empties it. */
+void baton__wakes_flush(struct baton__wakes *b);
+
+/*
  * Ends a wait on w: claims the word for the owner (LEFT) unless something
  * claimed it first, unlinks w under `lock` unless its line's claim did,
  * and returns the word's final value (reason | tag).

@@ -12,11 +12,11 @@
  *               -EAGAIN kept its item (pushed again later).
  *   cancel      the same over a ring of capacity 1..4.
  *   select      producers push into two queues (one a rendezvous);
- *               selecting consumers pop from both (with a 0-2 ms timeout,
- *               sometimes a push case back into a third queue that a
- *               plain consumer drains), racing plain poppers and the
- *               closes: every item is taken exactly once, by exactly one
- *               case.
+ *               selecting consumers pop from both (with a 0-2 ms timeout
+ *               or none, sometimes a push case back into a third queue
+ *               that a plain consumer drains), racing plain poppers and
+ *               the closes: every item is taken exactly once, by exactly
+ *               one case.
  *   destroy     rounds of: N threads block in push (full queue) or pop
  *               (empty queue, or rendezvous), the main thread waits until
  *               baton_queue_waiters says they all block, then destroys the
@@ -301,8 +301,13 @@ sel_consumer(void *arg)
 			{ .kind = BATON_QUEUE_CASE_PUSH, .queue = r->echo,
 			  .item = held },
 		};
+		/*
+		 * 0-2 ms, or (one in four) no timeout: a lost wake-up then
+		 * stalls the consumers, and the watchdog tells.
+		 */
+		int t = (int)stress_rng_below(&rng, 4);
 		int i = baton_queue_select(cs, holding ? 3 : 2,
-					   (int)stress_rng_below(&rng, 3));
+					   t == 3 ? BATON_INFINITY : t);
 
 		if (i == -ETIMEDOUT)
 			continue;
@@ -355,7 +360,12 @@ sel_plain(void *arg)
 	void *item;
 	int rc;
 
-	while ((rc = baton_queue_pop_timed(w->r->in[w->id % 2], &item, 1)) !=
+	bool timed = false;
+
+	/* Every other pop without a timeout (see sel_consumer). */
+	while ((rc = (timed = !timed)
+			 ? baton_queue_pop_timed(w->r->in[w->id % 2], &item, 1)
+			 : baton_queue_pop(w->r->in[w->id % 2], &item)) !=
 	    -EPIPE) {
 		if (rc == 0)
 			sel_take(w->r, w, item);

@@ -2788,6 +2788,212 @@ Test(queue, select_on_a_rendezvous_hands_over_through_the_case,
 	baton_queue_destroy(b);
 }
 
+/*
+ * Lets a waiter reach its wait: baton_queue_waiters counts a select or a
+ * pop as soon as its first attempt failed, a little before its record is
+ * linked (a pop spins first).
+ * Only the interleaving a test aims at depends on this pause, never its
+ * assertions: they hold whichever way the threads run.
+ */
+static void
+let_waiters_link(void)
+{
+	sleep_ms(20);
+}
+
+Test(queue, two_selectors_woken_through_different_queues_get_one_item_each,
+    .timeout = 10)
+{
+	for (int round = 0; round < 20; round++) {
+		baton_queue *a = make_queue(4, NULL), *b = make_queue(4, NULL);
+		struct selector s[2];
+
+		for (int i = 0; i < 2; i++) {
+			s[i] = (struct selector){ .cs = { pop_case(a),
+							  pop_case(b) },
+						  .n = 2,
+						  .timeout_ms = LONG_MS };
+			selector_start(&s[i]);
+		}
+		wait_for_waiters(a, 2);
+		let_waiters_link();
+		/*
+		 * The push to b wakes the first selector in b's line; the push
+		 * to a then finds that selector's record on a already claimed
+		 * and must wake the other one, not count the lost claim.
+		 */
+		cr_assert_eq(baton_queue_push(b, TOK(2)), 0);
+		cr_assert_eq(baton_queue_push(a, TOK(1)), 0);
+		join_thread(s[0].thread);
+		join_thread(s[1].thread);
+		cr_assert(s[0].rc >= 0 && s[1].rc >= 0, "rc %d / %d", s[0].rc,
+		    s[1].rc);
+		cr_assert_eq(UNTOK(s[0].cs[s[0].rc].item) +
+				 UNTOK(s[1].cs[s[1].rc].item),
+		    3, "each selector took one of the two items");
+		cr_assert_eq(baton_queue_size(a) + baton_queue_size(b), 0);
+		baton_queue_destroy(a);
+		baton_queue_destroy(b);
+	}
+}
+
+Test(queue, select_woken_by_one_queue_never_strands_its_item, .timeout = 10)
+{
+	for (int round = 0; round < 12; round++) {
+		baton_queue *a = make_queue(4, NULL), *b = make_queue(4, NULL);
+		struct selector s = { .cs = { pop_case(a), pop_case(b) },
+				      .n = 2, .timeout_ms = LONG_MS };
+		size_t sum, pushed = 1 + 2;
+		struct op pop;
+		void *item;
+
+		selector_start(&s);
+		wait_for_waiters(a, 1);
+		let_waiters_link();
+		op_init(&pop, a, OP_POP, 0);
+		op_start(&pop);
+		wait_for_waiters(a, 2);
+		let_waiters_link();
+		/*
+		 * The push to a wakes the selector (first in a's line); b then
+		 * holds an item too.  Had the selector taken b's, a's item would
+		 * sit unseen by the popper whose wake the selector used up, and
+		 * the popper would block for ever (the test's timeout).
+		 */
+		cr_assert_eq(baton_queue_push(a, TOK(1)), 0);
+		cr_assert_eq(baton_queue_push(b, TOK(2)), 0);
+		join_thread(s.thread);
+		cr_assert(s.rc == 0 || s.rc == 1);
+		if (baton_queue_size(a) == 0 && !op_returned(&pop)) {
+			/* a's item went to the selector: release the popper. */
+			cr_assert_eq(baton_queue_push(a, TOK(4)), 0);
+			pushed += 4;
+		}
+		cr_assert_eq(op_join(&pop), 0);
+		/* Every item once: the selector's, the popper's, the rest. */
+		sum = UNTOK(s.cs[s.rc].item) + UNTOK(pop.item);
+		while (baton_queue_try_pop(a, &item) == 0 ||
+		       baton_queue_try_pop(b, &item) == 0)
+			sum += UNTOK(item);
+		cr_assert_eq(sum, pushed);
+		baton_queue_destroy(a);
+		baton_queue_destroy(b);
+	}
+}
+
+/* A selector that says when it is about to select. */
+struct racing_selector {
+	struct selector s;
+	atomic_int go;
+};
+
+static void *
+racing_selector_main(void *arg)
+{
+	struct racing_selector *r = arg;
+
+	atomic_store_explicit(&r->go, 1, memory_order_release);
+	return selector_main(&r->s);
+}
+
+/*
+ * Waits for the flag without giving the CPU away, so that the short spin
+ * after it lands near the other thread's first steps.
+ */
+static void
+spin_until_set(atomic_int *flag)
+{
+	/* Bounded by the test's Criterion timeout. */
+	while (!atomic_load_explicit(flag, memory_order_acquire))
+		;
+}
+
+/* Nothing to a microsecond or so, varying by round. */
+static void
+short_spin(unsigned round)
+{
+	for (volatile unsigned i = 0; i < (round * 7u) % 500u; i++)
+		;
+}
+
+Test(queue, select_racing_a_close_always_fires_it_as_closed, .timeout = 10)
+{
+	for (unsigned round = 0; round < 400; round++) {
+		baton_queue *a = make_queue(2, NULL), *b = make_queue(2, NULL);
+		struct racing_selector r = {
+			.s = { .cs = { pop_case(a), pop_case(b) }, .n = 2,
+			       .timeout_ms = BATON_INFINITY }
+		};
+
+		atomic_init(&r.s.done, 0);
+		atomic_init(&r.go, 0);
+		spawn_thread(&r.s.thread, racing_selector_main, &r);
+		spin_until_set(&r.go);
+		short_spin(round);
+		/* Lands before, during or after the selector's linking. */
+		baton_queue_close(round % 2 ? a : b);
+		join_thread(r.s.thread);
+		cr_assert_eq(r.s.rc, (int)(round % 2 ? 0 : 1), "round %u",
+		    round);
+		cr_assert_eq(r.s.cs[r.s.rc].result, -EPIPE);
+		cr_assert_eq(baton_queue_waiters(a) + baton_queue_waiters(b),
+		    0);
+		baton_queue_destroy(a);
+		baton_queue_destroy(b);
+	}
+}
+
+struct racing_fulfil {
+	baton_promise *pr;
+	unsigned round;
+	atomic_int *go;
+};
+
+static void *
+racing_fulfil_main(void *arg)
+{
+	struct racing_fulfil *f = arg;
+
+	spin_until_set(f->go);
+	short_spin(f->round);
+	(void)baton_promise_fulfil(f->pr, TOK(7), NULL);
+	return NULL;
+}
+
+Test(queue, select_racing_a_future_completion_always_fires_it,
+    .timeout = 10)
+{
+	for (unsigned round = 0; round < 400; round++) {
+		baton_queue *a = make_queue(1, NULL);
+		baton_promise *pr;
+		baton_future *f;
+		struct racing_selector r;
+		struct racing_fulfil rf;
+		pthread_t ft;
+
+		cr_assert_eq(baton_promise_create(&pr, &f), 0);
+		r = (struct racing_selector){
+			.s = { .cs = { pop_case(a),
+				       { .kind = BATON_QUEUE_CASE_FUTURE,
+					 .future = f } },
+			       .n = 2, .timeout_ms = BATON_INFINITY }
+		};
+		atomic_init(&r.s.done, 0);
+		atomic_init(&r.go, 0);
+		rf = (struct racing_fulfil){ pr, round, &r.go };
+		spawn_thread(&ft, racing_fulfil_main, &rf);
+		spawn_thread(&r.s.thread, racing_selector_main, &r);
+		join_thread(ft);
+		join_thread(r.s.thread);
+		cr_assert_eq(r.s.rc, 1, "round %u", round);
+		cr_assert_eq(r.s.cs[1].result, 0);
+		cr_assert_eq(r.s.cs[0].item, SENTINEL);
+		baton_promise_destroy(pr);
+		baton_future_unref(f);
+		baton_queue_destroy(a);
+	}
+}
+
 Test(queue, destroy_wakes_a_blocked_select, .timeout = 10)
 {
 	baton_queue *a = make_queue(1, NULL);

@@ -80,6 +80,7 @@ const struct cmp_system cmp_systems[] = {
 		.q_destroy = q_destroy,
 		.q_produce = q_produce,
 		.q_consume = q_consume,
+		.q_rendezvous = false,
 		.pl_create = nullptr,
 		.pl_destroy = nullptr,
 		.pl_produce = nullptr,

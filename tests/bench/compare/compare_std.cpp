@@ -213,6 +213,7 @@ const struct cmp_system cmp_systems[] = {
 		.q_destroy = q_destroy,
 		.q_produce = q_produce,
 		.q_consume = q_consume,
+		.q_rendezvous = false,
 		.pl_create = pl_create,
 		.pl_destroy = pl_destroy,
 		.pl_produce = pl_produce,

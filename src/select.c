@@ -29,8 +29,13 @@
  * select and one per registered callback.  A future that never completes
  * keeps its callbacks, one block per select call that waited on it.
  *
- * Layering: the queue sits below futures; this file calls only the public
- * future API (is_done, on_done), never the cell.
+ * Layering: select stands above both things it waits on.  The queue
+ * (queue/) is a floor below it and knows nothing of select beyond the
+ * tag a waiter record carries: this file links records into a queue's
+ * lines and attempts through the queue's internal verbs (queue_impl.h,
+ * waitq.h).  Futures (future.c) are another floor below it, used through
+ * their public API only (is_done, on_done), never the cell.  No lower
+ * layer calls up into this file.
  */
 #include <errno.h>
 #include <stdlib.h>
