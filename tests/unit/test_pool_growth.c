@@ -226,7 +226,7 @@ Test(pool_growth, extra_threads_retire_after_the_keep_alive, .timeout = 30)
  * being created count as taking work already).
  */
 Test(pool_growth, a_flood_of_blocked_bodies_grows_to_the_work_and_no_further,
-     .timeout = 60)
+     .timeout = 30)
 {
 	baton_pool *pool = elastic_pool(1, 4 * FLOOD, 10000);
 	baton_task t[FLOOD];
