@@ -49,7 +49,11 @@
  * pushes (or hands over: a watcher queues or runs what it holds before
  * it exits) before its own worker's final drain, so nothing is stranded;
  * submitting from outside the pool while destroying it is the caller's
- * race (documented).  A pool is refcounted: what binds work to a pool
+ * race (documented).  A completion that submits a continuation while
+ * another thread destroys the pool checks `closing` again after its push:
+ * if the pool closed meanwhile, it runs what is left itself, and destroy
+ * does the same once its workers are gone, so a push that landed after
+ * the workers' final drain is never stranded.  A pool is refcounted: what binds work to a pool
  * past the call that named it (a continuation, a callback, a stream, a
  * supervisor) holds a reference, so a destroyed pool's memory stays valid
  * for them and their submissions get -EPIPE (then run inline).
@@ -188,6 +192,31 @@ exec_reap(struct baton__exec *ex, int max)
 	baton__lock_release(&pool->consumers);
 }
 
+/*
+ * Runs what is left in a closed pool's queue on this thread: for a
+ * submitter that saw `closing` only after its push (its cell may have
+ * landed after the workers' final drain), and for destroy once its
+ * workers have gone.  A cell between a submitter's exchange and its link
+ * is waited for: that submitter is about to finish.
+ */
+static void
+drain_closed(baton_pool *pool)
+{
+	struct baton__cell *cell;
+
+	for (;;) {
+		if ((cell = pop(pool)) != NULL) {
+			baton__cell_run(cell);
+			baton__cell_unref(cell); /* the queue's reference */
+			continue;
+		}
+		/* seq_cst: as the push's exchange. */
+		if (queue_looks_empty(pool, memory_order_seq_cst))
+			return;
+		sched_yield();
+	}
+}
+
 int
 baton__pool_submit(baton_pool *pool, struct baton__cell *cell)
 {
@@ -216,6 +245,16 @@ baton__pool_submit(baton_pool *pool, struct baton__cell *cell)
 						    memory_order_relaxed))
 		return 0;
 	push(pool, cell);
+	/*
+	 * seq_cst: after the push (Dekker pair with stop_workers' store).  A
+	 * pool that closed meanwhile may have drained before our cell was
+	 * linked: whatever is left runs here (a continuation or callback
+	 * bound to the pool holds a reference, so the pool is still ours).
+	 */
+	if (atomic_load_explicit(&pool->closing, memory_order_seq_cst)) {
+		drain_closed(pool);
+		return 0;
+	}
 	/*
 	 * seq_cst: the other half of the Dekker pairs with idle_wait and
 	 * give-back.  An idle watcher (the watch still WATCHED, nothing
@@ -656,8 +695,11 @@ worker_main(void *arg)
 static void
 stop_workers(baton_pool *pool)
 {
-	/* release: workers that see closing see everything queued. */
-	atomic_store_explicit(&pool->closing, true, memory_order_release);
+	/*
+	 * seq_cst: workers that see closing see everything queued, and a
+	 * submitter whose push comes later sees closing (baton__pool_submit).
+	 */
+	atomic_store_explicit(&pool->closing, true, memory_order_seq_cst);
 	baton__gate_open(&pool->idle_gate);
 	baton__ec_signal(&pool->work);
 	baton__ec_signal(&pool->monitor_ev);
@@ -668,6 +710,8 @@ stop_workers(baton_pool *pool)
 	       pool->workers != NULL)
 		pthread_cond_wait(&pool->exited, &pool->reg);
 	pthread_mutex_unlock(&pool->reg);
+	/* A push that raced the workers' final drain. */
+	drain_closed(pool);
 }
 
 void
