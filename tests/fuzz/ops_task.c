@@ -327,8 +327,9 @@ op_task_many(void)
 	if (v & 1) {
 		uint8_t w = u8();
 		struct baton_yield_many_opts o = {
-			/* limit >= n: every finished task is reported. */
-			0, (size_t)(w >> 4) + (size_t)n,
+			/* limit >= n (and >= 1, 0 is -EINVAL): every
+			 * finished task is reported. */
+			0, (size_t)(w >> 4) + (size_t)n + 1,
 			(enum baton_on_timeout)((w >> 1) % 3)
 		};
 		bool use_opts = !(w & 1);
