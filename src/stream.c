@@ -599,6 +599,24 @@ abandon_all(struct baton_stream *s)
 }
 
 /*
+ * Ends the stream on item `index`: *item reports it EXITED with reason,
+ * the running items are stopped, and the stream is over.  Returns rc.
+ */
+static int
+fail_stream(struct baton_stream *s, struct baton_stream_item *item,
+	    size_t index, const struct baton__reason *reason, int rc)
+{
+	item->index = index;
+	item->input = item_at(s->hub, index)->input;
+	item->status = BATON_EXITED;
+	item->value = NULL;
+	baton__reason_export(&item->reason, reason);
+	abandon_all(s);
+	s->over = true;
+	return rc;
+}
+
+/*
  * Scans the LIVE items for passed deadlines.  KILL_TASK abandons them and
  * queues them as timed out; EXIT fails the stream (-ETIMEDOUT, *item
  * names the item).  Recomputes check_at.
@@ -646,14 +664,7 @@ expire(struct baton_stream *s, int64_t now, struct baton_stream_item *item)
 	s->check_at = bound > now ? bound : now + NSEC_PER_MSEC;
 	if (worst == NONE)
 		return 0;
-	item->index = worst;
-	item->input = item_at(s->hub, worst)->input;
-	item->status = BATON_EXITED;
-	item->value = NULL;
-	baton__reason_export(&item->reason, &timeout_reason);
-	abandon_all(s);
-	s->over = true;
-	return -ETIMEDOUT;
+	return fail_stream(s, item, worst, &timeout_reason, -ETIMEDOUT);
 }
 
 /*
@@ -665,14 +676,8 @@ expire(struct baton_stream *s, int64_t now, struct baton_stream_item *item)
 static int
 fail_max_children(struct baton_stream *s, struct baton_stream_item *item)
 {
-	item->index = s->next_start;
-	item->input = item_at(s->hub, s->next_start)->input;
-	item->status = BATON_EXITED;
-	item->value = NULL;
-	baton__reason_export(&item->reason, &max_children_reason);
-	abandon_all(s);
-	s->over = true;
-	return -EAGAIN;
+	return fail_stream(s, item, s->next_start, &max_children_reason,
+			   -EAGAIN);
 }
 
 /* Runs a queued item on this thread if waiting could deadlock the pool. */
