@@ -787,6 +787,30 @@ baton__cell_stop(struct baton__cell *cell, unsigned int also)
 	return old;
 }
 
+void
+baton__cell_kill(struct baton__cell *cell, const struct baton__reason *reason)
+{
+	static const struct baton__deadline never = { .infinite = true };
+
+	baton__cell_request_stop(cell);
+	/* Sees our own CELL_STOP: never runs the body here. */
+	if (baton__cell_run(cell) || baton__cell_settle(cell, NULL, reason))
+		return;
+	/*
+	 * Another thread won the completion: a worker that claimed the cell
+	 * and then saw our stop, or the body's own end.  It is publishing
+	 * now; wait for on_done and the callbacks, so the cell has ended
+	 * when this call returns, whoever ended it.
+	 */
+	while (!baton__cell_published(cell)) {
+		uint32_t seen = ck_ec32_value(&cell->done);
+
+		if (baton__cell_published(cell))
+			break;
+		(void)baton__ec_wait(&cell->done, seen, &never);
+	}
+}
+
 /*
  * How long an awaiter spins for an idle worker to take its cell: a futex
  * wake-up takes 30-60 us here.

@@ -428,6 +428,33 @@ baton__cell_request_stop(struct baton__cell *cell)
 }
 
 /*
+ * Ends a cell the caller holds a reference on, now: asks it to stop, then
+ * claims it if still queued (it completes as SHUTDOWN without running its
+ * body, on this thread), else settles it with `reason`, abandoning a body
+ * that a worker holds.  The stop comes first, so a body that has not yet
+ * been entered never is (baton__cell_run sees CELL_STOP), and a body that
+ * is still running when on_done sees the cell DONE shows CELL_IN_BODY
+ * (baton__cell_in_body).  A completion that wins the race stands, and
+ * is waited for: on return the cell is published (on_done and the
+ * callbacks have run), on whichever thread completed it.  Blocks only
+ * for that other thread's publish.
+ */
+void baton__cell_kill(struct baton__cell *cell,
+		      const struct baton__reason *reason);
+
+/*
+ * Whether a thread is inside the cell's body (acquire: a body that has
+ * ended, ended before).  From on_done after an outside completion: true
+ * means the body still runs and may touch what its arg points to.
+ */
+static inline bool
+baton__cell_in_body(struct baton__cell *cell)
+{
+	return atomic_load_explicit(&cell->flags, memory_order_acquire) &
+	       CELL_IN_BODY;
+}
+
+/*
  * Hands a DONE cell's outcome over: 0 with the value (marking it taken, if
  * value is not NULL), or BATON_EXITED with the reason exported (reason.h)
  * into *reason; -EPIPE if broken.  *reason is written on BATON_EXITED only.

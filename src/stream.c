@@ -11,7 +11,9 @@
  * of finished items and the event count the owner sleeps on.  A body may
  * outlive the stream (an abandoned body runs until it returns), so the hub
  * is refcounted: one reference for the stream, one per submitted cell,
- * dropped by that cell's on_done hook.  The last one frees it.
+ * dropped by that cell's on_done hook, or, when a supervised kill
+ * completed the cell while its body still ran, by whichever of the hook
+ * and the body's end comes second (`leaving`).  The last one frees it.
  *
  * Items are strict-task cells built here rather than with
  * baton__task_spawn, because on_done must be set before submission.  Each
@@ -137,6 +139,11 @@ struct hub_item {
 	_Atomic int64_t started_ns; /* 0 until item_main runs */
 	size_t done_next;           /* done-stack link: index + 1, 0 ends */
 	size_t idx;                 /* its index */
+	/*
+	 * The body's end and an item_done that found the body still
+	 * running each add one: the second drops the cell's hub reference.
+	 */
+	atomic_uint leaving;
 	/* Linked to an owner that traps exits: its notices (a reference). */
 	struct baton__links *links;
 };
@@ -239,6 +246,7 @@ item_main(void *arg)
 {
 	struct hub_item *it = arg;
 	struct hub *hub = it->hub;
+	void *value;
 
 	if (hub->timed) {
 		int64_t t = now_ns();
@@ -247,7 +255,12 @@ item_main(void *arg)
 		atomic_store_explicit(&it->started_ns, t > 0 ? t : 1,
 				      memory_order_relaxed);
 	}
-	return hub->fn(it->input);
+	value = hub->fn(it->input);
+	/* An outside completion may have left the hub to us (item_done). */
+	if (atomic_fetch_add_explicit(&it->leaving, 1, memory_order_acq_rel) ==
+	    1)
+		hub_unref(hub);
+	return value;
 }
 
 /* on_done: runs once per cell, on the completing thread, after DONE. */
@@ -273,6 +286,17 @@ item_done(struct baton__cell *cell, void *ctx)
 	    &hub->done_top, &top, idx + 1, memory_order_release,
 	    memory_order_relaxed));
 	baton__ec_signal(&hub->ev);
+	/*
+	 * Completed from outside (a supervised kill) while a worker is in
+	 * item_main: the body still reads the hub, so the second of the two
+	 * to leave drops the reference.  A body not yet entered never is:
+	 * the kill asked it to stop first (baton__cell_kill).  acq_rel: the
+	 * one that drops sees the other's use of the hub.
+	 */
+	if (baton__cell_in_body(cell) &&
+	    atomic_fetch_add_explicit(&it->leaving, 1, memory_order_acq_rel) ==
+		0)
+		return;
 	hub_unref(hub);
 }
 
@@ -293,16 +317,17 @@ abandon(const struct baton_stream *s, struct baton__cell *cell)
 	if (!cell_done(cell)) {
 		/*
 		 * A supervised child leaves its group now, as Elixir's killed
-		 * task does: settled KILLED, its body abandoned.  relaxed: a
-		 * hint; settle's claim decides.
+		 * task does: settled KILLED, its body abandoned (the hub stays
+		 * the body's until it ends: item_done).  Otherwise: a queued
+		 * item is claimed here and completes without running; a
+		 * running one is left to finish.
 		 */
-		if (s->sup != NULL &&
-		    atomic_load_explicit(&cell->state, memory_order_relaxed) ==
-			BATON_TASK_RUNNING)
-			(void)baton__cell_settle(cell, NULL, &killed_reason);
-		baton__cell_request_stop(cell);
-		/* Still queued: claimed here, completed without running. */
-		baton__cell_run(cell);
+		if (s->sup != NULL) {
+			baton__cell_kill(cell, &killed_reason);
+		} else {
+			baton__cell_request_stop(cell);
+			baton__cell_run(cell);
+		}
 	}
 	baton__cell_unref(cell);
 }
@@ -430,6 +455,7 @@ add_input(struct baton_stream *s, void *input)
 	it->hub = s->hub;
 	it->input = input;
 	atomic_init(&it->started_ns, 0);
+	atomic_init(&it->leaving, 0);
 	it->done_next = 0;
 	it->links = NULL;
 	it->idx = s->n++;

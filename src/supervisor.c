@@ -593,10 +593,10 @@ baton_supervisor_children(baton_supervisor *sup,
 }
 
 /*
- * Ends a cell we hold a reference on, now: a running body is abandoned
- * with `reason` (settled first, so a reply after this call is no reply),
- * then asked to stop; a queued one is claimed here and completes as
- * SHUTDOWN without running its body.  child_done then runs on this
+ * Ends a cell we hold a reference on, now (baton__cell_kill): a queued
+ * one is claimed here and completes as SHUTDOWN without running its body;
+ * a running body is abandoned with `reason`, settled before this call
+ * returns, so a reply after it is no reply.  child_done then runs on this
  * thread, unless a reply won the race.  reason NULL: only stop and claim
  * (a running body is left to finish).  Lock not held.
  */
@@ -608,14 +608,7 @@ end_child(struct baton__cell *cell, const struct baton__reason *reason)
 		baton__cell_run(cell);
 		return;
 	}
-	/* relaxed: a hint; settle's claim decides. */
-	if (atomic_load_explicit(&cell->state, memory_order_relaxed) ==
-	    BATON_TASK_RUNNING)
-		(void)baton__cell_settle(cell, NULL, reason);
-	baton__cell_request_stop(cell);
-	/* Sees our own CELL_STOP: never runs the body here. */
-	if (!baton__cell_run(cell))
-		(void)baton__cell_settle(cell, NULL, reason); /* claimed since */
+	baton__cell_kill(cell, reason);
 }
 
 int
