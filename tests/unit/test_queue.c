@@ -1082,6 +1082,57 @@ Test(queue, close_wakes_blocked_batch_poppers, .timeout = 10)
 }
 
 /*
+ * More blocked callers than a close wakes in one batch (16 futex words),
+ * closed as soon as all are linked (the last perhaps still spinning):
+ * every one returns -EPIPE, or the test times out.  Poppers on an empty
+ * queue and pushers on a full one, buffered and rendezvous.  Which
+ * records spin when the close lands is up to the scheduler; the batch
+ * boundary cases are pinned down in test_waitq.c.
+ */
+#define CROWD 24
+
+static void
+close_wakes_a_crowd_of(size_t capacity, enum op_kind kind)
+{
+	for (int round = 0; round < 6; round++) {
+		baton_queue *q = make_queue(capacity, NULL);
+		struct op ops[CROWD];
+
+		/* Pushers need a full queue; poppers an empty one. */
+		for (size_t i = 0; kind == OP_PUSH && i < capacity; i++)
+			cr_assert_eq(baton_queue_push(q, TOK(i)), 0);
+		for (size_t i = 0; i < CROWD; i++) {
+			op_init(&ops[i], q, kind, 0);
+			ops[i].item = TOK(i);
+			op_start(&ops[i]);
+		}
+		wait_for_waiters(q, CROWD);
+		cr_assert_eq(baton_queue_close(q), 0);
+		for (size_t i = 0; i < CROWD; i++) {
+			ptrdiff_t rc = op_join(&ops[i]);
+
+			cr_assert_eq(rc, -EPIPE, "round %d: caller %zu "
+				     "returned %td", round, i, rc);
+		}
+		baton_queue_destroy(q);
+	}
+}
+
+Test(queue, close_wakes_a_crowd_of_poppers_larger_than_a_wake_batch,
+     .timeout = 10)
+{
+	close_wakes_a_crowd_of(4, OP_POP);
+	close_wakes_a_crowd_of(0, OP_POP);
+}
+
+Test(queue, close_wakes_a_crowd_of_pushers_larger_than_a_wake_batch,
+     .timeout = 10)
+{
+	close_wakes_a_crowd_of(2, OP_PUSH);
+	close_wakes_a_crowd_of(0, OP_PUSH);
+}
+
+/*
  * Fills a queue of capacity 2 with malloc'd items, blocks NTHREADS pushers
  * of malloc'd items on it, then closes it with close_discard (discard) or
  * close: every pusher returns -EPIPE and still owns its item.
