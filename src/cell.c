@@ -728,16 +728,23 @@ baton__cell_run(struct baton__cell *cell)
 		memory_order_acq_rel, memory_order_relaxed))
 		return false;
 	/*
-	 * acq_rel: announce the body before looking for a stop request.
-	 * Both are read-modify-writes of `flags`, so a canceller either sees
-	 * IN_BODY (and waits for it to clear) or we see STOP.
+	 * Announce the body unless a stop came first, by a CAS on `flags`:
+	 * the stop is a read-modify-write of the same word, so a canceller
+	 * either sees IN_BODY (and waits for it to clear) or we see STOP.
+	 * IN_BODY is never set for a body that will not run, not even for
+	 * a moment: an on_done that finds it set after an outside
+	 * completion knows the body still runs (stream.c's item_done).
+	 * acq_rel on success, acquire on a failure or a stop seen: the
+	 * stopper's writes are ours either way.
 	 */
-	flags = atomic_fetch_or_explicit(&cell->flags, CELL_IN_BODY,
-					 memory_order_acq_rel);
+	flags = atomic_load_explicit(&cell->flags, memory_order_acquire);
+	while (!(flags & CELL_STOP) &&
+	       !atomic_compare_exchange_weak_explicit(
+		   &cell->flags, &flags, flags | CELL_IN_BODY,
+		   memory_order_acq_rel, memory_order_acquire))
+		;
 	if (flags & CELL_STOP) {
 		/* Counted as cancelled when the stop was requested. */
-		atomic_fetch_and_explicit(&cell->flags, ~CELL_IN_BODY,
-					  memory_order_release);
 		if (flags & CELL_CANCELLED)
 			baton__cell_settle_cancelled(cell);
 		else

@@ -438,11 +438,17 @@ inline cell_run()
 		LOAD(f, flags);
 		atomic { ALIVE; flags = flags | F_IN_BODY };
 #else
-		atomic { ALIVE; f = flags; flags = flags | F_IN_BODY };	/* acq_rel */
+		/* the CAS loop: IN_BODY only if no stop came first (acq_rel) */
+		atomic {
+			ALIVE; f = flags;
+			if
+			:: (f & F_STOP) == 0 -> flags = flags | F_IN_BODY
+			:: else -> skip
+			fi
+		};
 #endif
 		if
 		:: (f & F_STOP) != 0 ->
-			atomic { ALIVE; flags = flags & ~F_IN_BODY };
 			if
 			:: (f & F_CANCELLED) != 0 -> settle_cancelled()
 			:: else -> settle(V_NULL, R_STOPPED)
