@@ -801,13 +801,15 @@ baton__cell_kill(struct baton__cell *cell, const struct baton__reason *reason)
 
 	baton__cell_request_stop(cell);
 	/* Sees our own CELL_STOP: never runs the body here. */
-	if (baton__cell_run(cell) || baton__cell_settle(cell, NULL, reason))
-		return;
+	if (!baton__cell_run(cell))
+		(void)baton__cell_settle(cell, NULL, reason);
 	/*
-	 * Another thread won the completion: a worker that claimed the cell
-	 * and then saw our stop, or the body's own end.  It is publishing
-	 * now; wait for on_done and the callbacks, so the cell has ended
-	 * when this call returns, whoever ended it.
+	 * Whoever won the completion has published it, or is publishing it
+	 * now: this thread, a worker that claimed the cell and then saw our
+	 * stop, the body's own end, or another kill (whose settle can beat
+	 * the stop path of a claim made here: tests/models/stream_hub.pml
+	 * found that).  Wait for on_done and the callbacks, so the cell has
+	 * ended when this call returns, whoever ended it.
 	 */
 	while (!baton__cell_published(cell)) {
 		uint32_t seen = ck_ec32_value(&cell->done);

@@ -14,6 +14,7 @@
  * dropped by that cell's on_done hook, or, when a supervised kill
  * completed the cell while its body still ran, by whichever of the hook
  * and the body's end comes second (`leaving`).  The last one frees it.
+ * tests/models/stream_hub.pml checks this hand-off against the kill.
  *
  * Items are strict-task cells built here rather than with
  * baton__task_spawn, because on_done must be set before submission.  Each

@@ -54,6 +54,13 @@ xproc/MUTANT-plain-bump       |xproc_wake.pml |-DMUTANT_PLAIN_BUMP           |sa
 xproc/MUTANT-no-flag          |xproc_wake.pml |-DMUTANT_NO_FLAG              |safety|fail|invalid end state
 xproc/MUTANT-separate-flag    |xproc_wake.pml |-DMUTANT_SEPARATE_FLAG        |safety|fail|invalid end state
 xproc/WITNESS-a-popper-sleeps |xproc_wake.pml |-DWITNESS=1                   |safety|fail|assertion violated
+stream/hub-kill               |stream_hub.pml |                              |safety|pass|
+stream/hub-two-kills          |stream_hub.pml |-DKILLERS=2                   |safety|pass|
+stream/WITNESS-hub-handed-on  |stream_hub.pml |-DWITNESS=1                   |safety|fail|assertion violated
+stream/MUTANT-fetch-or-announce|stream_hub.pml|-DMUTANT_FETCH_OR_ANNOUNCE    |safety|fail|hub_refs==0
+stream/MUTANT-no-handoff      |stream_hub.pml |-DMUTANT_NO_HANDOFF           |safety|fail|!(hub_freed)
+stream/MUTANT-settle-first    |stream_hub.pml |-DMUTANT_SETTLE_FIRST         |safety|fail|!(hub_freed)
+stream/MUTANT-no-publish-wait |stream_hub.pml |-DMUTANT_NO_PUBLISH_WAIT -DKILLERS=2|safety|fail|published
 '
 
 trim() { local s=$1; s=${s#"${s%%[![:space:]]*}"}; s=${s%"${s##*[![:space:]]}"}; printf '%s' "$s"; }
