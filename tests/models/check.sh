@@ -54,6 +54,27 @@ xproc/MUTANT-plain-bump       |xproc_wake.pml |-DMUTANT_PLAIN_BUMP           |sa
 xproc/MUTANT-no-flag          |xproc_wake.pml |-DMUTANT_NO_FLAG              |safety|fail|invalid end state
 xproc/MUTANT-separate-flag    |xproc_wake.pml |-DMUTANT_SEPARATE_FLAG        |safety|fail|invalid end state
 xproc/WITNESS-a-popper-sleeps |xproc_wake.pml |-DWITNESS=1                   |safety|fail|assertion violated
+rdv/handoff                   |rendezvous.pml |-DSCEN=1 -DSPINS=3            |safety|pass|
+rdv/close-3-poppers-batch1    |rendezvous.pml |-DSCEN=2 -DBATCH=1              |safety|pass|
+rdv/close-3-poppers-batch2    |rendezvous.pml |-DSCEN=2 -DBATCH=2              |safety|pass|
+rdv/close-races-handoff       |rendezvous.pml |-DSCEN=3                      |safety|pass|
+rdv/try-push-cancelled-popper |rendezvous.pml |-DSCEN=4                      |safety|pass|
+rdv/timed-push-try-pop        |rendezvous.pml |-DSCEN=5                      |safety|pass|
+rdv/two-pushers-in-line       |rendezvous.pml |-DSCEN=6                      |safety|pass|
+rdv/cancelled-pusher-try-pop  |rendezvous.pml |-DSCEN=7                      |safety|pass|
+rdv/MUTANT-late-item          |rendezvous.pml |-DSCEN=1 -DMUTANT_LATE_ITEM    |safety|fail|got==handed
+rdv/MUTANT-wake-before-claim  |rendezvous.pml |-DSCEN=1 -DMUTANT_WAKE_BEFORE_CLAIM|safety|fail|invalid end state
+rdv/MUTANT-skip-sleeper       |rendezvous.pml |-DSCEN=1 -DMUTANT_SKIP_SLEEPER |safety|fail|invalid end state
+rdv/MUTANT-no-announce        |rendezvous.pml |-DSCEN=1 -DMUTANT_NO_ANNOUNCE  |safety|fail|invalid end state
+rdv/MUTANT-closed-unlocked    |rendezvous.pml |-DSCEN=3 -DMUTANT_CLOSED_UNLOCKED|safety|fail|invalid end state
+rdv/MUTANT-one-batch          |rendezvous.pml |-DSCEN=2 -DBATCH=1 -DMUTANT_ONE_BATCH|safety|fail|invalid end state
+rdv/MUTANT-old-batch          |rendezvous.pml |-DSCEN=2 -DBATCH=1 -DMUTANT_OLD_BATCH|safety|fail|invalid end state
+rdv/MUTANT-ignore-claim       |rendezvous.pml |-DSCEN=4 -DMUTANT_IGNORE_CLAIM |safety|fail|taken[x]==1
+rdv/MUTANT-ignore-claim-pop   |rendezvous.pml |-DSCEN=5 -DMUTANT_IGNORE_CLAIM |safety|fail|taken[got]==1
+rdv/MUTANT-no-unlink          |rendezvous.pml |-DSCEN=4 -DMUTANT_NO_UNLINK    |safety|fail|alive[p]
+rdv/MUTANT-no-unlink-pusher   |rendezvous.pml |-DSCEN=7 -DMUTANT_NO_UNLINK    |safety|fail|alive[p]
+rdv/WITNESS-a-waiter-sleeps   |rendezvous.pml |-DSCEN=1 -DWITNESS=1          |safety|fail|!(ever_slept)
+rdv/WITNESS-close-batches     |rendezvous.pml |-DSCEN=2 -DBATCH=1 -DWITNESS=2|safety|fail|!(second_batch)
 '
 
 trim() { local s=$1; s=${s#"${s%%[![:space:]]*}"}; s=${s%"${s##*[![:space:]]}"}; printf '%s' "$s"; }
