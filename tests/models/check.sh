@@ -35,6 +35,8 @@ queue/MUTANT-no-recheck       |queue_wait.pml |-DSCEN=1 -DMUTANT_NO_RECHECK   |s
 queue/MUTANT-no-recheck-2p    |queue_wait.pml |-DSCEN=4 -DMUTANT_NO_RECHECK   |safety|fail|invalid end state
 queue/MUTANT-early-check      |queue_wait.pml |-DSCEN=1 -DMUTANT_EARLY_CHECK  |safety|fail|invalid end state
 queue/MUTANT-no-announce      |queue_wait.pml |-DSCEN=1 -DMUTANT_NO_ANNOUNCE  |safety|fail|invalid end state
+queue/close-3-poppers-batch1  |queue_wait.pml |-DSCEN=6 -DBATCH=1 -DSPURIOUS=0|safety|pass|
+queue/MUTANT-old-batch        |queue_wait.pml |-DSCEN=6 -DBATCH=1 -DMUTANT_OLD_BATCH|safety|fail|invalid end state
 queue/WITNESS-a-waiter-sleeps |queue_wait.pml |-DSCEN=1 -DWITNESS=1          |safety|fail|assertion violated
 cell/future-cancel            |result_cell.pml|-DSCEN=1                      |safety|pass|
 cell/future-two-stops         |result_cell.pml|-DSCEN=3                      |safety|pass|
