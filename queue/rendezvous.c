@@ -37,6 +37,9 @@
  * on one core: measured against Go's unbuffered channel on a loaded
  * 2-vCPU VM, a context switch per item is the floor when the partner is
  * not running at the same time.
+ *
+ * Model: tests/models/rendezvous.pml checks the handoff, the sleep and
+ * wake, cancellation and close's batched wakes; change it with them.
  */
 #include <errno.h>
 #include <sched.h>

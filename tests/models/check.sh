@@ -35,6 +35,8 @@ queue/MUTANT-no-recheck       |queue_wait.pml |-DSCEN=1 -DMUTANT_NO_RECHECK   |s
 queue/MUTANT-no-recheck-2p    |queue_wait.pml |-DSCEN=4 -DMUTANT_NO_RECHECK   |safety|fail|invalid end state
 queue/MUTANT-early-check      |queue_wait.pml |-DSCEN=1 -DMUTANT_EARLY_CHECK  |safety|fail|invalid end state
 queue/MUTANT-no-announce      |queue_wait.pml |-DSCEN=1 -DMUTANT_NO_ANNOUNCE  |safety|fail|invalid end state
+queue/close-3-poppers-batch1  |queue_wait.pml |-DSCEN=6 -DBATCH=1 -DSPURIOUS=0|safety|pass|
+queue/MUTANT-old-batch        |queue_wait.pml |-DSCEN=6 -DBATCH=1 -DMUTANT_OLD_BATCH|safety|fail|invalid end state
 queue/WITNESS-a-waiter-sleeps |queue_wait.pml |-DSCEN=1 -DWITNESS=1          |safety|fail|assertion violated
 cell/future-cancel            |result_cell.pml|-DSCEN=1                      |safety|pass|
 cell/future-two-stops         |result_cell.pml|-DSCEN=3                      |safety|pass|
@@ -61,6 +63,27 @@ stream/MUTANT-fetch-or-announce|stream_hub.pml|-DMUTANT_FETCH_OR_ANNOUNCE    |sa
 stream/MUTANT-no-handoff      |stream_hub.pml |-DMUTANT_NO_HANDOFF           |safety|fail|!(hub_freed)
 stream/MUTANT-settle-first    |stream_hub.pml |-DMUTANT_SETTLE_FIRST         |safety|fail|!(hub_freed)
 stream/MUTANT-no-publish-wait |stream_hub.pml |-DMUTANT_NO_PUBLISH_WAIT -DKILLERS=2|safety|fail|published
+rdv/handoff                   |rendezvous.pml |-DSCEN=1 -DSPINS=3            |safety|pass|
+rdv/close-3-poppers-batch1    |rendezvous.pml |-DSCEN=2 -DBATCH=1              |safety|pass|
+rdv/close-3-poppers-batch2    |rendezvous.pml |-DSCEN=2 -DBATCH=2              |safety|pass|
+rdv/close-races-handoff       |rendezvous.pml |-DSCEN=3                      |safety|pass|
+rdv/try-push-cancelled-popper |rendezvous.pml |-DSCEN=4                      |safety|pass|
+rdv/timed-push-try-pop        |rendezvous.pml |-DSCEN=5                      |safety|pass|
+rdv/two-pushers-in-line       |rendezvous.pml |-DSCEN=6                      |safety|pass|
+rdv/cancelled-pusher-try-pop  |rendezvous.pml |-DSCEN=7                      |safety|pass|
+rdv/MUTANT-late-item          |rendezvous.pml |-DSCEN=1 -DMUTANT_LATE_ITEM    |safety|fail|got==handed
+rdv/MUTANT-wake-before-claim  |rendezvous.pml |-DSCEN=1 -DMUTANT_WAKE_BEFORE_CLAIM|safety|fail|invalid end state
+rdv/MUTANT-skip-sleeper       |rendezvous.pml |-DSCEN=1 -DMUTANT_SKIP_SLEEPER |safety|fail|invalid end state
+rdv/MUTANT-no-announce        |rendezvous.pml |-DSCEN=1 -DMUTANT_NO_ANNOUNCE  |safety|fail|invalid end state
+rdv/MUTANT-closed-unlocked    |rendezvous.pml |-DSCEN=3 -DMUTANT_CLOSED_UNLOCKED|safety|fail|invalid end state
+rdv/MUTANT-one-batch          |rendezvous.pml |-DSCEN=2 -DBATCH=1 -DMUTANT_ONE_BATCH|safety|fail|invalid end state
+rdv/MUTANT-old-batch          |rendezvous.pml |-DSCEN=2 -DBATCH=1 -DMUTANT_OLD_BATCH|safety|fail|invalid end state
+rdv/MUTANT-ignore-claim       |rendezvous.pml |-DSCEN=4 -DMUTANT_IGNORE_CLAIM |safety|fail|taken[x]==1
+rdv/MUTANT-ignore-claim-pop   |rendezvous.pml |-DSCEN=5 -DMUTANT_IGNORE_CLAIM |safety|fail|taken[got]==1
+rdv/MUTANT-no-unlink          |rendezvous.pml |-DSCEN=4 -DMUTANT_NO_UNLINK    |safety|fail|alive[p]
+rdv/MUTANT-no-unlink-pusher   |rendezvous.pml |-DSCEN=7 -DMUTANT_NO_UNLINK    |safety|fail|alive[p]
+rdv/WITNESS-a-waiter-sleeps   |rendezvous.pml |-DSCEN=1 -DWITNESS=1          |safety|fail|!(ever_slept)
+rdv/WITNESS-close-batches     |rendezvous.pml |-DSCEN=2 -DBATCH=1 -DWITNESS=2|safety|fail|!(second_batch)
 '
 
 trim() { local s=$1; s=${s#"${s%%[![:space:]]*}"}; s=${s%"${s##*[![:space:]]}"}; printf '%s' "$s"; }

@@ -49,7 +49,7 @@
  *   - a pop returns -EPIPE only once the queue is closed and empty.
  *
  * Switches (spin -D...):
- *   SCEN=1..5    the scenario (see init below), CAP=1|2 the capacity,
+ *   SCEN=1..6    the scenario (see init below), CAP=1|2 the capacity,
  *   SPURIOUS=n   spurious wakeups allowed per run (default 1),
  *   TIMEOUTS=n   deadlines that may pass per run (default 1),
  *   WITNESS=1    asserts that no thread ever sleeps on its futex: must
@@ -60,7 +60,14 @@
  *                        claim CAS (the Dekker order broken): must FAIL;
  *   MUTANT_NO_ANNOUNCE   a waiter sleeps on its word without marking it
  *                        SLEEPING, so a claimer skips the futex wake:
- *                        must FAIL.
+ *                        must FAIL;
+ *   BATCH=n              baton__waitq_wake's batch of futex wakes (16 in
+ *                        C; without BATCH one batch holds every waiter);
+ *                        SCEN=6 has three poppers block and a closer;
+ *   MUTANT_OLD_BATCH     (with BATCH) a wake goes on only while a round
+ *                        claimed exactly BATCH waiters, the condition
+ *                        before commit c9939df: a round that also claimed
+ *                        a spinner stops early: must FAIL (lost wakeup).
  */
 
 #ifndef CAP
@@ -76,7 +83,11 @@
 #define TIMEOUTS 1
 #endif
 
+#if SCEN == 6
+#define NPROC 5		/* init (pid 0) + four threads */
+#else
 #define NPROC 4		/* init (pid 0) + three threads */
+#endif
 #define NITEMS 3
 #define PUSH 0
 #define POP 1
@@ -165,6 +176,8 @@ inline deadline_check()
 /* ---- waitq.c --------------------------------------------------------- */
 
 /* baton__waitq_wake(line, n, reason); n == 0: all. */
+#ifndef BATCH
+/* One batch holds every waiter: one critical section claims them all. */
 inline wake(line, n, reason)
 {
 	nwake = 0;
@@ -197,6 +210,66 @@ inline wake(line, n, reason)
 	if :: pending & 4 -> futex_wake(2) :: else -> skip fi;
 	if :: pending & 8 -> futex_wake(3) :: else -> skip fi
 }
+#else
+/*
+ * With a batch of BATCH wakes (16 in C): claims stop when the batch holds
+ * BATCH sleepers (a spinner's claim takes no room); the batch is woken
+ * after the unlock; again while the batch was full.
+ */
+inline wake(line, n, reason)
+{
+	nwake = 0;
+	do
+	:: bn = 0;
+	   nround = 0;
+	   pending = 0;
+	   atomic {	/* claim_locked, under the line's lock */
+		do
+		:: linked[line] == 0 || (n != 0 && nwake == n) || bn >= BATCH ->
+			break
+		:: else ->
+			if
+			:: linked[line] & 2 -> p = 1
+			:: linked[line] & 4 -> p = 2
+			:: linked[line] & 8 -> p = 3
+			:: linked[line] & 16 -> p = 4
+			fi;
+			linked[line] = linked[line] & ~(1 << p);
+			count[line]--;
+			if
+			:: OPEN(word[p]) ->
+				if
+				:: word[p] == SLEEPING ->
+					pending = pending | (1 << p); bn++
+				:: else -> skip
+				fi;
+				word[p] = reason;
+				nwake++;
+				nround++
+			:: else -> skip
+			fi
+		od
+	   }
+	   /* after the unlock: the futex wakes */
+	   if :: pending & 2 -> futex_wake(1) :: else -> skip fi;
+	   if :: pending & 4 -> futex_wake(2) :: else -> skip fi;
+	   if :: pending & 8 -> futex_wake(3) :: else -> skip fi;
+	   if :: pending & 16 -> futex_wake(4) :: else -> skip fi;
+#ifdef MUTANT_OLD_BATCH
+	   /* the old loop condition: a round that claimed a batch exactly */
+	   if
+	   :: nround == BATCH && (n == 0 || nwake < n) -> skip
+	   :: else -> break
+	   fi
+#else
+	   if
+	   :: bn >= BATCH && (n == 0 || nwake < n) -> skip
+	   :: else -> break
+	   fi
+#endif
+	od
+}
+#endif
 
 /* ---- queue.c: one non-blocking attempt -------------------------------- */
 
@@ -443,7 +516,7 @@ inline close_queue()
 /* Pushes items first..last (blocking); records -EPIPE. */
 proctype pusher(byte first; byte last)
 {
-	byte t, h, s, c, p, v, got, nwake, pending, x, r;
+	byte t, h, s, c, p, v, got, nwake, pending, x, r, bn, nround;
 	bool ok, rdy, timed, expired;
 
 	x = first;
@@ -465,7 +538,7 @@ proctype pusher(byte first; byte last)
  */
 proctype popper(byte n; bool timed_first)
 {
-	byte t, h, s, c, p, v, got, nwake, pending, k, r;
+	byte t, h, s, c, p, v, got, nwake, pending, k, r, bn, nround;
 	bool ok, rdy, timed, expired;
 
 	timed = timed_first;
@@ -484,14 +557,14 @@ proctype popper(byte n; bool timed_first)
 
 proctype closer()
 {
-	byte p, nwake, pending;
+	byte p, nwake, pending, bn, nround;
 
 	close_queue()
 }
 
 proctype push_then_close(byte x)
 {
-	byte t, h, s, c, p, v, got, nwake, pending, r;
+	byte t, h, s, c, p, v, got, nwake, pending, r, bn, nround;
 	bool ok, rdy, timed, expired;
 
 	transfer(PUSH, x);
@@ -532,6 +605,12 @@ init {
 		/* a timed pop */
 		run pusher(1, 2);
 		run popper(2, true)
+#elif SCEN == 6
+		/* close wakes three blocked poppers, in batches (-DBATCH=1) */
+		run popper(0, false);
+		run popper(0, false);
+		run popper(0, false);
+		run closer()
 #endif
 	}
 	/* Every thread has finished (else: an invalid end state). */
