@@ -249,7 +249,10 @@ BATON_API ptrdiff_t baton_supervisor_children(baton_supervisor *sup,
  * first.  A child not started yet never runs; a running body is asked to
  * stop and abandoned (see the overview).  Does not consume the handle:
  * its owner still awaits it.  Errors: -EINVAL, -ESTALE, -ESRCH (not a
- * child of sup, or already ended).  Thread safety: any thread.
+ * child of sup, or already ended).  Blocking: only while another thread
+ * that completed the child at the same moment (its worker, its body's
+ * end, a shutdown) finishes that completion, on_failure included.
+ * Thread safety: any thread.
  * Ordering: the request happens-before baton_should_stop() sees it.
  */
 BATON_API int baton_supervisor_terminate_child(baton_supervisor *sup,
