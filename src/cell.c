@@ -799,9 +799,8 @@ baton__cell_kill(struct baton__cell *cell, const struct baton__reason *reason)
 {
 	static const struct baton__deadline never = { .infinite = true };
 
-	baton__cell_request_stop(cell);
-	/* Sees our own CELL_STOP: never runs the body here. */
-	if (!baton__cell_run(cell))
+	/* A claim here sees our own CELL_STOP: never runs the body. */
+	if (!baton__cell_stop_queued(cell))
 		(void)baton__cell_settle(cell, NULL, reason);
 	/*
 	 * Whoever won the completion has published it, or is publishing it

@@ -428,6 +428,18 @@ baton__cell_request_stop(struct baton__cell *cell)
 }
 
 /*
+ * Asks the cell to stop, then claims it if still queued: it completes as
+ * SHUTDOWN without running its body, on this thread.  True if this call
+ * claimed it; a body that a worker holds is left to finish.
+ */
+static inline bool
+baton__cell_stop_queued(struct baton__cell *cell)
+{
+	baton__cell_request_stop(cell);
+	return baton__cell_run(cell);
+}
+
+/*
  * Ends a cell the caller holds a reference on, now: asks it to stop, then
  * claims it if still queued (it completes as SHUTDOWN without running its
  * body, on this thread), else settles it with `reason`, abandoning a body

@@ -323,12 +323,10 @@ abandon(const struct baton_stream *s, struct baton__cell *cell)
 		 * item is claimed here and completes without running; a
 		 * running one is left to finish.
 		 */
-		if (s->sup != NULL) {
+		if (s->sup != NULL)
 			baton__cell_kill(cell, &killed_reason);
-		} else {
-			baton__cell_request_stop(cell);
-			baton__cell_run(cell);
-		}
+		else
+			(void)baton__cell_stop_queued(cell);
 	}
 	baton__cell_unref(cell);
 }
@@ -903,10 +901,12 @@ stream_new(baton_stream **out, baton_task_fn fn,
 	s->hub = hub;
 	s->pool = o.pool;
 	s->linked = linked;
-	/* Its memory outlives a destroy: later items then get -EPIPE. */
+	/*
+	 * The pool's memory, and the supervisor's, outlive a destroy of
+	 * either: later items then get -EPIPE.
+	 */
 	if ((s->sup = sup) != NULL)
 		baton__supervisor_ref(sup);
-	/* Its memory outlives a destroy: later items then get -EPIPE. */
 	baton__pool_ref(s->pool);
 	s->destroy = o.destroy;
 	s->max = o.max_concurrency < max_hint ? o.max_concurrency : max_hint;

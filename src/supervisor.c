@@ -603,12 +603,10 @@ baton_supervisor_children(baton_supervisor *sup,
 static void
 end_child(struct baton__cell *cell, const struct baton__reason *reason)
 {
-	if (reason == NULL) {
-		baton__cell_request_stop(cell);
-		baton__cell_run(cell);
-		return;
-	}
-	baton__cell_kill(cell, reason);
+	if (reason == NULL)
+		(void)baton__cell_stop_queued(cell);
+	else
+		baton__cell_kill(cell, reason);
 }
 
 int
