@@ -53,10 +53,11 @@
  * another thread destroys the pool checks `closing` again after its push:
  * if the pool closed meanwhile, it runs what is left itself, and destroy
  * does the same once its workers are gone, so a push that landed after
- * the workers' final drain is never stranded.  A pool is refcounted: what binds work to a pool
- * past the call that named it (a continuation, a callback, a stream, a
- * supervisor) holds a reference, so a destroyed pool's memory stays valid
- * for them and their submissions get -EPIPE (then run inline).
+ * the workers' final drain is never stranded.  A pool is refcounted:
+ * what binds work to a pool past the call that named it (a continuation,
+ * a callback, a stream, a supervisor) holds a reference, so a destroyed
+ * pool's memory stays valid for them and their submissions get -EPIPE
+ * (then run inline).
  *
  * Threads beyond the base and the monitor that adds them: growth.c.  The
  * default pool, exit and fork: default_pool.c.

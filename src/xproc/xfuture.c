@@ -14,8 +14,9 @@
  * copy/borrow read it without the lock; take is one CAS on `taken`.
  *
  * References: refs[slot][row] counts each process's references, slot.refs
- * all of them, queue-held ones and the promise's (slot.promise) included.  A process changes only its own
- * row's count (under the lock); a cleaner zeroes a dead row's.
+ * all of them, queue-held ones and the promise's (slot.promise) included.
+ * A process changes only its own row's count (under the lock); a cleaner
+ * zeroes a dead row's.
  *
  * A waiter spins (wait.c: adaptive, at most spin_ns), then sleeps on the
  * state word (a count of sleepers beside it, wait.c) in slices of

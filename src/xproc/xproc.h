@@ -173,8 +173,9 @@ int baton__xfutex_wake(xu32 *word, int n);
 
 struct baton__deadline;
 /*
- * Spins until *word & mask differs from seen & mask (true) or about *budget ns pass
- * (false), never past d; adapts *budget (wait.c).  Any thread.
+ * Spins until *word & mask differs from seen & mask (true) or about
+ * *budget ns pass (false), never past d; adapts *budget (wait.c).  Any
+ * thread.
  */
 bool baton__xspin(baton_shm *seg, atomic_long *budget, xu32 *word,
 		  uint32_t seen, uint32_t mask,

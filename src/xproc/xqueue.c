@@ -21,11 +21,12 @@
  * publish wedges every later producer).
  *
  * Waiting: `seq` moves on every change (push, pop, close, a role ending),
- * and its bit 0 says someone sleeps on it (wait.c).
- * A waiter reads it under the lock, spins (wait.c: adaptive, at most
- * spin_ns), then sleeps on it (wait.c's flag protocol) in slices of BATON_SHM_CHECK_MS; before each sleep it checks the liveness of
- * the processes whose role it depends on (producers for a popper, consumers
- * for a pusher) and cleans after a dead one, which sets EOF/NOCONS.
+ * and its bit 0 says someone sleeps on it (wait.c).  A waiter reads it
+ * under the lock, spins (wait.c: adaptive, at most spin_ns), then sleeps
+ * on it (wait.c's flag protocol) in slices of BATON_SHM_CHECK_MS; before
+ * each sleep it checks the liveness of the processes whose role it
+ * depends on (producers for a popper, consumers for a pusher) and cleans
+ * after a dead one, which sets EOF/NOCONS.
  */
 #include "xproc.h"
 
