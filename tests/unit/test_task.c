@@ -1817,6 +1817,18 @@ Test(task, await_many_notices_a_later_failure_while_an_earlier_task_runs,
 	cr_assert_eq(atomic_load(&destroyed), 2);
 }
 
+/* Waits (by polling the info) until the task is DONE. */
+static void
+wait_done(const baton_task *t)
+{
+	struct baton_task_info info;
+
+	do {
+		cr_assert_eq(baton_task_info(t, &info), 0);
+		sched_yield();
+	} while (info.state != BATON_TASK_DONE);
+}
+
 Test(task,
      await_many_timing_out_reports_the_first_unfinished_task_and_consumes_all,
      .timeout = 15)
@@ -1836,6 +1848,7 @@ Test(task,
 	ts[2] = spawn_on(pool, coop_body, &c2);
 	wait_for(&c1.started, 1);
 	wait_for(&c2.started, 1);
+	wait_done(&ts[0]); /* queued at the deadline, it would never run */
 	start = now_ns();
 	rc = baton_task_await_many(ts, 3, 150, vals, &failed, NULL);
 	ms = ms_since(start);
@@ -2628,18 +2641,6 @@ Test(task, yield_many_racing_the_last_replies_reports_every_task,
 /* Issue 13: where baton followed Elixir less closely                  */
 /* ------------------------------------------------------------------ */
 
-/* Waits (by polling the info) until the task is DONE. */
-static void
-wait_done(const baton_task *t)
-{
-	struct baton_task_info info;
-
-	do {
-		cr_assert_eq(baton_task_info(t, &info), 0);
-		sched_yield();
-	} while (info.state != BATON_TASK_DONE);
-}
-
 /* Item 1: limit 1 over three finished tasks reports one, touches none else. */
 Test(task, yield_many_with_limit_reports_exactly_limit_replies_and_leaves_the_rest,
      .timeout = 15)
@@ -2836,7 +2837,12 @@ Test(task, yield_and_await_many_report_an_exit_normal_as_an_exit,
 	void *values[2];
 	size_t failed = 99;
 
+	/*
+	 * The reply must be in before the failure: a task still queued when
+	 * await_many fails is stopped unrun, and its value never made.
+	 */
 	ts[0] = spawn_on(pool, double_it, TOK(1));
+	wait_done(&ts[0]);
 	ts[1] = spawn_on(pool, exit_normal_body, TOK(2));
 	cr_assert_eq(baton_task_await_many(ts, 2, LONG_MS, values, &failed,
 					   &why), BATON_EXITED);
