@@ -408,9 +408,10 @@ Test(pool, stats_count_live_tasks_until_they_are_released, .timeout = 15)
 	gated_init(&g1, &gate, 1);
 	gated_init(&g2, &gate, 2);
 	t1 = spawn_on(pool, gated_body, &g1, NULL);
+	/* Running before t2 is queued: no start order is promised. */
+	wait_for(&g1.started, 1);
 	t2 = spawn_on(pool, gated_body, &g2, NULL);
 	cr_assert_eq(baton_task_completed(&done, NULL, NULL), 0);
-	wait_for(&g1.started, 1);
 	st = stats_of(pool);
 	cr_assert_eq(st.live, 2, "live %zu: one running, one queued", st.live);
 	cr_assert_eq(st.spawned, 2);

@@ -429,6 +429,9 @@ Test(reason, yield_many_fills_failures_and_clears_the_rest)
 	cr_assert_eq(baton_task_async_opts(&t[2], late_failing_body, TOK(10),
 					   &o),
 		     0);
+	/* A reply still on its way at the timeout would not be reported. */
+	wait_done(&t[0]);
+	wait_done(&t[1]);
 	yo.timeout_ms = 200;
 	yo.on_timeout = BATON_ON_TIMEOUT_IGNORE;
 	for (int i = 0; i < 3; i++)

@@ -412,6 +412,11 @@ Test(stream, exit_on_timeout_fails_the_stream_and_stops_the_others,
 	    .pool = pool, .max_concurrency = 2, .timeout_ms = 100,
 	    .on_timeout = BATON_STREAM_EXIT, .destroy = count_free });
 	expect_value(s, 0, 0);
+	/*
+	 * Handing item 0 over submitted item 2: let it start before item 1
+	 * times out, or the failure stops it still queued and it never runs.
+	 */
+	wait_for_count(&ran, 3);
 	memset(&it, 0, sizeof(it));
 	cr_assert_eq(baton_stream_next(s, &it), -ETIMEDOUT);
 	cr_assert_eq(it.index, 1, "the first item to expire is item 1");
@@ -631,12 +636,13 @@ Test(stream, stream_inside_a_task_on_a_one_worker_pool_completes,
 /* A body that the owner runs itself tries to re-enter its stream. */
 static baton_stream *reentered;
 static atomic_int reenter_rc;
-static atomic_bool blocker_go;
+static atomic_bool blocker_go, blocker_started;
 
 static void *
 blocker(void *arg)
 {
 	(void)arg;
+	atomic_store(&blocker_started, true);
 	wait_until_set(&blocker_go);
 	return NULL;
 }
@@ -660,6 +666,8 @@ Test(stream, a_body_run_by_its_owner_cannot_reenter_the_stream,
 	/* Keep the only worker busy so the owner helps (no time limit). */
 	cr_assert_eq(baton_task_async_opts(&t, blocker, NULL,
 	    &(struct baton_task_opts){ .pool = pool }), 0);
+	/* Running, not queued: the worker could take the item before it. */
+	wait_until_set(&blocker_started);
 	reentered = make_stream(1, reenter, &(struct baton_stream_opts){
 	    .pool = pool, .timeout_ms = BATON_INFINITY,
 	    .max_concurrency = BATON_SCHEDULERS });

@@ -534,6 +534,12 @@ Test(supervisor, terminate_child_refuses_what_is_not_its_child,
 		     .destroy = destroy_int }), 0);
 	cr_assert_eq(baton_supervisor_async_nolink(sup, &mine, return_42, NULL,
 						   &counted), 0);
+	/*
+	 * Two workers: `mine` ends before `theirs` starts.  Otherwise the two
+	 * gated bodies may take both (no start order is promised) and leave
+	 * `mine` queued until the gate opens, after the wait for its end.
+	 */
+	count_wait_at_most(sup, 0);
 	cr_assert_eq(baton_supervisor_async_nolink(other, &theirs, gated,
 						   &gate, &counted), 0);
 

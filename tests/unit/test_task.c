@@ -2054,6 +2054,8 @@ Test(task, yield_many_on_timeout_nothing_leaves_pending_tasks_alive,
 	ts[0] = spawn_on(pool, double_it, TOK(2));
 	ts[1] = spawn_on(pool, gated_body, &g);
 	wait_for(&g.started, 1);
+	/* A reply still on its way at the timeout would not be reported. */
+	wait_done(&ts[0]);
 	start = now_ns();
 	n = baton_task_yield_many(ts, 2, &o, res);
 	ms = ms_since(start);
@@ -2120,6 +2122,8 @@ Test(task,
 	ts[0] = spawn_on(pool, double_it, TOK(2));
 	ts[1] = spawn_on(pool, gated_body, &g);
 	wait_for(&g.started, 1);
+	/* A reply still on its way at the timeout would not be reported. */
+	wait_done(&ts[0]);
 	n = baton_task_yield_many(ts, 2, &o, res);
 	cr_assert_eq(n, 1);
 	cr_assert_eq(res[0].status, 0);
@@ -2154,6 +2158,8 @@ Test(task, yield_many_on_timeout_kill_reports_no_reply_and_asks_the_task_to_stop
 	ts[0] = spawn_on(pool, double_it, TOK(2));
 	ts[1] = spawn_on(pool, gated_body, &g);
 	wait_for(&g.started, 1);
+	/* A reply still on its way at the timeout would not be reported. */
+	wait_done(&ts[0]);
 	n = baton_task_yield_many(ts, 2, &o, res);
 	cr_assert_eq(n, 1, "yield_many returned %td", n);
 	cr_assert_eq(res[0].status, 0);
@@ -2768,6 +2774,8 @@ Test(task, issue13_item4_yield_many_infinity_returns_on_the_limit_queued_behind_
 {
 	baton_pool *pool = one_worker_growing_pool();
 	struct capped c = { 0, 0 };
+	struct gate gate = GATE_INIT;
+	struct gated held;
 	struct baton_yield_result res[3];
 	struct baton_yield_many_opts o = BATON_YIELD_MANY_OPTS_INIT;
 	baton_task ts[3];
@@ -2775,16 +2783,23 @@ Test(task, issue13_item4_yield_many_infinity_returns_on_the_limit_queued_behind_
 	ptrdiff_t n;
 	void *v = NULL;
 
+	gated_init(&held, &gate, 12);
 	ts[0] = spawn_on(pool, capped_body, &c);
 	wait_for(&c.started, 1);
 	ts[1] = spawn_on(pool, double_it, TOK(5));
-	ts[2] = spawn_on(pool, double_it, TOK(6));
+	/*
+	 * Task 2 is held until the call returns: the pool may run it on a
+	 * thread of its own, and a reply from it first would be the one
+	 * reported.
+	 */
+	ts[2] = spawn_on(pool, gated_body, &held);
 	o.timeout_ms = BATON_INFINITY;
 	o.limit = 1;
 	start = now_ns();
 	n = baton_task_yield_many(ts, 3, &o, res);
 	ms = ms_since(start);
 	atomic_store(&c.release, 1);
+	gate_open(&gate);
 	cr_assert_eq(n, 1, "yield_many returned %td", n);
 	cr_assert_lt(ms, PROMPT_MS, "yield_many took %jd ms", (intmax_t)ms);
 	cr_assert_eq(res[0].status, -ETIMEDOUT);
