@@ -124,9 +124,15 @@ extern atomic_uint baton__pool_fork_gen;
 #define POOL_OF(ex) \
 	((baton_pool *)((char *)(ex) - offsetof(struct baton_pool, exec)))
 
-
-
+/*
+ * How long an idle worker watches for new work before it parks (about a
+ * futex sleep and wake-up here); its first glance, unbroken; and each
+ * later glance, after which it offers the CPU to a runnable thread
+ * (pool.c, watch_spin).
+ */
 #define WATCH_SPIN_NS 20000L
+#define WATCH_FIRST_NS 5000L
+#define WATCH_GLANCE_NS 1000L
 
 /* The watch's "a worker watches, nothing handed yet" mark: never queued. */
 #define WATCHED(pool) (&(pool)->stub)
