@@ -461,7 +461,7 @@ watch_ready(void *arg)
  * hold it for the whole watch.  With a thread of the program runnable on
  * the same CPU (a submitter's peer, the process at the other end of a
  * segment's queue), holding it made that thread wait out the watch: on
- * two vCPUs the cross-process handoff round trip took 80-118 us, each
+ * two vCPUs the cross-process handoff round trip took 75-118 us, each
  * side's watcher taking the CPU its peer needed, and takes 28-39 us with
  * the yields (bench_xproc, same runs).  sched_yield returns at once when
  * nothing else is runnable.  The clock is read only after the first
