@@ -73,16 +73,19 @@
  * is made only when someone sleeps: a queue change clears the sleepers'
  * flag it acts on.
  *
- * What that buys, measured on a loaded 2-vCPU VM (tests/bench/bench_xproc,
- * ratios to a peer in the same run): streaming 16-byte values through a
- * queue (promise, fulfil, push / pop, take, unref) runs 2-9x a pipe with
- * one producer and one consumer process and about 10x with two and two.
+ * What that buys on a 2-vCPU VM (tests/bench/bench_xproc, ratios to a
+ * peer in the same run; runs vary widely): streaming 16-byte values
+ * through a queue (promise, fulfil, push / pop, take, unref) runs 1-4x a
+ * pipe with one producer and one consumer process and 1-3.5x with two and
+ * two on a quiet VM, and up to 10x on a loaded one, where the pipe's
+ * readers lose their CPU.
  * A round trip of promises fulfilled by the sending thread runs from
  * parity to many times a pipe, depending on whether both processes keep a
  * CPU.  A round trip of futures started with baton_shm_future_start pays
- * two in-process pool hand-offs (a worker woken by futex on each side):
- * about a fifth of a pipe's speed.  Prefer a promise fulfilled where the
- * value is made when latency matters.
+ * two in-process pool hand-offs (a worker on each side): about half to
+ * three quarters of a pipe's speed on a quiet 2-vCPU VM.  Prefer a
+ * promise fulfilled where the value is made when latency matters, and
+ * baton_shm_future_completed when the value is already in hand.
  *
  * Trust model
  * -----------
@@ -357,6 +360,21 @@ BATON_API int baton_shm_future_start(baton_shm *seg, baton_shm_fn fn,
 BATON_API int baton_shm_promise_create(baton_shm *seg,
 				       baton_shm_promise *promise,
 				       baton_shm_future *future);
+
+/*
+ * An already-completed future holding len bytes copied from value (as
+ * fulfilling a new promise, in one section under the segment lock
+ * instead of three): for a producer that has the value in hand, such as
+ * one streaming values through a queue.  *out holds a reference of this
+ * process; the producer is this process, so a consumer never waits on it.
+ * Pointers: borrows seg and value.  Errors: -EINVAL (out NULL, or value
+ * NULL with len > 0), -EMSGSIZE (len above the block size), -ENOSPC (no
+ * free slot, or the arena is full), -ECHILD, -EPROTO.  Blocking: on the
+ * segment lock only.  Thread safety: any thread.  Ordering: the call
+ * happens-before every wait that observes the future.
+ */
+BATON_API int baton_shm_future_completed(baton_shm *seg, const void *value,
+					 size_t len, baton_shm_future *out);
 
 /*
  * Completes with len bytes copied from value.  -EALREADY if already

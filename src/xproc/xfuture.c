@@ -65,13 +65,85 @@ baton__xslot_get(baton_shm *seg, uint64_t id, uint32_t *idx, bool need_ref)
 	return 0;
 }
 
+/*
+ * Under the lock: takes a free slot for a future of this process, with
+ * the future's reference (in our row) and, if promise, the promise's
+ * (counted by `promise`, so a push cannot spend it).  The caller sets the
+ * state, then the generation (last: the id becomes valid), then commits.
+ */
+static int
+slot_take(baton_shm *seg, bool promise, uint32_t *idx, uint32_t *gen_out)
+{
+	struct xhdr *h = xhdr(seg);
+	struct xslot *s;
+	uint32_t head = xld(&h->slot_free), i, gen;
+
+	if (head == 0)
+		return -ENOSPC;
+	i = head - 1;
+	s = xslot_at(seg, i);
+	if (i >= seg->l.max_futures || xld(&s->state) != S_FREE)
+		return -EPROTO;
+	gen = xld(&h->gen) + 1;
+	if (gen == 0)
+		gen = 1;
+	baton__xset(seg, &h->gen, gen);
+	baton__xset(seg, &h->slot_free, xld(&s->next));
+	baton__xset(seg, &s->producer, seg->me);
+	baton__xset(seg, &s->refs, promise ? 2 : 1);
+	baton__xset(seg, xref_at(seg, i, seg->me), 1);
+	baton__xset(seg, &s->taken, 0);
+	baton__xset(seg, &s->len, 0);
+	baton__xset(seg, &s->block, 0);
+	baton__xset(seg, &s->promise, promise ? 1 : 0);
+	*idx = i;
+	*gen_out = gen;
+	return 0;
+}
+
+/*
+ * Under the lock: whether len bytes fit a slot's value; *block is the
+ * arena block they will take (0: inline).  Changes nothing.
+ */
+static int
+value_room(baton_shm *seg, size_t len, uint32_t *block)
+{
+	uint32_t b = 0;
+
+	if (len > BATON_SHM_INLINE) {
+		b = xld(&xhdr(seg)->block_free);
+		if (b == 0)
+			return -ENOSPC;
+		if (b - 1 >= seg->l.arena_blocks)
+			return -EPROTO;
+	}
+	*block = b;
+	return 0;
+}
+
+/* Under the lock: stores a value that value_room said fits. */
+static void
+value_put(baton_shm *seg, struct xslot *s, uint32_t block,
+	  const void *value, size_t len)
+{
+	unsigned char *dst = s->inline_;
+
+	if (block != 0) {
+		baton__xset(seg, &xhdr(seg)->block_free,
+			    xld(xbnext_at(seg, block - 1)));
+		baton__xset(seg, &s->block, block);
+		dst = xblock_at(seg, block - 1);
+	}
+	if (len > 0)
+		memcpy(dst, value, len);
+	baton__xset(seg, &s->len, (uint32_t)len);
+}
+
 int
 baton_shm_promise_create(baton_shm *seg, baton_shm_promise *promise,
 			 baton_shm_future *future)
 {
-	struct xhdr *h;
-	struct xslot *s;
-	uint32_t head, i, gen;
+	uint32_t i, gen;
 	int r = baton__xcheck(seg);
 
 	if (promise != NULL)
@@ -82,38 +154,53 @@ baton_shm_promise_create(baton_shm *seg, baton_shm_promise *promise,
 		return r;
 	if (promise == NULL || future == NULL)
 		return -EINVAL;
-	h = xhdr(seg);
 	baton__xlock(seg);
-	head = xld(&h->slot_free);
-	if (head == 0) {
+	r = slot_take(seg, true, &i, &gen);
+	if (r != 0) {
 		baton__xunlock(seg);
-		return -ENOSPC;
+		return r;
 	}
-	i = head - 1;
-	s = xslot_at(seg, i);
-	if (i >= seg->l.max_futures || xld(&s->state) != S_FREE) {
-		baton__xunlock(seg);
-		return -EPROTO;
-	}
-	gen = xld(&h->gen) + 1;
-	if (gen == 0)
-		gen = 1;
-	baton__xset(seg, &h->gen, gen);
-	baton__xset(seg, &h->slot_free, xld(&s->next));
-	baton__xset(seg, &s->producer, seg->me);
-	/* Two references: the future's (in our row) and the promise's
-	 * (counted by `promise`, so a push cannot spend it). */
-	baton__xset(seg, &s->refs, 2);
-	baton__xset(seg, xref_at(seg, i, seg->me), 1);
-	baton__xset(seg, &s->taken, 0);
-	baton__xset(seg, &s->len, 0);
-	baton__xset(seg, &s->block, 0);
-	baton__xset(seg, &s->promise, 1);
-	baton__xset(seg, &s->state, S_PENDING);
-	baton__xset(seg, &s->gen, gen); /* last: the id becomes valid */
+	baton__xset(seg, &xslot_at(seg, i)->state, S_PENDING);
+	baton__xset(seg, &xslot_at(seg, i)->gen, gen);
 	baton__xcommit(seg);
 	baton__xunlock(seg);
 	promise->id = future->id = xid(i, gen);
+	return 0;
+}
+
+int
+baton_shm_future_completed(baton_shm *seg, const void *value, size_t len,
+			   baton_shm_future *out)
+{
+	struct xslot *s;
+	uint32_t i, gen, block;
+	int r = baton__xcheck(seg);
+
+	if (out != NULL)
+		out->id = 0;
+	if (r != 0)
+		return r;
+	if (out == NULL || (len > 0 && value == NULL))
+		return -EINVAL;
+	if (len > value_max(seg))
+		return -EMSGSIZE;
+	baton__xlock(seg);
+	r = value_room(seg, len, &block);
+	if (r == 0)
+		r = slot_take(seg, false, &i, &gen);
+	if (r != 0) {
+		baton__xunlock(seg);
+		return r;
+	}
+	s = xslot_at(seg, i);
+	value_put(seg, s, block, value, len);
+	baton__xset(seg, &s->kind, BATON_EXIT_NORMAL);
+	baton__xset(seg, &s->code, 0);
+	baton__xset(seg, &s->state, S_READY); /* release: the bytes */
+	baton__xset(seg, &s->gen, gen);
+	baton__xcommit(seg);
+	baton__xunlock(seg);
+	out->id = xid(i, gen);
 	return 0;
 }
 
@@ -144,10 +231,8 @@ static int
 complete(baton_shm *seg, uint64_t id, const void *value, size_t len,
 	 uint32_t state, int kind, int code)
 {
-	struct xhdr *h = xhdr(seg);
 	struct xslot *s;
-	uint32_t i;
-	unsigned char *dst;
+	uint32_t i, block;
 	int r = baton__xcheck(seg);
 
 	if (r != 0)
@@ -164,21 +249,12 @@ complete(baton_shm *seg, uint64_t id, const void *value, size_t len,
 		baton__xunlock(seg);
 		return r;
 	}
-	dst = s->inline_;
-	if (len > BATON_SHM_INLINE) {
-		uint32_t b = xld(&h->block_free);
-
-		if (b == 0 || b - 1 >= seg->l.arena_blocks) {
-			baton__xunlock(seg);
-			return b == 0 ? -ENOSPC : -EPROTO;
-		}
-		baton__xset(seg, &h->block_free, xld(xbnext_at(seg, b - 1)));
-		baton__xset(seg, &s->block, b);
-		dst = xblock_at(seg, b - 1);
+	r = value_room(seg, len, &block);
+	if (r != 0) {
+		baton__xunlock(seg);
+		return r;
 	}
-	if (len > 0)
-		memcpy(dst, value, len);
-	baton__xset(seg, &s->len, (uint32_t)len);
+	value_put(seg, s, block, value, len);
 	baton__xset(seg, &s->kind, (uint32_t)kind);
 	baton__xset(seg, &s->code, (uint32_t)code);
 	baton__xset(seg, &s->state, state); /* release: publishes the bytes */

@@ -152,12 +152,16 @@ op(uint8_t code, uint8_t a, uint8_t b)
 	case 8: baton_shm_queue_push(seg, que(b), fut(a), 0); break;
 	case 9: baton_shm_queue_close_discard(seg, que(b)); break;
 	case 10:
-		if (baton_shm_promise_create(seg, &p, &f) == 0) {
-			memset(buf, a, sizeof(buf));
+		/* A value made ready: in one call, or through a promise. */
+		memset(buf, a, sizeof(buf));
+		if (a & 1) {
+			r = baton_shm_future_completed(seg, buf, b, &f);
+		} else if ((r = baton_shm_promise_create(seg, &p, &f)) == 0) {
 			baton_shm_promise_fulfil(seg, p, buf, b);
 			baton_shm_promise_destroy(seg, p);
-			baton_shm_queue_push(seg, que(a), f, 0);
 		}
+		if (r == 0)
+			baton_shm_queue_push(seg, que(a), f, 0);
 		break;
 	case 11: baton_shm_future_cancel(seg, fut(a)); break;
 	case 12:

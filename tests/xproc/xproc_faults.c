@@ -12,7 +12,8 @@
  * seals); a full segment; PID reuse; exactly one taker among processes;
  * fd passing; a change clears the sleepers' bit; a spin never outlasts a
  * deadline; cancel; a body on the pool; named segments (O_EXCL, checks on
- * open, a stale name reclaimed once, the last user unlinks).
+ * open, a stale name reclaimed once, the last user unlinks); completed
+ * futures (outliving their producer, their errors leaving nothing).
  *
  * Run: build/tests/xproc/xproc_faults [scenario]   (plain executable: it
  * forks and kills; prints one line per scenario; exit 0 when all pass).
@@ -1303,6 +1304,103 @@ s_named(void)
 	xt_pipe_close(&hs);
 }
 
+/* ---- completed futures ---------------------------------------------------------- */
+
+/* Pushes an inline and an arena value, completed, then waits to be killed. */
+static int
+child_push_completed(baton_shm *seg, void *arg)
+{
+	uint64_t v = 0x1234567890ULL;
+	unsigned char big[1000];
+	baton_shm_future f;
+
+	(void)arg;
+	for (int i = 0; i < 1000; i++)
+		big[i] = (unsigned char)i;
+	CHECK_EQ(baton_shm_future_completed(seg, &v, sizeof(v), &f), 0);
+	CHECK_EQ(baton_shm_queue_push(seg, gq, f, 0), 0);
+	CHECK_EQ(baton_shm_future_completed(seg, big, sizeof(big), &f), 0);
+	CHECK_EQ(baton_shm_queue_push(seg, gq, f, 0), 0);
+	xt_signal(&hs);
+	for (;;)
+		pause();
+	return 0;
+}
+
+/*
+ * baton_shm_future_completed: a value in hand becomes a future in one
+ * call.  Its producer's death does not touch it (it was never pending),
+ * so another process still takes it; its errors leave nothing behind.
+ */
+static void
+s_completed(void)
+{
+	struct baton_shm_opts o = small;
+	struct baton_shm_stats st;
+	baton_shm *seg;
+	baton_shm_future f[NF], g;
+	unsigned char buf[1024] = { 0 };
+	uint64_t v = 0;
+	size_t n;
+	pid_t pid;
+
+	o.arena_blocks = 2;
+	CHECK_EQ(baton_shm_create(&seg, &o), 0);
+	CHECK_EQ(baton_shm_queue_create(seg, 4, &gq), 0);
+	xt_pipe_init(&hs);
+	pid = xt_spawn(seg, child_push_completed, NULL);
+	xt_await(&hs);
+	kill(pid, SIGKILL);
+	CHECK_EQ(xt_reap(pid), 128 + SIGKILL);
+	CHECK(baton_shm_reap(seg) >= 0);
+	CHECK_EQ(baton_shm_queue_pop(seg, gq, &g, 5000), 0);
+	CHECK_EQ(baton_shm_future_take(seg, g, 0, &v, sizeof(v), &n, NULL), 0);
+	CHECK_EQ(n, 8);
+	CHECK_EQ(v, 0x1234567890ULL);
+	CHECK_EQ(baton_shm_future_unref(seg, g), 0);
+	CHECK_EQ(baton_shm_queue_pop(seg, gq, &g, 5000), 0);
+	CHECK_EQ(baton_shm_future_copy(seg, g, 0, buf, sizeof(buf), &n, NULL),
+		 0);
+	CHECK_EQ(n, 1000);
+	for (int i = 0; i < 1000; i++)
+		CHECK_EQ(buf[i], (unsigned char)i);
+	CHECK_EQ(baton_shm_future_unref(seg, g), 0);
+	CHECK_EQ(baton_shm_future_unref(seg, g), -ESTALE); /* freed */
+	xt_balanced(seg, NF);
+
+	/* Misuse: nothing is made, *out is cleared. */
+	g.id = 42;
+	CHECK_EQ(baton_shm_future_completed(seg, NULL, 8, &g), -EINVAL);
+	CHECK_EQ(g.id, 0);
+	CHECK_EQ(baton_shm_future_completed(seg, buf, 8, NULL), -EINVAL);
+	CHECK_EQ(baton_shm_future_completed(seg, buf, 1025, &g), -EMSGSIZE);
+	CHECK_EQ(baton_shm_future_completed(seg, NULL, 0, &g), 0); /* empty */
+	CHECK(baton_shm_future_is_done(seg, g));
+	CHECK_EQ(baton_shm_future_take(seg, g, 0, buf, sizeof(buf), &n, NULL),
+		 0);
+	CHECK_EQ(n, 0);
+	CHECK_EQ(baton_shm_future_unref(seg, g), 0);
+
+	/* The arena fills first: the failed call takes no slot. */
+	CHECK_EQ(baton_shm_future_completed(seg, buf, 1024, &f[0]), 0);
+	CHECK_EQ(baton_shm_future_completed(seg, buf, 65, &f[1]), 0);
+	CHECK_EQ(baton_shm_future_completed(seg, buf, 65, &f[2]), -ENOSPC);
+	CHECK_EQ(f[2].id, 0);
+	CHECK_EQ(baton_shm_stats(seg, &st), 0);
+	CHECK_EQ(st.futures_free, NF - 2);
+	CHECK_EQ(st.futures_ready, 2);
+	/* Then the slots. */
+	for (int i = 2; i < NF; i++)
+		CHECK_EQ(baton_shm_future_completed(seg, buf, 64, &f[i]), 0);
+	CHECK_EQ(baton_shm_future_completed(seg, buf, 1, &g), -ENOSPC);
+	for (int i = 0; i < NF; i++)
+		CHECK_EQ(baton_shm_future_unref(seg, f[i]), 0);
+	CHECK_EQ(baton_shm_queue_destroy(seg, gq), 0);
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	xt_pipe_close(&hs);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -1331,6 +1429,7 @@ static const struct {
 	{ "cancel", s_cancel },
 	{ "pool_body", s_pool_body },
 	{ "named", s_named },
+	{ "completed", s_completed },
 };
 
 int
