@@ -9,6 +9,7 @@
  *     the cross-process transport without the in-process pool hop.
  *   streaming: promise+fulfil+push / pop+take+unref, 16-byte values, one
  *     producer and one consumer process, then two and two; vs a pipe.
+ *     Again with baton_shm_future_completed in place of the promise.
  *   death to wake: kill -9 of the producer of a future another process is
  *     blocked on, to that take's return (p50 and p99).
  *   cost of crossing: the same promise/queue pipeline between two threads
@@ -398,6 +399,10 @@ round_trips(size_t size, const char *tag)
 
 /* ---- streaming ------------------------------------------------------------------- */
 
+/* false: each value through a promise (create, fulfil, destroy); true:
+ * one baton_shm_future_completed call. */
+static bool stream_completed;
+
 static void
 x_produce(baton_shm *seg, baton_shm_queue q, unsigned long n)
 {
@@ -407,9 +412,16 @@ x_produce(baton_shm *seg, baton_shm_queue q, unsigned long n)
 		baton_shm_promise p;
 		baton_shm_future f;
 
-		check(baton_shm_promise_create(seg, &p, &f), "promise");
-		check(baton_shm_promise_fulfil(seg, p, v, sizeof(v)), "fulfil");
-		check(baton_shm_promise_destroy(seg, p), "destroy");
+		if (stream_completed) {
+			check(baton_shm_future_completed(seg, v, sizeof(v),
+							 &f), "completed");
+		} else {
+			check(baton_shm_promise_create(seg, &p, &f),
+			      "promise");
+			check(baton_shm_promise_fulfil(seg, p, v, sizeof(v)),
+			      "fulfil");
+			check(baton_shm_promise_destroy(seg, p), "destroy");
+		}
 		check(baton_shm_queue_push(seg, q, f, BATON_INFINITY), "push");
 	}
 }
@@ -594,7 +606,12 @@ streaming(void)
 {
 	double b11 = stream_baton(1, 1), p11 = stream_pipe(1, 1);
 	double b22 = stream_baton(2, 2), p22 = stream_pipe(2, 2);
-	double in = stream_inproc();
+	double in = stream_inproc(), c11, c22;
+
+	stream_completed = true;
+	c11 = stream_baton(1, 1);
+	c22 = stream_baton(2, 2);
+	stream_completed = false;
 
 	out_bench("xproc_stream_1p1c", "baton", b11 / 1e6, "Mitems/s");
 	out_bench("xproc_stream_1p1c", "pipe", p11 / 1e6, "Mitems/s");
@@ -602,6 +619,14 @@ streaming(void)
 	out_bench("xproc_stream_2p2c", "pipe", p22 / 1e6, "Mitems/s");
 	out_ratio("xproc_stream_1p1c_vs_pipe", "baton/pipe", b11 / p11);
 	out_ratio("xproc_stream_2p2c_vs_pipe", "baton/pipe", b22 / p22);
+	out_bench("xproc_stream_1p1c", "baton_completed", c11 / 1e6,
+		  "Mitems/s");
+	out_bench("xproc_stream_2p2c", "baton_completed", c22 / 1e6,
+		  "Mitems/s");
+	out_ratio("xproc_stream_1p1c_completed_vs_pipe",
+		  "baton_completed/pipe", c11 / p11);
+	out_ratio("xproc_stream_2p2c_completed_vs_pipe",
+		  "baton_completed/pipe", c22 / p22);
 	out_bench("xproc_pipeline_1p1c", "baton_threads", in / 1e6,
 		  "Mitems/s");
 	out_bench("xproc_pipeline_1p1c", "baton_processes", b11 / 1e6,
