@@ -152,8 +152,10 @@ count_ready(const baton_queue *q, uint64_t t, size_t n, unsigned odd)
 static ptrdiff_t
 ring_push(baton_queue *q, void *const *items, size_t n)
 {
-	/* relaxed: the CAS below validates it. */
-	uint64_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+	/* relaxed: the CAS below validates it.  The word's own type: the
+	 * CAS writes it back through a pointer. */
+	unsigned long long t = atomic_load_explicit(&q->tail,
+						    memory_order_relaxed);
 	uint64_t pos, k, seq;
 
 	for (;;) {
@@ -217,8 +219,10 @@ ring_push(baton_queue *q, void *const *items, size_t n)
 static ptrdiff_t
 ring_pop(baton_queue *q, void **items, size_t n)
 {
-	/* relaxed: the CAS below validates it. */
-	uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
+	/* relaxed: the CAS below validates it (the word's own type, as in
+	 * ring_push). */
+	unsigned long long h = atomic_load_explicit(&q->head,
+						    memory_order_relaxed);
 	uint64_t t, k, seq;
 
 	for (;;) {
