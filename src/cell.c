@@ -255,6 +255,12 @@ baton__cell_alloc(void)
 	if (baton__fail_point() || (self->n == 0 && !refill(self)))
 		return NULL;
 	cell = self->cells[--self->n];
+	/*
+	 * release fence: the writer's half of baton__cell_still_live.  An
+	 * introspecting reader that sees any field reset below and then
+	 * fences sees the generation cell_free bumped, and drops what it read.
+	 */
+	BATON__SEQ_FENCE(memory_order_release);
 #ifdef CELL_ASAN
 	ASAN_UNPOISON_MEMORY_REGION(cell, POISONED_BYTES);
 #else
@@ -1008,7 +1014,8 @@ baton__cell_info(struct baton__cell *cell, struct baton_task_info *info)
 
 void
 baton__cell_for_each_live(struct baton__exec *ex,
-			  void (*fn)(struct baton__cell *, void *), void *ctx)
+			  void (*fn)(struct baton__cell *, uint64_t, void *),
+			  void *ctx)
 {
 #ifdef CELL_ASAN
 	/* A cell seen live is not poisoned while we read it (see above). */
@@ -1026,11 +1033,13 @@ baton__cell_for_each_live(struct baton__exec *ex,
 
 			if (!(gen & 1))
 				continue;
+			/* acquire: pairs with the submitter's release, so the
+			 * chain set before the cell was submitted is seen. */
 			if (ex != NULL &&
 			    atomic_load_explicit(&cell->exec,
-						 memory_order_relaxed) != ex)
+						 memory_order_acquire) != ex)
 				continue;
-			fn(cell, ctx);
+			fn(cell, gen, ctx);
 		}
 	}
 #ifdef CELL_ASAN

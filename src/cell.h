@@ -477,10 +477,42 @@ int baton__cell_outcome(struct baton__cell *cell, void **value,
 /* Fills a task info snapshot from a live cell. */
 void baton__cell_info(struct baton__cell *cell, struct baton_task_info *info);
 
-/* Calls fn for every live cell run by ex (NULL: every live cell). */
+/*
+ * Calls fn for every live cell run by ex (NULL: every live cell), with
+ * the generation it was seen live at.  The cell may be freed and reused
+ * while fn reads it: fn checks baton__cell_still_live before it trusts
+ * what it read.
+ */
 void baton__cell_for_each_live(struct baton__exec *ex,
-			       void (*fn)(struct baton__cell *, void *),
+			       void (*fn)(struct baton__cell *, uint64_t gen,
+					  void *),
 			       void *ctx);
+
+/*
+ * The fences of that seqlock.  GCC refuses atomic_thread_fence under
+ * -fsanitize=thread (TSan does not model fences); every read they order
+ * is an atomic, so TSan has no race to see, and on x86, where CI's TSan
+ * build runs, loads and stores keep program order: a compiler barrier
+ * stands in.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define BATON__SEQ_FENCE(order) atomic_signal_fence(order)
+#else
+#define BATON__SEQ_FENCE(order) atomic_thread_fence(order)
+#endif
+
+/*
+ * After reading a cell's fields (atomics) that for_each_live showed live
+ * at gen: whether they all belong to that life, not to a later one (a
+ * seqlock's check; cell_alloc's release fence is the writer's half).
+ */
+static inline bool
+baton__cell_still_live(const struct baton__cell *cell, uint64_t gen)
+{
+	/* acquire fence: the reads above come before the generation's. */
+	BATON__SEQ_FENCE(memory_order_acquire);
+	return atomic_load_explicit(&cell->gen, memory_order_relaxed) == gen;
+}
 
 /*
  * fork(): the allocator's shared free list is locked across the fork, so

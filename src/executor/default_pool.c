@@ -30,8 +30,9 @@ static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool default_made;
 
 static void
-stop_one(struct baton__cell *cell, void *ctx)
+stop_one(struct baton__cell *cell, uint64_t gen, void *ctx)
 {
+	(void)gen;
 	(void)ctx;
 	baton__cell_request_stop(cell);
 }

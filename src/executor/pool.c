@@ -232,7 +232,9 @@ baton__pool_submit(baton_pool *pool, struct baton__cell *cell)
 	if (pool->fork_gen != atomic_load_explicit(&baton__pool_fork_gen,
 						   memory_order_relaxed))
 		return -ECHILD; /* made before fork: no threads here */
-	atomic_store_explicit(&cell->exec, &pool->exec, memory_order_relaxed);
+	/* release: introspection that sees the pool sees the callers set
+	 * before (baton__cell_for_each_live). */
+	atomic_store_explicit(&cell->exec, &pool->exec, memory_order_release);
 	/* The queue's reference, dropped by the worker that runs the cell. */
 	baton__cell_ref(cell);
 	atomic_fetch_add_explicit(&pool->spawned, 1, memory_order_relaxed);
@@ -921,9 +923,10 @@ baton_pool_destroy(baton_pool *pool)
 }
 
 static void
-count_live(struct baton__cell *cell, void *ctx)
+count_live(struct baton__cell *cell, uint64_t gen, void *ctx)
 {
 	(void)cell;
+	(void)gen;
 	(*(size_t *)ctx)++;
 }
 
@@ -965,12 +968,21 @@ struct list_ctx {
 };
 
 static void
-list_one(struct baton__cell *cell, void *arg)
+list_one(struct baton__cell *cell, uint64_t gen, void *arg)
 {
 	struct list_ctx *ctx = arg;
 
-	if (ctx->count < ctx->n)
-		baton__cell_info(cell, &ctx->infos[ctx->count++]);
+	if (ctx->count >= ctx->n)
+		return;
+	baton__cell_info(cell, &ctx->infos[ctx->count]);
+	/*
+	 * Freed and reused while we copied it: the snapshot mixes two lives
+	 * (a new task's cleared chain under an old one's pool, say), so the
+	 * slot is reused for the next cell.  task_race's callers scenario
+	 * saw a chain of 0 under TSan before this check.
+	 */
+	if (baton__cell_still_live(cell, gen))
+		ctx->count++;
 }
 
 ptrdiff_t
