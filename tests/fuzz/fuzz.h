@@ -14,12 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Internal: calls fn for every live result cell (src/cell.c). */
-struct baton__cell;
-void baton__cell_for_each_live(baton_pool *pool,
-			       void (*fn)(struct baton__cell *, void *),
-			       void *ctx);
-
 #define MAX_QUEUES 3
 #define MAX_QCAP 8
 #define MAX_FUTURES 12

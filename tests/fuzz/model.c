@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cell.h" /* baton__cell_for_each_live: the real prototype */
 #include "fuzz.h"
 
 unsigned int op_no;
@@ -395,9 +396,10 @@ pick_promise(uint8_t sel)
 /* ---- checks after every op ----------------------------------------------- */
 
 static void
-count_cell(struct baton__cell *cell, void *ctx)
+count_cell(struct baton__cell *cell, uint64_t gen, void *ctx)
 {
 	(void)cell;
+	(void)gen;
 	(*(unsigned int *)ctx)++;
 }
 
