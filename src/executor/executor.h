@@ -134,6 +134,16 @@ extern atomic_uint baton__pool_fork_gen;
 #define WATCH_FIRST_NS 5000L
 #define WATCH_GLANCE_NS 1000L
 
+/* CLOCK_MONOTONIC in nanoseconds: the monitor's ticks, the watch's end. */
+static inline int64_t
+baton__mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
 /* The watch's "a worker watches, nothing handed yet" mark: never queued. */
 #define WATCHED(pool) (&(pool)->stub)
 

@@ -58,15 +58,6 @@
 /* The monitor's period. */
 #define TICK_NS 1000000L
 
-static int64_t
-mono_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
 /* Cells queued or handed but not yet taken: an estimate, never negative. */
 static uint64_t
 queued_estimate(baton_pool *pool)
@@ -333,7 +324,7 @@ monitor_scan(baton_pool *pool)
 
 	if (queued == 0)
 		return;
-	now = mono_ns();
+	now = baton__mono_ns();
 	pthread_mutex_lock(&pool->reg);
 	for (struct worker *w = pool->workers; w != NULL; w = w->next) {
 		unsigned int s = atomic_load_explicit(&w->state,

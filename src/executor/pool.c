@@ -472,19 +472,15 @@ watch_ready(void *arg)
 static void
 watch_spin(baton_pool *pool)
 {
-	struct timespec t;
-	long end;
+	int64_t end;
 
 	if (baton__spin_until_ns(watch_ready, pool, WATCH_FIRST_NS))
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	end = (long)t.tv_sec * 1000000000L + t.tv_nsec + WATCH_SPIN_NS -
-	    WATCH_FIRST_NS;
+	end = baton__mono_ns() + WATCH_SPIN_NS - WATCH_FIRST_NS;
 	for (;;) {
 		if (baton__spin_until_ns(watch_ready, pool, WATCH_GLANCE_NS))
 			return;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if ((long)t.tv_sec * 1000000000L + t.tv_nsec >= end)
+		if (baton__mono_ns() >= end)
 			return;
 		sched_yield();
 	}
