@@ -38,7 +38,12 @@
  *     created is counted (stats) and the work runs on the threads that
  *     exist.
  * Thread counts change under `reg` (a mutex: creation and retirement
- * are slow paths anyway), so destroy can wait for the last thread.
+ * are slow paths anyway), so destroy can wait for the last thread.  The
+ * monitor's walk of the workers does not hold it (reading thousands of
+ * CPU clocks takes milliseconds, while new threads must list themselves
+ * and take work): it raises `scanning`, and only leaving the list waits
+ * for the walk's end.  A scan is skipped while the threads already
+ * coming cover the queued work.
  * Threads are detached: an exiting worker does its thread-exit work
  * (thread.c's orphans, its cell cache) itself, then unlists itself under
  * `reg` and touches the pool no more, so destroy returns after every
@@ -313,24 +318,54 @@ looks_stuck(struct worker *w, int64_t now)
 	return LOOK_CPU;
 }
 
+/*
+ * Threads that will take queued work without the monitor's help: those
+ * started and not yet listed (they pop before they park), and those the
+ * creation tree still owes.  relaxed: an estimate from three counters.
+ */
+static unsigned int
+threads_coming(baton_pool *pool)
+{
+	unsigned int threads = atomic_load_explicit(&pool->threads,
+						    memory_order_relaxed);
+	unsigned int listed = atomic_load_explicit(&pool->listed,
+						   memory_order_relaxed);
+
+	return (threads > listed ? threads - listed : 0) +
+	    atomic_load_explicit(&pool->spawn_debt, memory_order_relaxed);
+}
+
 /* One look at the pool: count the stuck, add threads if work waits. */
 static void
 monitor_scan(baton_pool *pool)
 {
 	uint64_t queued = queued_estimate(pool);
-	unsigned int idle = 0, running = 0, newly = 0, listed = 0;
+	unsigned int idle = 0, running = 0, newly = 0, walked = 0;
 	unsigned int threads, blocked, want, coming;
+	struct worker *head;
 	int64_t now;
 
-	if (queued == 0)
+	if (queued == 0 || queued <= threads_coming(pool))
 		return;
 	now = baton__mono_ns();
+	/*
+	 * The walk reads each running worker's CPU clock (a system call, 1+
+	 * us here): thousands of them take milliseconds, during which new
+	 * threads must still list themselves and take work.  So reg is held
+	 * only to take the head and to raise `scanning`: workers that list
+	 * themselves meanwhile go before that head, and one that would leave
+	 * the list (the only change to the records walked) waits for the
+	 * walk's end (worker_unregister).
+	 */
 	pthread_mutex_lock(&pool->reg);
-	for (struct worker *w = pool->workers; w != NULL; w = w->next) {
+	pool->scanning = true;
+	head = pool->workers;
+	pthread_mutex_unlock(&pool->reg);
+	for (struct worker *w = head; w != NULL; w = w->next) {
 		unsigned int s = atomic_load_explicit(&w->state,
 						      memory_order_relaxed);
 
-		listed++;
+		walked++;
 		if (s == W_IDLE) {
 			idle++;
 		} else if (s == W_RUNNING) {
@@ -352,6 +387,9 @@ monitor_scan(baton_pool *pool)
 			}
 		}
 	}
+	pthread_mutex_lock(&pool->reg);
+	pool->scanning = false;
+	pthread_cond_broadcast(&pool->scan_done);
 	threads = atomic_load_explicit(&pool->threads, memory_order_relaxed);
 	pthread_mutex_unlock(&pool->reg);
 	if (idle > 0) {
@@ -362,9 +400,10 @@ monitor_scan(baton_pool *pool)
 	blocked = atomic_load_explicit(&pool->blocked, memory_order_relaxed);
 	/*
 	 * Threads still owed from the last growth, and those started but
-	 * not yet listed, count as started: each will take queued work.
+	 * not walked (not yet listed, or listed during the walk), count as
+	 * started: each will take queued work.
 	 */
-	coming = (threads > listed ? threads - listed : 0) +
+	coming = (threads > walked ? threads - walked : 0) +
 	    atomic_load_explicit(&pool->spawn_debt, memory_order_relaxed);
 	if (queued <= coming)
 		return;

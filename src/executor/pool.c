@@ -646,6 +646,8 @@ worker_register(struct worker *w)
 	if (pool->workers != NULL)
 		pool->workers->prev = w;
 	pool->workers = w;
+	/* relaxed: under reg; the monitor reads it for an estimate. */
+	atomic_fetch_add_explicit(&pool->listed, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&pool->reg);
 }
 
@@ -656,6 +658,10 @@ worker_unregister(struct worker *w, bool counted)
 	baton_pool *pool = w->pool;
 
 	pthread_mutex_lock(&pool->reg);
+	/* The monitor may be reading this record and its neighbours. */
+	while (pool->scanning)
+		pthread_cond_wait(&pool->scan_done, &pool->reg);
+	atomic_fetch_sub_explicit(&pool->listed, 1, memory_order_relaxed);
 	if (w->prev != NULL)
 		w->prev->next = w->next;
 	else
@@ -766,6 +772,7 @@ baton__pool_close_at_exit(baton_pool *pool)
 static void
 pool_free(baton_pool *pool)
 {
+	pthread_cond_destroy(&pool->scan_done);
 	pthread_cond_destroy(&pool->exited);
 	pthread_mutex_destroy(&pool->reg);
 	free(pool);
@@ -865,6 +872,12 @@ baton_pool_create_opts(baton_pool **out, const struct baton_pool_opts *opts)
 		return -ENOMEM;
 	}
 	if (pthread_cond_init(&pool->exited, NULL) != 0) {
+		pthread_mutex_destroy(&pool->reg);
+		free(pool);
+		return -ENOMEM;
+	}
+	if (pthread_cond_init(&pool->scan_done, NULL) != 0) {
+		pthread_cond_destroy(&pool->exited);
 		pthread_mutex_destroy(&pool->reg);
 		free(pool);
 		return -ENOMEM;
