@@ -90,14 +90,6 @@ struct baton_pool {
 	alignas(CACHELINE) pthread_mutex_t reg;
 	pthread_cond_t exited;  /* threads reached 0 while closing */
 	struct worker *workers; /* registered (started) workers */
-	atomic_uint listed;     /* how many are on that list */
-	/*
-	 * The monitor walks the list without reg (growth.c, monitor_scan):
-	 * new workers list themselves at its head meanwhile, and a worker
-	 * leaving the list waits on scan_done while `scanning`.
-	 */
-	bool scanning;
-	pthread_cond_t scan_done;
 	atomic_uint threads;    /* alive or starting */
 	atomic_uint blocked;    /* workers W_BLOCKED or W_STUCK */
 	atomic_uint peak;
@@ -121,6 +113,17 @@ struct baton_pool {
 	long keep_alive_ns;
 	long stuck_ns; /* 0: never count a body as stuck */
 	size_t stack_size;
+
+	/*
+	 * Under reg, with `workers` (last, so the lines above keep their
+	 * layout): how many are listed, and the monitor's walk of the list
+	 * without reg (growth.c, monitor_scan): new workers list themselves
+	 * at its head meanwhile, and a worker leaving the list waits on
+	 * scan_done while `scanning`.
+	 */
+	atomic_uint listed;
+	bool scanning;
+	pthread_cond_t scan_done;
 };
 
 /*
