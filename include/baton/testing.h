@@ -1,6 +1,7 @@
 /*
  * baton/testing.h - fault injection, for tests: make the n-th next
- * allocation, thread creation or key creation inside baton fail.
+ * allocation, thread creation or key creation inside baton fail, or
+ * widen a race window (baton_test_slow_walk).
  *
  * Overview
  * ========
@@ -63,6 +64,16 @@ BATON_API void baton_test_reset(void);
  * Ordering: relaxed snapshot.
  */
 BATON_API const char *baton_test_failed_site(void);
+
+/*
+ * Widens a race window for tests: every pool monitor's walk of its
+ * workers (src/executor/growth.c) sleeps us microseconds at each worker
+ * record it reads, so workers retire while a walk is in progress.  0
+ * (the default, or a negative us) turns it off.
+ * Thread safety: any thread.  Ordering: relaxed; a walk under way may
+ * still use the old value.
+ */
+BATON_API void baton_test_slow_walk(long us);
 
 #endif /* BATON_FAULT_INJECTION */
 

@@ -366,6 +366,7 @@ monitor_scan(baton_pool *pool)
 						      memory_order_relaxed);
 
 		walked++;
+		baton__test_walk_pause();
 		if (s == W_IDLE) {
 			idle++;
 		} else if (s == W_RUNNING) {

@@ -1,6 +1,7 @@
 /*
  * alloc.c - the fault-injection build's allocation, thread and key
- * wrappers, and the test API of baton/testing.h.  Compiled only with
+ * wrappers, and the test API of baton/testing.h (with the slow walk's
+ * pause, a knob rather than a fault).  Compiled only with
  * -Dfault_injection=true; a normal build uses alloc.h's inline wrappers.
  *
  * Design notes
@@ -22,6 +23,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "baton/testing.h"
 
@@ -129,4 +131,26 @@ baton_test_failed_site(void)
 {
 	/* relaxed: see the design notes. */
 	return atomic_load_explicit(&failed_site, memory_order_relaxed);
+}
+
+/* baton_test_slow_walk's pause, in microseconds; 0: none. */
+static atomic_long walk_pause_us;
+
+void
+baton_test_slow_walk(long us)
+{
+	/* relaxed: a test knob, read by the next walk. */
+	atomic_store_explicit(&walk_pause_us, us > 0 ? us : 0,
+			      memory_order_relaxed);
+}
+
+void
+baton__test_walk_pause(void)
+{
+	/* relaxed: as in baton_test_slow_walk. */
+	long us = atomic_load_explicit(&walk_pause_us, memory_order_relaxed);
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+
+	if (us > 0)
+		(void)nanosleep(&ts, NULL);
 }

@@ -10,6 +10,9 @@
  * real call fails: the allocators return NULL with errno ENOMEM, and the
  * pthread calls return EAGAIN.
  *
+ * baton__test_walk_pause() widens one race window on a test's request
+ * (baton_test_slow_walk); in a normal build it is empty.
+ *
  * baton__fail_point() is a fallible call that allocates nothing.  It
  * stands for allocators of baton's own whose real failure depends on
  * state a test cannot steer: a result cell comes from a per-thread cache
@@ -54,6 +57,9 @@ int baton__fault_pthread_key_create(pthread_key_t *key,
 	baton__fault_pthread_key_create((key), (destructor), BATON__SITE)
 #define baton__fail_point() baton__fault_hit(BATON__SITE)
 
+/* Sleeps as baton_test_slow_walk asked (a race window made wide). */
+void baton__test_walk_pause(void);
+
 #else /* !BATON_FAULT_INJECTION */
 
 static inline void *
@@ -91,6 +97,11 @@ static inline bool
 baton__fail_point(void)
 {
 	return false;
+}
+
+static inline void
+baton__test_walk_pause(void)
+{
 }
 
 #endif /* BATON_FAULT_INJECTION */
