@@ -10,6 +10,8 @@
  *	bench	blocking_sleepers_10000x1000ms	baton	SECONDS	s
  *	bench	blocking_sleepers_10000x1000ms	pthread_per_task	SECONDS	s
  *	ratio	blocking_sleepers_10000x1000ms	baton/pthread_per_task	X
+ *	bench	blocking_sleepers_10000x1000ms	pthread_per_task_parallel	SECONDS	s
+ *	ratio	blocking_sleepers_10000x1000ms	baton/pthread_per_task_parallel	X
  *	bench	blocking_sleepers_100x100ms	baton	SECONDS	s
  *	bench	blocking_mixed_cpu_sleep	baton	SECONDS	s
  *	bench	blocking_mixed_cpu_sleep	fixed_pool	SECONDS	s
@@ -19,7 +21,10 @@
  * await's return; the ideal is the sleep itself (1.0 s, 0.1 s).  The
  * floor on a given machine is what creating a thread per sleeper costs:
  * pthread_per_task does exactly that (10,000 threads that each sleep
- * 1 s, created then joined, default stacks), in the same run.  The
+ * 1 s, created then joined, default stacks), in the same run;
+ * pthread_per_task_parallel is that floor at its best: the threads
+ * created by one long-lived thread per CPU, with the baton run's stacks
+ * (--stack-kib, else the system's).  The
  * 10,000-task case runs once per process (--quick skips it): the
  * threads it needs retire only after the keep-alive.
  */
@@ -104,6 +109,70 @@ run_pthreads(size_t n, struct sleeper *s)
 	return (double)(now_ns() - t0) / 1e9;
 }
 
+/* One creator's share of run_pthreads_parallel. */
+struct creator {
+	pthread_t self;
+	pthread_t *th;
+	size_t n;
+	const pthread_attr_t *attr;
+	struct sleeper *s;
+};
+
+static void *
+creator_main(void *arg)
+{
+	struct creator *c = arg;
+	int rc;
+
+	for (size_t i = 0; i < c->n; i++) {
+		if ((rc = pthread_create(&c->th[i], c->attr, sleep_body,
+					 c->s)) != 0)
+			die("pthread_create", "pthread", rc);
+	}
+	return NULL;
+}
+
+/*
+ * The floor at its best: the same threads created by one long-lived
+ * thread per CPU, with the stacks the baton run had (stack 0: the
+ * system's), then joined.
+ */
+static double
+run_pthreads_parallel(size_t n, struct sleeper *s, size_t stack)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t k = cpus < 1 ? 1 : cpus > 64 ? 64 : (size_t)cpus;
+	pthread_t *th = calloc(n, sizeof(*th));
+	struct creator c[64];
+	pthread_attr_t attr;
+	uint64_t t0;
+	int rc;
+
+	if (th == NULL)
+		die("calloc", "calloc", -ENOMEM);
+	pthread_attr_init(&attr);
+	if (stack != 0 && (rc = pthread_attr_setstacksize(&attr, stack)) != 0)
+		die("pthread_attr_setstacksize", "pthread", rc);
+	t0 = now_ns();
+	for (size_t i = 0; i < k; i++) {
+		c[i] = (struct creator){ .th = th + i * (n / k),
+					 .n = i + 1 < k ? n / k
+							: n - i * (n / k),
+					 .attr = &attr, .s = s };
+		if ((rc = pthread_create(&c[i].self, NULL, creator_main,
+					 &c[i])) != 0)
+			die("pthread_create", "pthread", rc);
+	}
+	for (size_t i = 0; i < k; i++)
+		pthread_join(c[i].self, NULL);
+	for (size_t i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	t0 = now_ns() - t0;
+	pthread_attr_destroy(&attr);
+	free(th);
+	return (double)t0 / 1e9;
+}
+
 static void
 usage(FILE *f)
 {
@@ -149,18 +218,27 @@ main(int argc, char **argv)
 	print_load("start", false);
 
 	if (!quick) {
-		double b, p;
+		double b, p, pp;
 
+		/*
+		 * The bare floors first: they join every thread they made,
+		 * while the baton run leaves 10,000 idle threads until the
+		 * keep-alive, which would slow a later run's creations.
+		 */
 		watch("10000x1000ms");
+		p = run_pthreads(10000, &s1000);
+		pp = run_pthreads_parallel(10000, &s1000, stack_kib * 1024);
 		b = run_tasks(NULL, 10000, sleep_body, sleep_body, &s1000);
 		printf("bench\tblocking_sleepers_10000x1000ms\tbaton\t%.3f\ts\n",
 		       b);
-		fflush(stdout);
-		p = run_pthreads(10000, &s1000);
 		printf("bench\tblocking_sleepers_10000x1000ms\tpthread_per_task"
 		       "\t%.3f\ts\n", p);
+		printf("bench\tblocking_sleepers_10000x1000ms\t"
+		       "pthread_per_task_parallel\t%.3f\ts\n", pp);
 		printf("ratio\tblocking_sleepers_10000x1000ms\t"
 		       "baton/pthread_per_task\t%.2f\n", b / p);
+		printf("ratio\tblocking_sleepers_10000x1000ms\t"
+		       "baton/pthread_per_task_parallel\t%.2f\n", b / pp);
 		fflush(stdout);
 	}
 	watch("100x100ms");
