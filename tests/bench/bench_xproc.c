@@ -10,6 +10,8 @@
  *   streaming: promise+fulfil+push / pop+take+unref, 16-byte values, one
  *     producer and one consumer process, then two and two; vs a pipe.
  *     Again with baton_shm_future_completed in place of the promise.
+ *     And the design's ceiling: the same operations (completed, push,
+ *     pop, take, unref) in one thread, uncontended, against the 1p1c pipe.
  *   death to wake: kill -9 of the producer of a future another process is
  *     blocked on, to that take's return (p50 and p99).
  *   cost of crossing: the same promise/queue pipeline between two threads
@@ -601,12 +603,52 @@ stream_inproc(void)
 	return (double)items / ((double)t0 / 1e9);
 }
 
+/*
+ * The design's ceiling: every segment operation of an item (completed,
+ * push, pop, take, unref), in one thread, uncontended, 512 at a time.
+ */
+static double
+stream_one_thread(void)
+{
+	struct baton_shm_opts o = BATON_SHM_OPTS_INIT;
+	static baton_shm_future f[512];
+	unsigned char v[16] = { 1 };
+	baton_shm_queue q;
+	baton_shm *seg;
+	unsigned long done = 0;
+	uint64_t t0;
+	size_t len;
+
+	o.max_futures = 4096;
+	o.queue_capacity = 1024;
+	check(baton_shm_create(&seg, &o), "create");
+	check(baton_shm_queue_create(seg, 1024, &q), "queue");
+	t0 = now_ns();
+	while (done < items) {
+		for (int i = 0; i < 512; i++) {
+			check(baton_shm_future_completed(seg, v, sizeof(v),
+							 &f[i]), "completed");
+			check(baton_shm_queue_push(seg, q, f[i], 0), "push");
+		}
+		for (int i = 0; i < 512; i++) {
+			check(baton_shm_queue_pop(seg, q, &f[i], 0), "pop");
+			check(baton_shm_future_take(seg, f[i], 0, v, sizeof(v),
+						    &len, NULL), "take");
+			check(baton_shm_future_unref(seg, f[i]), "unref");
+		}
+		done += 512;
+	}
+	t0 = now_ns() - t0;
+	baton_shm_detach(seg);
+	return (double)done / ((double)t0 / 1e9);
+}
+
 static void
 streaming(void)
 {
 	double b11 = stream_baton(1, 1), p11 = stream_pipe(1, 1);
 	double b22 = stream_baton(2, 2), p22 = stream_pipe(2, 2);
-	double in = stream_inproc(), c11, c22;
+	double in = stream_inproc(), one = stream_one_thread(), c11, c22;
 
 	stream_completed = true;
 	c11 = stream_baton(1, 1);
@@ -627,6 +669,10 @@ streaming(void)
 		  "baton_completed/pipe", c11 / p11);
 	out_ratio("xproc_stream_2p2c_completed_vs_pipe",
 		  "baton_completed/pipe", c22 / p22);
+	out_bench("xproc_stream_one_thread", "baton_completed", one / 1e6,
+		  "Mitems/s");
+	out_ratio("xproc_stream_one_thread_vs_pipe", "baton_completed/pipe",
+		  one / p11);
 	out_bench("xproc_pipeline_1p1c", "baton_threads", in / 1e6,
 		  "Mitems/s");
 	out_bench("xproc_pipeline_1p1c", "baton_processes", b11 / 1e6,
