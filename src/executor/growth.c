@@ -319,19 +319,15 @@ looks_stuck(struct worker *w, int64_t now)
 }
 
 /*
- * Threads that will take queued work without the monitor's help: those
- * started and not yet listed (they pop before they park), and those the
- * creation tree still owes.  relaxed: an estimate from three counters.
+ * Threads that will take queued work without the monitor's help: of
+ * `threads`, those not among the `seen` listed ones (started, not yet
+ * listed: they pop before they park), and those the creation tree still
+ * owes.  relaxed: the debt is an estimate, as the counts passed in are.
  */
 static unsigned int
-threads_coming(baton_pool *pool)
+threads_coming(baton_pool *pool, unsigned int threads, unsigned int seen)
 {
-	unsigned int threads = atomic_load_explicit(&pool->threads,
-						    memory_order_relaxed);
-	unsigned int listed = atomic_load_explicit(&pool->listed,
-						   memory_order_relaxed);
-
-	return (threads > listed ? threads - listed : 0) +
+	return (threads > seen ? threads - seen : 0) +
 	    atomic_load_explicit(&pool->spawn_debt, memory_order_relaxed);
 }
 
@@ -341,11 +337,14 @@ monitor_scan(baton_pool *pool)
 {
 	uint64_t queued = queued_estimate(pool);
 	unsigned int idle = 0, running = 0, newly = 0, walked = 0;
-	unsigned int threads, blocked, want, coming;
+	unsigned int threads, listed, blocked, want, coming;
 	struct worker *head;
 	int64_t now;
 
-	if (queued == 0 || queued <= threads_coming(pool))
+	/* relaxed: counters read racily for an estimate. */
+	threads = atomic_load_explicit(&pool->threads, memory_order_relaxed);
+	listed = atomic_load_explicit(&pool->listed, memory_order_relaxed);
+	if (queued == 0 || queued <= threads_coming(pool, threads, listed))
 		return;
 	now = baton__mono_ns();
 	/*
@@ -404,8 +403,7 @@ monitor_scan(baton_pool *pool)
 	 * not walked (not yet listed, or listed during the walk), count as
 	 * started: each will take queued work.
 	 */
-	coming = (threads > walked ? threads - walked : 0) +
-	    atomic_load_explicit(&pool->spawn_debt, memory_order_relaxed);
+	coming = threads_coming(pool, threads, walked);
 	if (queued <= coming)
 		return;
 	queued -= coming;
