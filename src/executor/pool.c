@@ -867,21 +867,12 @@ baton_pool_create_opts(baton_pool **out, const struct baton_pool_opts *opts)
 	pool->stack_size = opts->stack_size == BATON_POOL_STACK_AUTO
 	    ? 0
 	    : opts->stack_size;
-	if (pthread_mutex_init(&pool->reg, NULL) != 0) {
-		free(pool);
-		return -ENOMEM;
-	}
-	if (pthread_cond_init(&pool->exited, NULL) != 0) {
-		pthread_mutex_destroy(&pool->reg);
-		free(pool);
-		return -ENOMEM;
-	}
-	if (pthread_cond_init(&pool->scan_done, NULL) != 0) {
-		pthread_cond_destroy(&pool->exited);
-		pthread_mutex_destroy(&pool->reg);
-		free(pool);
-		return -ENOMEM;
-	}
+	if (pthread_mutex_init(&pool->reg, NULL) != 0)
+		goto no_reg;
+	if (pthread_cond_init(&pool->exited, NULL) != 0)
+		goto no_exited;
+	if (pthread_cond_init(&pool->scan_done, NULL) != 0)
+		goto no_scan_done;
 	/* A fixed pool (max_threads == workers) needs no monitor. */
 	if (baton__pool_grow(pool, workers) < workers ||
 	    (pool->max_threads > workers &&
@@ -895,6 +886,14 @@ baton_pool_create_opts(baton_pool **out, const struct baton_pool_opts *opts)
 	pool->has_monitor = pool->max_threads > workers;
 	*out = pool;
 	return 0;
+
+no_scan_done:
+	pthread_cond_destroy(&pool->exited);
+no_exited:
+	pthread_mutex_destroy(&pool->reg);
+no_reg:
+	free(pool);
+	return -ENOMEM;
 }
 
 int
