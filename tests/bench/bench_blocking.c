@@ -89,27 +89,7 @@ run_tasks(baton_pool *pool, size_t n, baton_task_fn fn_even,
 	return (double)(now_ns() - t0) / 1e9;
 }
 
-/* The floor: one pthread per sleeping task, created then joined. */
-static double
-run_pthreads(size_t n, struct sleeper *s)
-{
-	pthread_t *th = calloc(n, sizeof(*th));
-	uint64_t t0 = now_ns();
-	int rc;
-
-	if (th == NULL)
-		die("calloc", "calloc", -ENOMEM);
-	for (size_t i = 0; i < n; i++) {
-		if ((rc = pthread_create(&th[i], NULL, sleep_body, s)) != 0)
-			die("pthread_create", "pthread", rc);
-	}
-	for (size_t i = 0; i < n; i++)
-		pthread_join(th[i], NULL);
-	free(th);
-	return (double)(now_ns() - t0) / 1e9;
-}
-
-/* One creator's share of run_pthreads_parallel. */
+/* One creator's share of run_pthreads. */
 struct creator {
 	pthread_t self;
 	pthread_t *th;
@@ -133,23 +113,21 @@ creator_main(void *arg)
 }
 
 /*
- * The floor at its best: the same threads created by one long-lived
- * thread per CPU, with the stacks the baton run had (stack 0: the
- * system's), then joined.
+ * The floor: one pthread per sleeping task, with stacks of `stack` bytes
+ * (0: the system's), created by k long-lived threads (the caller and
+ * k - 1 more), then joined.
  */
 static double
-run_pthreads_parallel(size_t n, struct sleeper *s, size_t stack)
+run_pthreads(size_t n, struct sleeper *s, size_t k, size_t stack)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t k = cpus < 1 ? 1 : cpus > 64 ? 64 : (size_t)cpus;
 	pthread_t *th = calloc(n, sizeof(*th));
 	struct creator c[64];
 	pthread_attr_t attr;
 	uint64_t t0;
 	int rc;
 
-	if (th == NULL)
-		die("calloc", "calloc", -ENOMEM);
+	if (th == NULL || k < 1 || k > 64)
+		die("run_pthreads", "pthread", -EINVAL);
 	pthread_attr_init(&attr);
 	if (stack != 0 && (rc = pthread_attr_setstacksize(&attr, stack)) != 0)
 		die("pthread_attr_setstacksize", "pthread", rc);
@@ -159,11 +137,12 @@ run_pthreads_parallel(size_t n, struct sleeper *s, size_t stack)
 					 .n = i + 1 < k ? n / k
 							: n - i * (n / k),
 					 .attr = &attr, .s = s };
-		if ((rc = pthread_create(&c[i].self, NULL, creator_main,
-					 &c[i])) != 0)
+		if (i > 0 && (rc = pthread_create(&c[i].self, NULL,
+						  creator_main, &c[i])) != 0)
 			die("pthread_create", "pthread", rc);
 	}
-	for (size_t i = 0; i < k; i++)
+	creator_main(&c[0]);
+	for (size_t i = 1; i < k; i++)
 		pthread_join(c[i].self, NULL);
 	for (size_t i = 0; i < n; i++)
 		pthread_join(th[i], NULL);
@@ -218,6 +197,8 @@ main(int argc, char **argv)
 	print_load("start", false);
 
 	if (!quick) {
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		size_t cpus = ncpu < 1 ? 1 : ncpu > 64 ? 64 : (size_t)ncpu;
 		double b, p, pp;
 
 		/*
@@ -226,8 +207,8 @@ main(int argc, char **argv)
 		 * keep-alive, which would slow a later run's creations.
 		 */
 		watch("10000x1000ms");
-		p = run_pthreads(10000, &s1000);
-		pp = run_pthreads_parallel(10000, &s1000, stack_kib * 1024);
+		p = run_pthreads(10000, &s1000, 1, 0);
+		pp = run_pthreads(10000, &s1000, cpus, stack_kib * 1024);
 		b = run_tasks(NULL, 10000, sleep_body, sleep_body, &s1000);
 		printf("bench\tblocking_sleepers_10000x1000ms\tbaton\t%.3f\ts\n",
 		       b);
