@@ -377,6 +377,23 @@ BATON_API int baton_shm_future_completed(baton_shm *seg, const void *value,
 					 size_t len, baton_shm_future *out);
 
 /*
+ * As baton_shm_future_completed, n times: future k holds the size bytes
+ * at values + k * size.  Takes the segment lock once for all n (each
+ * future is still its own committed section, so a process killed inside
+ * the call leaves a prefix made, each held in its row).  Returns how many
+ * were made, k <= n: fewer when slots or arena blocks run out (out[k..n)
+ * are zero), or an error if none was: -ENOSPC, -EMSGSIZE, -EINVAL (out
+ * NULL, or values NULL with size > 0, and n > 0), -ECHILD, -EPROTO.
+ * Pointers: borrows seg and values; out[0..k) each hold a reference of
+ * this process.  Blocking: on the segment lock only.  Thread safety: any
+ * thread.  Ordering: as baton_shm_future_completed, for each future.
+ */
+BATON_API ptrdiff_t baton_shm_future_completed_many(baton_shm *seg,
+						    const void *values,
+						    size_t size, size_t n,
+						    baton_shm_future *out);
+
+/*
  * Completes with len bytes copied from value.  -EALREADY if already
  * complete (fulfilled, failed, cancelled), -EMSGSIZE (len above the block
  * size), -ENOSPC (arena full: the future stays pending), -EPERM, -EINVAL,
@@ -422,6 +439,17 @@ BATON_API int baton_shm_future_ref(baton_shm *seg, baton_shm_future f);
  * segment lock).  Consumes the reference.  Errors as ref.  Any thread.
  */
 BATON_API int baton_shm_future_unref(baton_shm *seg, baton_shm_future f);
+
+/*
+ * As baton_shm_future_unref for each of fs[0..n), under one take of the
+ * segment lock.  Drops every reference it can; returns 0, or the first
+ * error met (the futures that had one are left as they were).  Errors as
+ * unref; -EINVAL for fs NULL with n > 0.  Blocking: on the segment lock
+ * only.  Thread safety: any thread.  Ordering: relaxed.
+ */
+BATON_API int baton_shm_future_unref_many(baton_shm *seg,
+					  const baton_shm_future *fs,
+					  size_t n);
 
 /*
  * Waits up to timeout_ms for f to complete.  0, -ETIMEDOUT, -ESTALE,
@@ -513,6 +541,41 @@ BATON_API int baton_shm_queue_push(baton_shm *seg, baton_shm_queue q,
  */
 BATON_API int baton_shm_queue_pop(baton_shm *seg, baton_shm_queue q,
 				  baton_shm_future *out, int timeout_ms);
+
+/*
+ * Appends up to n futures in one take of the segment lock: waits up to
+ * timeout_ms (0: try) until at least one fits, then appends fs[0..k) for
+ * the largest k <= n that fits without waiting again, in order.  Returns
+ * k.  A future this process cannot push (stale, or no reference held)
+ * ends the run: if it is fs[0] its error is returned, else it is left for
+ * the next call.  Each item is its own committed section, so a producer
+ * killed inside the call has pushed a prefix.
+ * Pointers: borrows seg and fs; the queue takes the references of
+ * fs[0..k), the rest stay the caller's.  Errors: as baton_shm_queue_push;
+ * -EINVAL for fs NULL with n > 0; 0 if n is 0.  Blocking: while full.
+ * Thread safety: any thread.  Ordering: as baton_shm_queue_push, for each.
+ */
+BATON_API ptrdiff_t baton_shm_queue_push_many(baton_shm *seg,
+					      baton_shm_queue q,
+					      const baton_shm_future *fs,
+					      size_t n, int timeout_ms);
+
+/*
+ * Removes up to n of the oldest futures in one take of the segment lock:
+ * waits up to timeout_ms (0: try) until at least one is present, then
+ * takes the k <= n present into out[0..k) (the rest are zeroed).  Returns
+ * k.  A corrupt item ends the run: first, it is dropped with -EPROTO;
+ * later, it is left for the next call.  A consumer killed inside the call
+ * holds what it took in its own row, released by its cleanup.
+ * Pointers: borrows seg; out[0..k) each hold a reference of this process.
+ * Errors: as baton_shm_queue_pop; -EINVAL for out NULL with n > 0; 0 if n
+ * is 0.  Blocking: while empty and open.  Thread safety: any thread.
+ * Ordering: as baton_shm_queue_pop, for each.
+ */
+BATON_API ptrdiff_t baton_shm_queue_pop_many(baton_shm *seg,
+					     baton_shm_queue q,
+					     baton_shm_future *out, size_t n,
+					     int timeout_ms);
 
 /*
  * Closes q (idempotent): pushes fail with -EPIPE, pops drain then -EPIPE,

@@ -45,6 +45,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "wait.h"
+
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
@@ -242,6 +244,8 @@ baton__xlock(baton_shm *seg)
 {
 	struct xhdr *h = xhdr(seg);
 	uint32_t me = identity(seg), v, owner, take = me;
+	struct baton__deadline forever;
+	bool spun = false;
 	int spins = 0;
 
 	for (;;) {
@@ -257,6 +261,17 @@ baton__xlock(baton_shm *seg)
 		if (++spins < 64) {
 			cpu_relax();
 			continue;
+		}
+		/* A section lasts microseconds (a batch call's X_HOLD_MAX
+		 * items, tens at most); a futex sleep and wake-up costs more.
+		 * So once per take, watch the owner's word for up to spin_ns
+		 * (wait.c; no adaptive budget) before sleeping. */
+		if (!spun) {
+			spun = true;
+			baton__deadline_init(&forever, -1);
+			if (baton__xspin(seg, NULL, &h->lock, v,
+					 ~X_LOCK_WAITERS, &forever))
+				continue;
 		}
 		if (owner != me && !owner_alive(seg, owner)) {
 			/* acquire: as above; one taker wins the CAS. */

@@ -33,6 +33,14 @@ int baton_shm_future_start(baton_shm *s, baton_shm_fn fn, void *a,
 int baton_shm_promise_create(baton_shm *s, baton_shm_promise *p,
 			     baton_shm_future *f)
 { (void)s; if (p) p->id = 0; if (f) f->id = 0; return -ENOSYS; }
+int baton_shm_future_completed(baton_shm *s, const void *v, size_t n,
+			       baton_shm_future *f)
+{ (void)s; (void)v; (void)n; if (f) f->id = 0; return -ENOSYS; }
+ptrdiff_t baton_shm_future_completed_many(baton_shm *s, const void *v,
+					  size_t z, size_t n,
+					  baton_shm_future *f)
+{ (void)s; (void)v; (void)z; for (size_t i = 0; f && i < n; i++) f[i].id = 0;
+  return -ENOSYS; }
 int baton_shm_promise_fulfil(baton_shm *s, baton_shm_promise p,
 			     const void *v, size_t n)
 { (void)s; (void)p; (void)v; (void)n; return -ENOSYS; }
@@ -47,6 +55,9 @@ int baton_shm_future_ref(baton_shm *s, baton_shm_future f)
 { (void)s; (void)f; return -ENOSYS; }
 int baton_shm_future_unref(baton_shm *s, baton_shm_future f)
 { (void)s; (void)f; return -ENOSYS; }
+int baton_shm_future_unref_many(baton_shm *s, const baton_shm_future *f,
+				size_t n)
+{ (void)s; (void)f; (void)n; return -ENOSYS; }
 int baton_shm_future_wait(baton_shm *s, baton_shm_future f, int t)
 { (void)s; (void)f; (void)t; return -ENOSYS; }
 int baton_shm_future_copy(baton_shm *s, baton_shm_future f, int t, void *b,
@@ -77,6 +88,13 @@ int baton_shm_queue_push(baton_shm *s, baton_shm_queue q, baton_shm_future f,
 int baton_shm_queue_pop(baton_shm *s, baton_shm_queue q, baton_shm_future *f,
 			int t)
 { (void)s; (void)q; (void)t; if (f) f->id = 0; return -ENOSYS; }
+ptrdiff_t baton_shm_queue_push_many(baton_shm *s, baton_shm_queue q,
+				    const baton_shm_future *f, size_t n, int t)
+{ (void)s; (void)q; (void)f; (void)n; (void)t; return -ENOSYS; }
+ptrdiff_t baton_shm_queue_pop_many(baton_shm *s, baton_shm_queue q,
+				   baton_shm_future *f, size_t n, int t)
+{ (void)s; (void)q; (void)t; for (size_t i = 0; f && i < n; i++) f[i].id = 0;
+  return -ENOSYS; }
 int baton_shm_queue_close(baton_shm *s, baton_shm_queue q)
 { (void)s; (void)q; return -ENOSYS; }
 int baton_shm_queue_close_discard(baton_shm *s, baton_shm_queue q)

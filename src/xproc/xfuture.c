@@ -168,40 +168,63 @@ baton_shm_promise_create(baton_shm *seg, baton_shm_promise *promise,
 	return 0;
 }
 
+ptrdiff_t
+baton_shm_future_completed_many(baton_shm *seg, const void *values,
+				size_t size, size_t n, baton_shm_future *out)
+{
+	const unsigned char *v = values;
+	struct xslot *s;
+	uint32_t i, gen, block;
+	size_t k;
+	int r = baton__xcheck(seg);
+
+	for (k = 0; out != NULL && k < n; k++)
+		out[k].id = 0;
+	if (r != 0)
+		return r;
+	if ((out == NULL || (size > 0 && values == NULL)) && n > 0)
+		return -EINVAL;
+	if (size > value_max(seg))
+		return -EMSGSIZE;
+	baton__xlock(seg);
+	/* One committed section per future: a crash keeps a prefix.  The
+	 * lock is let go every X_HOLD_MAX futures: a bounded hold. */
+	for (k = 0; k < n; k++) {
+		if (k > 0 && k % X_HOLD_MAX == 0) {
+			baton__xunlock(seg);
+			baton__xlock(seg);
+		}
+		r = value_room(seg, size, &block);
+		if (r == 0)
+			r = slot_take(seg, false, &i, &gen);
+		if (r != 0)
+			break; /* nothing of this item was stored */
+		s = xslot_at(seg, i);
+		value_put(seg, s, block, size > 0 ? v + k * size : NULL, size);
+		baton__xset(seg, &s->kind, BATON_EXIT_NORMAL);
+		baton__xset(seg, &s->code, 0);
+		baton__xset(seg, &s->state, S_READY); /* release: the bytes */
+		baton__xset(seg, &s->gen, gen);
+		baton__xcommit(seg);
+		out[k].id = xid(i, gen);
+	}
+	baton__xunlock(seg);
+	return k > 0 ? (ptrdiff_t)k : r;
+}
+
 int
 baton_shm_future_completed(baton_shm *seg, const void *value, size_t len,
 			   baton_shm_future *out)
 {
-	struct xslot *s;
-	uint32_t i, gen, block;
-	int r = baton__xcheck(seg);
+	ptrdiff_t k;
 
-	if (out != NULL)
-		out->id = 0;
-	if (r != 0)
-		return r;
-	if (out == NULL || (len > 0 && value == NULL))
-		return -EINVAL;
-	if (len > value_max(seg))
-		return -EMSGSIZE;
-	baton__xlock(seg);
-	r = value_room(seg, len, &block);
-	if (r == 0)
-		r = slot_take(seg, false, &i, &gen);
-	if (r != 0) {
-		baton__xunlock(seg);
-		return r;
+	if (out == NULL) {
+		int r = baton__xcheck(seg);
+
+		return r != 0 ? r : -EINVAL;
 	}
-	s = xslot_at(seg, i);
-	value_put(seg, s, block, value, len);
-	baton__xset(seg, &s->kind, BATON_EXIT_NORMAL);
-	baton__xset(seg, &s->code, 0);
-	baton__xset(seg, &s->state, S_READY); /* release: the bytes */
-	baton__xset(seg, &s->gen, gen);
-	baton__xcommit(seg);
-	baton__xunlock(seg);
-	out->id = xid(i, gen);
-	return 0;
+	k = baton_shm_future_completed_many(seg, value, len, 1, out);
+	return k < 0 ? (int)k : 0;
 }
 
 /* Under the lock: the promise's slot, checked for the owner. */
@@ -360,21 +383,39 @@ baton_shm_future_ref(baton_shm *seg, baton_shm_future f)
 }
 
 int
-baton_shm_future_unref(baton_shm *seg, baton_shm_future f)
+baton_shm_future_unref_many(baton_shm *seg, const baton_shm_future *fs,
+			    size_t n)
 {
 	uint32_t i;
-	int r = baton__xcheck(seg);
+	int r = baton__xcheck(seg), first = 0;
 
 	if (r != 0)
 		return r;
+	if (fs == NULL && n > 0)
+		return -EINVAL;
 	baton__xlock(seg);
-	r = baton__xslot_get(seg, f.id, &i, true);
-	if (r == 0) {
+	for (size_t k = 0; k < n; k++) {
+		if (k > 0 && k % X_HOLD_MAX == 0) { /* a bounded hold */
+			baton__xunlock(seg);
+			baton__xlock(seg);
+		}
+		r = baton__xslot_get(seg, fs[k].id, &i, true);
+		if (r != 0) {
+			if (first == 0)
+				first = r;
+			continue;
+		}
 		baton__xslot_release(seg, i, seg->me, 1);
 		baton__xcommit(seg);
 	}
 	baton__xunlock(seg);
-	return r;
+	return first;
+}
+
+int
+baton_shm_future_unref(baton_shm *seg, baton_shm_future f)
+{
+	return baton_shm_future_unref_many(seg, &f, 1);
 }
 
 /* The producer of a pending slot is gone: complete it as DIED. */
@@ -416,10 +457,10 @@ wait_slot(baton_shm *seg, uint32_t i, uint32_t gen, int timeout_ms)
 
 	if (baton__timeout_check(timeout_ms) != 0)
 		return -EINVAL;
-	baton__deadline_init(&d, timeout_ms);
 	/* acquire: pairs with the completing release store. */
 	if (xld_acq(&s->state) != S_PENDING)
-		goto done;
+		goto done; /* done already: no clock read */
+	baton__deadline_init(&d, timeout_ms);
 	if (timeout_ms != 0 &&
 	    baton__xspin(seg, &seg->slot_spin, &s->state, S_PENDING,
 			 UINT32_MAX, &d))

@@ -24,8 +24,10 @@ typedef _Atomic uint32_t xu32;
 
 #define X_MAGIC0 0x4f544142u /* "BATO" */
 #define X_MAGIC1 0x4d48534eu /* "NSHM" */
-#define X_VERSION 2u
+#define X_VERSION 3u
 #define X_LOG_MAX 40u
+/* Items a batch call moves per take of the segment lock (a bounded hold). */
+#define X_HOLD_MAX 64u
 #define X_LOCK_WAITERS 0x80000000u
 
 /* Process rows. */
@@ -56,7 +58,9 @@ struct xhdr {
 	xu32 arena_blocks, block_size, total_lo, total_hi;
 	/* Mutable below this line. */
 	xu32 lock;          /* 0 or owner row + 1, | X_LOCK_WAITERS */
-	xu32 log_count;
+	/* The log starts a line of its own: a taker spinning on `lock`
+	 * would otherwise steal the line the owner writes at every store. */
+	_Alignas(64) xu32 log_count;
 	struct xlog_entry log[X_LOG_MAX];
 	xu32 slot_free;     /* free slot list head: index + 1, or 0 */
 	xu32 block_free;    /* free block list head: index + 1, or 0 */
@@ -88,10 +92,10 @@ struct xqueue {
 	xu32 head;      /* index of the oldest item, < cap */
 	xu32 count;     /* items held, <= cap */
 	xu32 nprod, ncons, flags;
-	xu32 seq;       /* futex word: += 2 on every change; bit 0 flags
-			   sleepers (X_SEQ_SLEEPERS, wait.c) */
-	xu32 unused;
-	xu32 pad[6];
+	/* futex word: += 2 on every change; bit 0 flags sleepers
+	 * (X_SEQ_SLEEPERS, wait.c).  On a line of its own: waiters spin
+	 * reading it while pushes and pops write head and count. */
+	_Alignas(64) xu32 seq;
 };
 
 /* The layout, computed by each process from the six shape parameters. */
@@ -174,7 +178,8 @@ int baton__xfutex_wake(xu32 *word, int n);
 struct baton__deadline;
 /*
  * Spins until *word & mask differs from seen & mask (true) or about
- * *budget ns pass (false), never past d; adapts *budget (wait.c).  Any
+ * *budget ns pass (false), never past d; adapts *budget (wait.c).
+ * budget NULL: spins up to the handle's spin_ns, adapting nothing.  Any
  * thread.
  */
 bool baton__xspin(baton_shm *seg, atomic_long *budget, xu32 *word,

@@ -20,6 +20,15 @@
  * each other's publish store (a producer killed between its CAS and its
  * publish wedges every later producer).
  *
+ * Batches (push_many, pop_many) take the lock once and commit each item as
+ * its own section, so a process killed inside one has moved a prefix, each
+ * item whole; the log stays small whatever the batch.  They let the lock
+ * go every X_HOLD_MAX items, so no hold outlasts a few microseconds.
+ * `seq` moves once per hold, after its last item: a waiter spinning on it
+ * costs the hold one line transfer, not one per item.  A process killed
+ * between its last item and that bump leaves a waiter to its slice
+ * (BATON_SHM_CHECK_MS), and the cleanup's own change wakes everyone.
+ *
  * Waiting: `seq` moves on every change (push, pop, close, a role ending),
  * and its bit 0 says someone sleeps on it (wait.c).  A waiter reads it
  * under the lock, spins (wait.c: adaptive, at most spin_ns), then sleeps
@@ -200,17 +209,22 @@ check_peers(baton_shm *seg, uint32_t qi, unsigned role)
 }
 
 /*
- * Waits for seq to move from seen.  0 (look again) or -ETIMEDOUT.
- * spun: whether this wait already had its spin.
+ * Waits for seq to move from seen.  0 (look again), -EAGAIN (timeout_ms
+ * 0) or -ETIMEDOUT.  spun: whether this call's wait already had its spin;
+ * the first wait starts the deadline d, so a call that never waits never
+ * reads the clock.
  */
 static int
-wait_change(baton_shm *seg, uint32_t qi, uint32_t seen,
-	    const struct baton__deadline *d, unsigned watch, bool *spun)
+wait_change(baton_shm *seg, uint32_t qi, uint32_t seen, int timeout_ms,
+	    struct baton__deadline *d, unsigned watch, bool *spun)
 {
 	struct xqueue *x = xq_at(seg, qi);
 	long left;
 
+	if (timeout_ms == 0)
+		return -EAGAIN;
 	if (!*spun) {
+		baton__deadline_init(d, timeout_ms);
 		*spun = true;
 		if (baton__xspin(seg, &seg->queue_spin, &x->seq, seen,
 				 ~X_SEQ_SLEEPERS, d))
@@ -234,122 +248,207 @@ wake_if_waiting(struct xqueue *x, bool flagged)
 		wake_all(x);
 }
 
-int
-baton_shm_queue_push(baton_shm *seg, baton_shm_queue q, baton_shm_future f,
-		     int timeout_ms)
+/*
+ * Under the lock: appends fs[0..n) while they fit, one committed section
+ * per item, so a producer killed mid-call has pushed a prefix.  Stops at
+ * the first item that is not this process's to push; *err says why.
+ * Returns how many went in; *flagged if a sleeper needs waking.
+ */
+static size_t
+push_locked(baton_shm *seg, uint32_t qi, const baton_shm_future *fs,
+	    size_t n, bool *flagged, int *err)
+{
+	struct xqueue *x = xq_at(seg, qi);
+	uint32_t cap, head, count, fi;
+	size_t k = 0;
+
+	*err = queue_shape(seg, x, &cap, &head, &count);
+	for (; *err == 0 && k < n && count < cap; k++, count++) {
+		xu32 *mine, *ring;
+
+		*err = baton__xslot_get(seg, fs[k].id, &fi, true);
+		if (*err != 0)
+			break;
+		mine = xref_at(seg, fi, seg->me);
+		ring = xring_at(seg, qi, (head + count) % cap);
+		baton__xset(seg, ring, fi);
+		baton__xset(seg, ring + 1, (uint32_t)(fs[k].id >> 32));
+		baton__xset(seg, &x->count, count + 1);
+		baton__xset(seg, mine, xld(mine) - 1);
+		baton__xcommit(seg);
+	}
+	if (k > 0) {
+		*flagged = changed(seg, x);
+		baton__xcommit(seg);
+	}
+	return k;
+}
+
+static size_t
+hold_max(size_t left)
+{
+	return left < X_HOLD_MAX ? left : X_HOLD_MAX;
+}
+
+ptrdiff_t
+baton_shm_queue_push_many(baton_shm *seg, baton_shm_queue q,
+			  const baton_shm_future *fs, size_t n,
+			  int timeout_ms)
 {
 	struct baton__deadline d;
 	struct xqueue *x;
-	uint32_t qi, fi, cap, head, count, seen, k;
+	uint32_t qi, fi, seen;
 	bool spun = false, flagged;
+	size_t k = 0, got;
 	int r = baton__xcheck(seg);
 
 	if (r != 0)
 		return r;
-	if (baton__timeout_check(timeout_ms) != 0)
+	if ((fs == NULL && n > 0) || baton__timeout_check(timeout_ms) != 0)
 		return -EINVAL;
-	baton__deadline_init(&d, timeout_ms);
-	for (;;) {
+	while (k < n) {
 		baton__xlock(seg);
 		r = queue_get(seg, q.id, &qi);
 		if (r == 0)
-			r = baton__xslot_get(seg, f.id, &fi, true);
+			r = baton__xslot_get(seg, fs[k].id, &fi, true);
 		if (r == 0) {
 			x = xq_at(seg, qi);
-			r = queue_shape(seg, x, &cap, &head, &count);
+			if (xld(&x->state) != Q_OPEN ||
+			    (xld(&x->flags) & QF_NOCONS))
+				r = -EPIPE;
 		}
-		if (r == 0 && (xld(&x->state) != Q_OPEN ||
-			       (xld(&x->flags) & QF_NOCONS)))
-			r = -EPIPE;
 		if (r != 0) {
 			baton__xunlock(seg);
-			return r;
+			break;
 		}
-		if (count < cap) {
-			xu32 *mine = xref_at(seg, fi, seg->me);
-
-			k = (head + count) % cap;
-			baton__xset(seg, xring_at(seg, qi, k), fi);
-			baton__xset(seg, xring_at(seg, qi, k) + 1,
-				    (uint32_t)(f.id >> 32));
-			baton__xset(seg, &x->count, count + 1);
-			baton__xset(seg, mine, xld(mine) - 1);
-			flagged = changed(seg, x);
-			baton__xcommit(seg);
-			baton__xunlock(seg);
-			wake_if_waiting(x, flagged);
-			return 0;
-		}
+		flagged = false;
+		got = push_locked(seg, qi, fs + k, hold_max(n - k), &flagged,
+				  &r);
 		seen = xld(&x->seq);
 		baton__xunlock(seg);
-		if (timeout_ms == 0)
-			return -EAGAIN;
-		r = wait_change(seg, qi, seen, &d, BATON_SHM_CONSUMER, &spun);
+		wake_if_waiting(x, flagged);
+		k += got;
+		if (got == X_HOLD_MAX)
+			continue; /* a full hold: take the lock again */
+		if (k > 0 || r != 0)
+			break;
+		r = wait_change(seg, qi, seen, timeout_ms, &d,
+				BATON_SHM_CONSUMER, &spun);
 		if (r != 0)
 			return r;
 	}
+	return k > 0 ? (ptrdiff_t)k : r;
+}
+
+int
+baton_shm_queue_push(baton_shm *seg, baton_shm_queue q, baton_shm_future f,
+		     int timeout_ms)
+{
+	ptrdiff_t k = baton_shm_queue_push_many(seg, q, &f, 1, timeout_ms);
+
+	return k < 0 ? (int)k : 0;
+}
+
+/*
+ * Under the lock: takes up to n of the oldest items into out, one
+ * committed section per item (a consumer killed mid-call holds what it
+ * took in its own row).  A corrupt item ends the run: it is dropped with
+ * -EPROTO in *err if it comes first in the call (first: nothing taken by
+ * an earlier hold), else left for the next call.
+ */
+static size_t
+pop_locked(baton_shm *seg, uint32_t qi, baton_shm_future *out, size_t n,
+	   bool first, bool *flagged, int *err)
+{
+	struct xqueue *x = xq_at(seg, qi);
+	uint32_t cap, head, count, fi, gen;
+	size_t k = 0;
+
+	*err = queue_shape(seg, x, &cap, &head, &count);
+	for (; *err == 0 && k < n && count > 0; k++) {
+		bool good;
+
+		fi = xld(xring_at(seg, qi, head));
+		gen = xld(xring_at(seg, qi, head) + 1);
+		good = fi < seg->l.max_futures && gen != 0 &&
+		       xld(&xslot_at(seg, fi)->gen) == gen;
+		if (!good && (k > 0 || !first))
+			break;
+		head = (head + 1) % cap;
+		count--;
+		baton__xset(seg, &x->head, head);
+		baton__xset(seg, &x->count, count);
+		if (good) {
+			xu32 *mine = xref_at(seg, fi, seg->me);
+
+			baton__xset(seg, mine, xld(mine) + 1);
+			out[k].id = xid(fi, gen);
+		} else {
+			*err = -EPROTO; /* a corrupt item is dropped */
+		}
+		baton__xcommit(seg);
+	}
+	if (k > 0) {
+		*flagged = changed(seg, x);
+		baton__xcommit(seg);
+	}
+	return *err == 0 ? k : 0;
+}
+
+ptrdiff_t
+baton_shm_queue_pop_many(baton_shm *seg, baton_shm_queue q,
+			 baton_shm_future *out, size_t n, int timeout_ms)
+{
+	struct baton__deadline d;
+	struct xqueue *x;
+	uint32_t qi, seen;
+	bool spun = false, flagged, ended;
+	size_t k = 0, got;
+	int r = baton__xcheck(seg);
+
+	for (size_t i = 0; out != NULL && i < n; i++)
+		out[i].id = 0;
+	if (r != 0)
+		return r;
+	if ((out == NULL && n > 0) || baton__timeout_check(timeout_ms) != 0)
+		return -EINVAL;
+	while (k < n) {
+		baton__xlock(seg);
+		r = queue_get(seg, q.id, &qi);
+		if (r != 0) {
+			baton__xunlock(seg);
+			break;
+		}
+		x = xq_at(seg, qi);
+		flagged = false;
+		got = pop_locked(seg, qi, out + k, hold_max(n - k), k == 0,
+				 &flagged, &r);
+		ended = xld(&x->state) != Q_OPEN || (xld(&x->flags) & QF_EOF);
+		seen = xld(&x->seq);
+		baton__xunlock(seg);
+		wake_if_waiting(x, flagged);
+		k += got;
+		if (got == X_HOLD_MAX)
+			continue; /* a full hold: take the lock again */
+		if (k > 0 || r != 0)
+			break;
+		if (ended)
+			return -EPIPE;
+		r = wait_change(seg, qi, seen, timeout_ms, &d,
+				BATON_SHM_PRODUCER, &spun);
+		if (r != 0)
+			return r;
+	}
+	return k > 0 ? (ptrdiff_t)k : r;
 }
 
 int
 baton_shm_queue_pop(baton_shm *seg, baton_shm_queue q, baton_shm_future *out,
 		    int timeout_ms)
 {
-	struct baton__deadline d;
-	struct xqueue *x;
-	uint32_t qi, cap, head, count, seen, fi, gen;
-	bool spun = false, flagged;
-	int r = baton__xcheck(seg);
+	ptrdiff_t k = baton_shm_queue_pop_many(seg, q, out, 1, timeout_ms);
 
-	if (out != NULL)
-		out->id = 0;
-	if (r != 0)
-		return r;
-	if (out == NULL || baton__timeout_check(timeout_ms) != 0)
-		return -EINVAL;
-	baton__deadline_init(&d, timeout_ms);
-	for (;;) {
-		baton__xlock(seg);
-		r = queue_get(seg, q.id, &qi);
-		if (r == 0) {
-			x = xq_at(seg, qi);
-			r = queue_shape(seg, x, &cap, &head, &count);
-		}
-		if (r != 0) {
-			baton__xunlock(seg);
-			return r;
-		}
-		if (count > 0) {
-			fi = xld(xring_at(seg, qi, head));
-			gen = xld(xring_at(seg, qi, head) + 1);
-			baton__xset(seg, &x->head, (head + 1) % cap);
-			baton__xset(seg, &x->count, count - 1);
-			flagged = changed(seg, x);
-			if (fi < seg->l.max_futures && gen != 0 &&
-			    xld(&xslot_at(seg, fi)->gen) == gen) {
-				xu32 *mine = xref_at(seg, fi, seg->me);
-
-				baton__xset(seg, mine, xld(mine) + 1);
-				out->id = xid(fi, gen);
-			} else {
-				r = -EPROTO; /* a corrupt item is dropped */
-			}
-			baton__xcommit(seg);
-			baton__xunlock(seg);
-			wake_if_waiting(x, flagged);
-			return r;
-		}
-		if (xld(&x->state) != Q_OPEN || (xld(&x->flags) & QF_EOF)) {
-			baton__xunlock(seg);
-			return -EPIPE;
-		}
-		seen = xld(&x->seq);
-		baton__xunlock(seg);
-		if (timeout_ms == 0)
-			return -EAGAIN;
-		r = wait_change(seg, qi, seen, &d, BATON_SHM_PRODUCER, &spun);
-		if (r != 0)
-			return r;
-	}
+	return k < 0 ? (int)k : 0;
 }
 
 /* Closes; with discard, releases the items left.  Returns how many. */

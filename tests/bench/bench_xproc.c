@@ -9,7 +9,10 @@
  *     the cross-process transport without the in-process pool hop.
  *   streaming: promise+fulfil+push / pop+take+unref, 16-byte values, one
  *     producer and one consumer process, then two and two; vs a pipe.
- *     Again with baton_shm_future_completed in place of the promise.
+ *     Again with baton_shm_future_completed in place of the promise, and
+ *     batched: completed_many + push_many / pop_many + take + unref_many,
+ *     64 at a time, against the same pipe and a pipe moving 64 values per
+ *     write and read.
  *     And the design's ceiling: the same operations (completed, push,
  *     pop, take, unref) in one thread, uncontended, against the 1p1c pipe.
  *   death to wake: kill -9 of the producer of a future another process is
@@ -401,20 +404,78 @@ round_trips(size_t size, const char *tag)
 
 /* ---- streaming ------------------------------------------------------------------- */
 
-/* false: each value through a promise (create, fulfil, destroy); true:
- * one baton_shm_future_completed call. */
-static bool stream_completed;
+/* How a streaming producer makes its futures and a consumer drops them. */
+enum stream_mode {
+	STREAM_PROMISE,   /* promise create, fulfil, destroy; push; pop */
+	STREAM_COMPLETED, /* baton_shm_future_completed; push; pop */
+	STREAM_BATCH,     /* completed_many, push_many / pop_many, unref_many */
+};
+
+static enum stream_mode stream_mode;
+
+/* Items per call in STREAM_BATCH, and per write/read in the batched pipe. */
+#define BATCH 64
+
+static void
+x_produce_batch(baton_shm *seg, baton_shm_queue q, unsigned long n)
+{
+	static unsigned char v[BATCH][16];
+	baton_shm_future f[BATCH];
+
+	for (unsigned long i = 0; i < n;) {
+		size_t want = n - i < BATCH ? n - i : BATCH, made, put = 0;
+		ptrdiff_t k = baton_shm_future_completed_many(seg, v, 16, want,
+							      f);
+
+		check(k > 0 ? 0 : (int)k, "completed_many");
+		made = (size_t)k;
+		while (put < made) {
+			ptrdiff_t k = baton_shm_queue_push_many(
+				seg, q, f + put, made - put, BATON_INFINITY);
+
+			check(k > 0 ? 0 : (int)k, "push_many");
+			put += (size_t)k;
+		}
+		i += made;
+	}
+}
+
+static void
+x_consume_batch(baton_shm *seg, baton_shm_queue q, unsigned long n)
+{
+	unsigned char v[16];
+	baton_shm_future f[BATCH];
+	size_t len;
+
+	for (unsigned long i = 0; i < n;) {
+		size_t want = n - i < BATCH ? n - i : BATCH;
+		ptrdiff_t k = baton_shm_queue_pop_many(seg, q, f, want,
+						       BATON_INFINITY);
+
+		check(k > 0 ? 0 : (int)k, "pop_many");
+		for (ptrdiff_t j = 0; j < k; j++)
+			check(baton_shm_future_take(seg, f[j], 0, v, sizeof(v),
+						    &len, NULL), "take");
+		check(baton_shm_future_unref_many(seg, f, (size_t)k),
+		      "unref_many");
+		i += (unsigned long)k;
+	}
+}
 
 static void
 x_produce(baton_shm *seg, baton_shm_queue q, unsigned long n)
 {
 	unsigned char v[16] = { 1 };
 
+	if (stream_mode == STREAM_BATCH) {
+		x_produce_batch(seg, q, n);
+		return;
+	}
 	for (unsigned long i = 0; i < n; i++) {
 		baton_shm_promise p;
 		baton_shm_future f;
 
-		if (stream_completed) {
+		if (stream_mode == STREAM_COMPLETED) {
 			check(baton_shm_future_completed(seg, v, sizeof(v),
 							 &f), "completed");
 		} else {
@@ -435,6 +496,10 @@ x_consume(baton_shm *seg, baton_shm_queue q, unsigned long n)
 	baton_shm_future f;
 	size_t len;
 
+	if (stream_mode == STREAM_BATCH) {
+		x_consume_batch(seg, q, n);
+		return;
+	}
 	for (unsigned long i = 0; i < n; i++) {
 		check(baton_shm_queue_pop(seg, q, &f, BATON_INFINITY), "pop");
 		check(baton_shm_future_take(seg, f, BATON_INFINITY, v,
@@ -529,20 +594,24 @@ stream_baton(int np, int nc)
 	return r;
 }
 
+/* Values per pipe write and read: 1, or BATCH (1 KiB, < PIPE_BUF). */
+static unsigned pipe_batch = 1;
+
 static void
 pipe_role(int i, int np, int nc, void *ctx)
 {
-	unsigned char v[16] = { 1 };
+	static unsigned char v[BATCH * 16];
 	unsigned long n = items / (unsigned long)(i < np ? np : nc);
+	size_t bytes = 16u * pipe_batch;
 	int *fd = ctx;
 
 	race_start();
-	/* 16 bytes < PIPE_BUF: whole messages, never torn. */
-	for (unsigned long k = 0; k < n; k++) {
+	/* Whole messages below PIPE_BUF: never torn. */
+	for (unsigned long k = 0; k < n; k += pipe_batch) {
 		if (i < np)
-			full_write(fd[1], v, sizeof(v));
+			full_write(fd[1], v, bytes);
 		else
-			full_read(fd[0], v, sizeof(v));
+			full_read(fd[0], v, bytes);
 	}
 	race_finish();
 }
@@ -643,41 +712,66 @@ stream_one_thread(void)
 	return (double)done / ((double)t0 / 1e9);
 }
 
+/* Runs 1p1c and 2p2c in mode m; prints them against the pipe figures. */
+static void
+stream_lines(enum stream_mode m, const char *sys, const char *ratio_sys,
+	     const double pipe[2], double got[2])
+{
+	static const char *const name[2] = { "xproc_stream_1p1c",
+					     "xproc_stream_2p2c" };
+	char rn[96];
+
+	stream_mode = m;
+	got[0] = stream_baton(1, 1);
+	got[1] = stream_baton(2, 2);
+	stream_mode = STREAM_PROMISE;
+	for (int i = 0; i < 2; i++) {
+		out_bench(name[i], sys, got[i] / 1e6, "Mitems/s");
+		snprintf(rn, sizeof(rn), "%s%s_vs_pipe", name[i],
+			 m == STREAM_PROMISE	 ? ""
+			 : m == STREAM_COMPLETED ? "_completed"
+						 : "_batch");
+		out_ratio(rn, ratio_sys, got[i] / pipe[i]);
+	}
+}
+
 static void
 streaming(void)
 {
-	double b11 = stream_baton(1, 1), p11 = stream_pipe(1, 1);
-	double b22 = stream_baton(2, 2), p22 = stream_pipe(2, 2);
-	double in = stream_inproc(), one = stream_one_thread(), c11, c22;
+	double pipe1[2], pipe64[2], b[2], c[2], bb[2], in, one;
 
-	stream_completed = true;
-	c11 = stream_baton(1, 1);
-	c22 = stream_baton(2, 2);
-	stream_completed = false;
-
-	out_bench("xproc_stream_1p1c", "baton", b11 / 1e6, "Mitems/s");
-	out_bench("xproc_stream_1p1c", "pipe", p11 / 1e6, "Mitems/s");
-	out_bench("xproc_stream_2p2c", "baton", b22 / 1e6, "Mitems/s");
-	out_bench("xproc_stream_2p2c", "pipe", p22 / 1e6, "Mitems/s");
-	out_ratio("xproc_stream_1p1c_vs_pipe", "baton/pipe", b11 / p11);
-	out_ratio("xproc_stream_2p2c_vs_pipe", "baton/pipe", b22 / p22);
-	out_bench("xproc_stream_1p1c", "baton_completed", c11 / 1e6,
+	pipe1[0] = stream_pipe(1, 1);
+	pipe1[1] = stream_pipe(2, 2);
+	pipe_batch = BATCH;
+	pipe64[0] = stream_pipe(1, 1);
+	pipe64[1] = stream_pipe(2, 2);
+	pipe_batch = 1;
+	out_bench("xproc_stream_1p1c", "pipe", pipe1[0] / 1e6, "Mitems/s");
+	out_bench("xproc_stream_2p2c", "pipe", pipe1[1] / 1e6, "Mitems/s");
+	out_bench("xproc_stream_1p1c", "pipe_batch64", pipe64[0] / 1e6,
 		  "Mitems/s");
-	out_bench("xproc_stream_2p2c", "baton_completed", c22 / 1e6,
+	out_bench("xproc_stream_2p2c", "pipe_batch64", pipe64[1] / 1e6,
 		  "Mitems/s");
-	out_ratio("xproc_stream_1p1c_completed_vs_pipe",
-		  "baton_completed/pipe", c11 / p11);
-	out_ratio("xproc_stream_2p2c_completed_vs_pipe",
-		  "baton_completed/pipe", c22 / p22);
+	stream_lines(STREAM_PROMISE, "baton", "baton/pipe", pipe1, b);
+	stream_lines(STREAM_COMPLETED, "baton_completed",
+		     "baton_completed/pipe", pipe1, c);
+	stream_lines(STREAM_BATCH, "baton_batch64", "baton_batch64/pipe",
+		     pipe1, bb);
+	out_ratio("xproc_stream_1p1c_batch_vs_pipe_batch",
+		  "baton_batch64/pipe_batch64", bb[0] / pipe64[0]);
+	out_ratio("xproc_stream_2p2c_batch_vs_pipe_batch",
+		  "baton_batch64/pipe_batch64", bb[1] / pipe64[1]);
+	one = stream_one_thread();
 	out_bench("xproc_stream_one_thread", "baton_completed", one / 1e6,
 		  "Mitems/s");
 	out_ratio("xproc_stream_one_thread_vs_pipe", "baton_completed/pipe",
-		  one / p11);
+		  one / pipe1[0]);
+	in = stream_inproc();
 	out_bench("xproc_pipeline_1p1c", "baton_threads", in / 1e6,
 		  "Mitems/s");
-	out_bench("xproc_pipeline_1p1c", "baton_processes", b11 / 1e6,
+	out_bench("xproc_pipeline_1p1c", "baton_processes", b[0] / 1e6,
 		  "Mitems/s");
-	out_ratio("xproc_cost_of_crossing", "threads/processes", in / b11);
+	out_ratio("xproc_cost_of_crossing", "threads/processes", in / b[0]);
 }
 
 /* ---- death to wake ----------------------------------------------------------------- */
@@ -779,8 +873,8 @@ main(int argc, char **argv)
 	}
 	if (rounds < 2)
 		rounds = 2;
-	if (items < 4)
-		items = 4;
+	/* Whole batches for every process of a two-and-two run. */
+	items = (items + 2 * BATCH - 1) / (2 * BATCH) * (2 * BATCH);
 	watchdog_init();
 	print_load("start", true);
 	watch("round trips 8 B");
