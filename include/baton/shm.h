@@ -71,7 +71,19 @@
  * and no more threads of a process spin at once than there are CPUs.
  * spin_ns 0 (or negative) turns it off (every wait sleeps at once).  A wake system call
  * is made only when someone sleeps: a queue change clears the sleepers'
- * flag it acts on.
+ * flag it acts on.  A taker of the segment lock spins too, always up to
+ * spin_ns (its sections are short and bounded: a batch call lets the lock
+ * go every 64 items), then sleeps.
+ *
+ * Batches
+ * -------
+ * baton_shm_future_completed_many, baton_shm_queue_push_many,
+ * baton_shm_queue_pop_many and baton_shm_future_unref_many move up to n
+ * items per take of the lock (64 per hold), each item still its own
+ * committed section: a process killed inside one leaves a prefix done,
+ * each item whole or absent.  A stream of small values should use them:
+ * per value, the single calls pay four lock takes and their cache-line
+ * transfers between the processes.
  *
  * What that buys on a 2-vCPU VM (tests/bench/bench_xproc, ratios to a
  * peer in the same run; runs vary widely): streaming 16-byte values

@@ -108,9 +108,10 @@ op(uint8_t code, uint8_t a, uint8_t b)
 	struct baton_shm_reason why;
 	struct baton_shm_stats st;
 	baton_shm_promise p;
-	baton_shm_future f;
+	baton_shm_future f, fs[8];
 	const void *v;
 	char buf[256];
+	ptrdiff_t k;
 	size_t n;
 
 	size_t max = seg->l.arena_blocks ? seg->l.block_size : BATON_SHM_INLINE;
@@ -120,11 +121,15 @@ op(uint8_t code, uint8_t a, uint8_t b)
 	case 0: baton_shm_stats(seg, &st); break;
 	case 1: baton_shm_reap(seg); break;
 	case 2:
-		if (baton_shm_queue_pop(seg, que(b), &f, 0) == 0) {
-			if ((uint32_t)f.id >= seg->l.max_futures)
+		/* A batch pop: never more than asked, every id in range. */
+		k = baton_shm_queue_pop_many(seg, que(b), fs, 1 + a % 8, 0);
+		if (k > 1 + a % 8)
+			abort();
+		for (ptrdiff_t i = 0; i < k; i++)
+			if ((uint32_t)fs[i].id >= seg->l.max_futures)
 				abort();
-			baton_shm_future_unref(seg, f);
-		}
+		if (k > 0)
+			baton_shm_future_unref_many(seg, fs, (size_t)k);
 		break;
 	case 3:
 		r = baton_shm_future_copy(seg, fut(a), 0, buf, sizeof(buf), &n,
@@ -154,7 +159,16 @@ op(uint8_t code, uint8_t a, uint8_t b)
 	case 10:
 		/* A value made ready: in one call, or through a promise. */
 		memset(buf, a, sizeof(buf));
-		if (a & 1) {
+		if (a & 2) { /* a batch of up to 4, pushed as one */
+			k = baton_shm_future_completed_many(seg, buf, b % 64,
+							    1 + a % 4, fs);
+			r = k > 0 ? (int)baton_shm_queue_push_many(
+					    seg, que(a), fs, (size_t)k, 0)
+				  : -1;
+			if (k > 0 && r > k)
+				abort(); /* pushed more than it was given */
+			break;
+		} else if (a & 1) {
 			r = baton_shm_future_completed(seg, buf, b, &f);
 		} else if ((r = baton_shm_promise_create(seg, &p, &f)) == 0) {
 			baton_shm_promise_fulfil(seg, p, buf, b);
