@@ -89,6 +89,7 @@ slot_take(baton_shm *seg, bool promise, uint32_t *idx, uint32_t *gen_out)
 		gen = 1;
 	baton__xset(seg, &h->gen, gen);
 	baton__xset(seg, &h->slot_free, xld(&s->next));
+	xslot_prefetch(seg, xld(&s->next) - 1); /* a batch's next slot */
 	baton__xset(seg, &s->producer, seg->me);
 	baton__xset(seg, &s->refs, promise ? 2 : 1);
 	baton__xset(seg, xref_at(seg, i, seg->me), 1);

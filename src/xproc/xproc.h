@@ -236,6 +236,40 @@ xref_at(const baton_shm *seg, uint32_t i, uint32_t row)
 	    (size_t)i * seg->l.max_procs + row;
 }
 
+/*
+ * Asks for the line at p, to be written soon (a hint: it never faults).
+ * A plain prefetch brings a line shared, and the store still waits for
+ * ownership; prefetchw asks for ownership.  CPUs without it decode it as
+ * a no-op.  Batch calls use it so that the misses of their items, whose
+ * lines the other process wrote last, overlap instead of queueing up
+ * behind each store: 5.5 to 7.7 M values/s streamed between two
+ * processes in batches of 64 (tests/bench/bench_xproc).
+ */
+static inline void
+xprefetchw(const void *p)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
+#else
+	__builtin_prefetch(p, 1);
+#endif
+}
+
+/*
+ * Asks for slot i's lines (its fields, its inline value) and this
+ * process's reference count of it.  i may be garbage read from the
+ * segment: it is checked only to keep the hint inside the mapping.
+ */
+static inline void
+xslot_prefetch(const baton_shm *seg, uint32_t i)
+{
+	if (i >= seg->l.max_futures)
+		return;
+	xprefetchw(xslot_at(seg, i));
+	xprefetchw(xslot_at(seg, i)->inline_);
+	xprefetchw(xref_at(seg, i, seg->me));
+}
+
 static inline struct xqueue *
 xq_at(const baton_shm *seg, uint32_t i)
 {

@@ -263,6 +263,9 @@ push_locked(baton_shm *seg, uint32_t qi, const baton_shm_future *fs,
 	size_t k = 0;
 
 	*err = queue_shape(seg, x, &cap, &head, &count);
+	/* The ring lines this hold will write (8 entries a line). */
+	for (uint32_t j = 0; *err == 0 && j < n && count + j < cap; j += 8)
+		xprefetchw(xring_at(seg, qi, (head + count + j) % cap));
 	for (; *err == 0 && k < n && count < cap; k++, count++) {
 		xu32 *mine, *ring;
 
@@ -365,6 +368,9 @@ pop_locked(baton_shm *seg, uint32_t qi, baton_shm_future *out, size_t n,
 	size_t k = 0;
 
 	*err = queue_shape(seg, x, &cap, &head, &count);
+	/* The slots this hold will hand out: the taker writes them next. */
+	for (uint32_t j = 0; *err == 0 && j < n && j < count; j++)
+		xslot_prefetch(seg, xld(xring_at(seg, qi, (head + j) % cap)));
 	for (; *err == 0 && k < n && count > 0; k++) {
 		bool good;
 
