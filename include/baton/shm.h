@@ -87,10 +87,10 @@
  *
  * What that buys on a 2-vCPU VM (tests/bench/bench_xproc, ratios to a
  * peer in the same run; runs vary widely): streaming 16-byte values
- * through a queue (promise, fulfil, push / pop, take, unref) runs 1-4x a
- * pipe with one producer and one consumer process and 1-3.5x with two and
- * two on a quiet VM, and up to 10x on a loaded one, where the pipe's
- * readers lose their CPU.
+ * through a queue one call per step (promise, fulfil, push / pop, take,
+ * unref) runs 1-2x a pipe writing one value per write; with the batch
+ * calls, 64 at a time, 10-14x with one producer and one consumer process
+ * and 7-9x with two and two.
  * A round trip of promises fulfilled by the sending thread runs from
  * parity to many times a pipe, depending on whether both processes keep a
  * CPU.  A round trip of futures started with baton_shm_future_start pays
