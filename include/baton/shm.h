@@ -89,8 +89,8 @@
  * peer in the same run; runs vary widely): streaming 16-byte values
  * through a queue one call per step (promise, fulfil, push / pop, take,
  * unref) runs 1-2x a pipe writing one value per write; with the batch
- * calls, 64 at a time, 10-14x with one producer and one consumer process
- * and 7-9x with two and two.
+ * calls, 64 at a time, 11-19x with one producer and one consumer process
+ * and 10-15x with two and two.
  * A round trip of promises fulfilled by the sending thread runs from
  * parity to many times a pipe, depending on whether both processes keep a
  * CPU.  A round trip of futures started with baton_shm_future_start pays
