@@ -390,9 +390,9 @@ BATON_API int baton_shm_future_completed(baton_shm *seg, const void *value,
 
 /*
  * As baton_shm_future_completed, n times: future k holds the size bytes
- * at values + k * size.  Takes the segment lock once for all n (each
- * future is still its own committed section, so a process killed inside
- * the call leaves a prefix made, each held in its row).  Returns how many
+ * at values + k * size.  Takes the segment lock once per 64 futures
+ * (each future is still its own committed section, so a process killed
+ * inside the call leaves a prefix made, each held in its row).  Returns how many
  * were made, k <= n: fewer when slots or arena blocks run out (out[k..n)
  * are zero), or an error if none was: -ENOSPC, -EMSGSIZE, -EINVAL (out
  * NULL, or values NULL with size > 0, and n > 0), -ECHILD, -EPROTO.
@@ -453,11 +453,13 @@ BATON_API int baton_shm_future_ref(baton_shm *seg, baton_shm_future f);
 BATON_API int baton_shm_future_unref(baton_shm *seg, baton_shm_future f);
 
 /*
- * As baton_shm_future_unref for each of fs[0..n), under one take of the
- * segment lock.  Drops every reference it can; returns 0, or the first
- * error met (the futures that had one are left as they were).  Errors as
- * unref; -EINVAL for fs NULL with n > 0.  Blocking: on the segment lock
- * only.  Thread safety: any thread.  Ordering: relaxed.
+ * As baton_shm_future_unref for each of fs[0..n), taking the segment lock
+ * once per 64.  Drops every reference it can; returns 0, or the first
+ * error met (the futures that had one are left as they were).
+ * Pointers: borrows seg and the array; consumes the references it
+ * dropped.  Errors as unref; -EINVAL for fs NULL with n > 0.  Blocking:
+ * on the segment lock only.  Thread safety: any thread.  Ordering:
+ * relaxed.
  */
 BATON_API int baton_shm_future_unref_many(baton_shm *seg,
 					  const baton_shm_future *fs,
@@ -555,12 +557,13 @@ BATON_API int baton_shm_queue_pop(baton_shm *seg, baton_shm_queue q,
 				  baton_shm_future *out, int timeout_ms);
 
 /*
- * Appends up to n futures in one take of the segment lock: waits up to
- * timeout_ms (0: try) until at least one fits, then appends fs[0..k) for
- * the largest k <= n that fits without waiting again, in order.  Returns
- * k.  A future this process cannot push (stale, or no reference held)
- * ends the run: if it is fs[0] its error is returned, else it is left for
- * the next call.  Each item is its own committed section, so a producer
+ * Appends up to n futures, taking the segment lock once per 64: waits up
+ * to timeout_ms (0: try) until at least one fits, then appends fs[0..k)
+ * for the largest k <= n that fits without waiting again, in order
+ * (another producer's items may land between two takes of the lock).
+ * Returns k.  A future this process cannot push (stale, or no reference
+ * held) ends the run: if it is fs[0] its error is returned, else it is
+ * left for the next call.  Each item is its own committed section, so a producer
  * killed inside the call has pushed a prefix.
  * Pointers: borrows seg and fs; the queue takes the references of
  * fs[0..k), the rest stay the caller's.  Errors: as baton_shm_queue_push;
@@ -573,8 +576,8 @@ BATON_API ptrdiff_t baton_shm_queue_push_many(baton_shm *seg,
 					      size_t n, int timeout_ms);
 
 /*
- * Removes up to n of the oldest futures in one take of the segment lock:
- * waits up to timeout_ms (0: try) until at least one is present, then
+ * Removes up to n of the oldest futures, taking the segment lock once per
+ * 64: waits up to timeout_ms (0: try) until at least one is present, then
  * takes the k <= n present into out[0..k) (the rest are zeroed).  Returns
  * k.  A corrupt item ends the run: first, it is dropped with -EPROTO;
  * later, it is left for the next call.  A consumer killed inside the call
