@@ -76,7 +76,7 @@ slot_take(baton_shm *seg, bool promise, uint32_t *idx, uint32_t *gen_out)
 {
 	struct xhdr *h = xhdr(seg);
 	struct xslot *s;
-	uint32_t head = xld(&h->slot_free), i, gen;
+	uint32_t head = xld(&h->slot_free), i, gen, next;
 
 	if (head == 0)
 		return -ENOSPC;
@@ -88,8 +88,9 @@ slot_take(baton_shm *seg, bool promise, uint32_t *idx, uint32_t *gen_out)
 	if (gen == 0)
 		gen = 1;
 	baton__xset(seg, &h->gen, gen);
-	baton__xset(seg, &h->slot_free, xld(&s->next));
-	xslot_prefetch(seg, xld(&s->next) - 1); /* a batch's next slot */
+	next = xld(&s->next);
+	baton__xset(seg, &h->slot_free, next);
+	xslot_prefetch(seg, next - 1); /* a batch's next slot (0: none) */
 	baton__xset(seg, &s->producer, seg->me);
 	baton__xset(seg, &s->refs, promise ? 2 : 1);
 	baton__xset(seg, xref_at(seg, i, seg->me), 1);
@@ -191,10 +192,7 @@ baton_shm_future_completed_many(baton_shm *seg, const void *values,
 	/* One committed section per future: a crash keeps a prefix.  The
 	 * lock is let go every X_HOLD_MAX futures: a bounded hold. */
 	for (k = 0; k < n; k++) {
-		if (k > 0 && k % X_HOLD_MAX == 0) {
-			baton__xunlock(seg);
-			baton__xlock(seg);
-		}
+		baton__xhold_turn(seg, k);
 		r = value_room(seg, size, &block);
 		if (r == 0)
 			r = slot_take(seg, false, &i, &gen);
@@ -217,14 +215,9 @@ int
 baton_shm_future_completed(baton_shm *seg, const void *value, size_t len,
 			   baton_shm_future *out)
 {
-	ptrdiff_t k;
+	/* out NULL: completed_many's -EINVAL (after its handle check). */
+	ptrdiff_t k = baton_shm_future_completed_many(seg, value, len, 1, out);
 
-	if (out == NULL) {
-		int r = baton__xcheck(seg);
-
-		return r != 0 ? r : -EINVAL;
-	}
-	k = baton_shm_future_completed_many(seg, value, len, 1, out);
 	return k < 0 ? (int)k : 0;
 }
 
@@ -396,10 +389,7 @@ baton_shm_future_unref_many(baton_shm *seg, const baton_shm_future *fs,
 		return -EINVAL;
 	baton__xlock(seg);
 	for (size_t k = 0; k < n; k++) {
-		if (k > 0 && k % X_HOLD_MAX == 0) { /* a bounded hold */
-			baton__xunlock(seg);
-			baton__xlock(seg);
-		}
+		baton__xhold_turn(seg, k);
 		r = baton__xslot_get(seg, fs[k].id, &i, true);
 		if (r != 0) {
 			if (first == 0)

@@ -158,6 +158,19 @@ void baton__xset(baton_shm *seg, xu32 *word, uint32_t v);
 void baton__xlog(baton_shm *seg, xu32 *word, uint32_t old);
 void baton__xcommit(baton_shm *seg);
 
+/*
+ * In a batch call that holds the lock, before its item k: every
+ * X_HOLD_MAX items, lets the lock go and takes it again (a bounded hold).
+ */
+static inline void
+baton__xhold_turn(baton_shm *seg, size_t k)
+{
+	if (k > 0 && k % X_HOLD_MAX == 0) {
+		baton__xunlock(seg);
+		baton__xlock(seg);
+	}
+}
+
 /* Start time of pid (clock ticks since boot, /proc), 0 if unknown. */
 uint64_t baton__xstart_time(pid_t pid);
 /*
