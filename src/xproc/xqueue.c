@@ -240,12 +240,20 @@ wait_change(baton_shm *seg, uint32_t qi, uint32_t seen, int timeout_ms,
 	return 0;
 }
 
-/* After the unlock of a section whose change replaced a flagged seq. */
-static void
-wake_if_waiting(struct xqueue *x, bool flagged)
+/*
+ * Ends a batch call's hold: returns seq as the hold left it (what a wait
+ * then watches), unlocks, and wakes the sleepers if the hold's change
+ * replaced a flagged seq.
+ */
+static uint32_t
+hold_end(baton_shm *seg, struct xqueue *x, bool flagged)
 {
+	uint32_t seen = xld(&x->seq);
+
+	baton__xunlock(seg);
 	if (flagged)
 		wake_all(x);
+	return seen;
 }
 
 /*
@@ -327,9 +335,7 @@ baton_shm_queue_push_many(baton_shm *seg, baton_shm_queue q,
 		flagged = false;
 		got = push_locked(seg, qi, fs + k, hold_max(n - k), &flagged,
 				  &r);
-		seen = xld(&x->seq);
-		baton__xunlock(seg);
-		wake_if_waiting(x, flagged);
+		seen = hold_end(seg, x, flagged);
 		k += got;
 		if (got == X_HOLD_MAX)
 			continue; /* a full hold: take the lock again */
@@ -430,9 +436,7 @@ baton_shm_queue_pop_many(baton_shm *seg, baton_shm_queue q,
 		got = pop_locked(seg, qi, out + k, hold_max(n - k), k == 0,
 				 &flagged, &r);
 		ended = xld(&x->state) != Q_OPEN || (xld(&x->flags) & QF_EOF);
-		seen = xld(&x->seq);
-		baton__xunlock(seg);
-		wake_if_waiting(x, flagged);
+		seen = hold_end(seg, x, flagged);
 		k += got;
 		if (got == X_HOLD_MAX)
 			continue; /* a full hold: take the lock again */
