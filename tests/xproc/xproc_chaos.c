@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 
 #include "xproc_test.h"
+#include "xproc.h"
 #include "../stress/stress.h"
 
 enum { PRODUCERS = 3, CONSUMERS = 3, NF = 512, LOG_CAP = 1 << 20 };
@@ -117,7 +118,19 @@ consumer(baton_shm *seg, void *arg)
 		} else if (r == BATON_EXITED && why.kind == BATON_EXIT_NOPROC) {
 			atomic_fetch_add(&sh->died, 1);
 		} else {
-			fprintf(stderr, "consumer: take %d\n", r);
+			/* Enough to explain a repeat: the slot as found
+			 * (the index is in range: the pop checked it). */
+			struct xslot *s = xslot_at(seg, (uint32_t)f.id);
+
+			fprintf(stderr,
+				"consumer %d: take %d on future %#llx: slot "
+				"gen %u state %u refs %u taken %u producer "
+				"%u promise %u, this row's refs %u\n",
+				(int)getpid(), r, (unsigned long long)f.id,
+				xld(&s->gen), xld(&s->state), xld(&s->refs),
+				xld(&s->taken), xld(&s->producer),
+				xld(&s->promise),
+				xld(xref_at(seg, (uint32_t)f.id, seg->me)));
 			atomic_fetch_add(&sh->bad, 1);
 		}
 		CHECK_EQ(baton_shm_future_unref(seg, f), 0);
