@@ -10,12 +10,24 @@
  * from /proc/pid/stat, incarnation); liveness uses a pidfd opened for that
  * pid and checked against the start time, so a reused pid reads as dead.
  *
- * The lock.  One futex word: 0, or the owner's identity (row + 1, or
- * X_PID_OWNER | pid while a process without a row yet attaches), with
+ * The lock.  One futex word: 0, or the owner's identity, with
  * X_LOCK_WAITERS set when someone sleeps.  A waiter sleeps at most
  * BATON_SHM_CHECK_MS at a time and re-checks the owner's liveness; a dead
  * owner's lock is taken over by CAS (one winner), which then rolls back the
  * undo log and cleans up after the owner.
+ *
+ * The identity names a process incarnation, never a row alone: a row's
+ * incarnation and the row (X_OWNER_ROW_BITS low bits hold row + 1), or
+ * X_PID_OWNER | pid while a process holds no row (it attaches, or it
+ * detaches: its row is freed inside its last section, so a row identity
+ * would read as dead while the lock is still held).  A taker decides an
+ * owner is dead, then takes over by CAS from the word it judged.  With the
+ * row alone in the word, that CAS could succeed against the row's next
+ * process: the dead owner cleaned up by a third process, the row reused,
+ * its new occupant holding the lock under the same word, all while the
+ * taker was preempted between its judgement and its CAS.  Two owners then
+ * wrote one undo log (the chaos soak, tests/xproc/xproc_chaos.c, saw it as
+ * a queue item popped twice).  The incarnation makes the words differ.
  *
  * The undo log.  Inside the lock every store to a mutable word goes through
  * baton__xset: the (offset, old value) pair is written and the entry count
@@ -52,6 +64,10 @@
 #endif
 
 #define X_PID_OWNER 0x40000000u
+/* A row identity: (incarnation & X_OWNER_INC_MASK) << X_OWNER_ROW_BITS |
+ * (row + 1); rows are fewer than 2^X_OWNER_ROW_BITS (shm.h: at most 64). */
+#define X_OWNER_ROW_BITS 8u
+#define X_OWNER_INC_MASK ((X_PID_OWNER - 1u) >> X_OWNER_ROW_BITS)
 
 /* ---- futex ------------------------------------------------------------- */
 
@@ -186,22 +202,43 @@ baton__xalive(baton_shm *seg, uint32_t row)
 
 /* ---- the lock and its undo log ------------------------------------------- */
 
+uint32_t
+baton__xlock_id(uint32_t row, uint32_t inc)
+{
+	return ((inc & X_OWNER_INC_MASK) << X_OWNER_ROW_BITS) | (row + 1);
+}
+
 static uint32_t
 identity(const baton_shm *seg)
 {
-	if (seg->me < seg->l.max_procs)
-		return seg->me + 1;
+	if (seg->lock_id != 0)
+		return seg->lock_id;
 	return X_PID_OWNER | (uint32_t)getpid();
+}
+
+/* The row a row identity names, or UINT32_MAX for garbage. */
+static uint32_t
+owner_row(const baton_shm *seg, uint32_t owner)
+{
+	uint32_t r = owner & ((1u << X_OWNER_ROW_BITS) - 1);
+
+	return r == 0 || r > seg->l.max_procs ? UINT32_MAX : r - 1;
 }
 
 static bool
 owner_alive(baton_shm *seg, uint32_t owner)
 {
+	uint32_t row;
+
 	if (owner & X_PID_OWNER)
 		return pid_alive((pid_t)(owner & ~X_PID_OWNER));
-	if (owner == 0 || owner > seg->l.max_procs)
+	row = owner_row(seg, owner);
+	if (row == UINT32_MAX)
 		return false; /* garbage: treat the lock as abandoned */
-	return baton__xalive(seg, owner - 1);
+	/* Another incarnation: the owner's was retired, so it is gone. */
+	if (baton__xlock_id(row, xld(&xproc_at(seg, row)->inc)) != owner)
+		return false;
+	return baton__xalive(seg, row);
 }
 
 static void
@@ -283,7 +320,8 @@ baton__xlock(baton_shm *seg)
 					    xld(&h->takeovers) + 1);
 				baton__xcommit(seg);
 				if (!(owner & X_PID_OWNER))
-					baton__xclean(seg, owner - 1);
+					baton__xclean(seg,
+						      owner_row(seg, owner));
 				return 0;
 			}
 			continue;
@@ -313,6 +351,10 @@ baton__xunlock(baton_shm *seg)
 	uint32_t v = atomic_exchange_explicit(&h->lock, 0,
 					      memory_order_release);
 
+	/* Someone took over a lock we held: counted for the tests. */
+	if ((v & ~X_LOCK_WAITERS) != identity(seg))
+		atomic_fetch_add_explicit(&seg->lock_lost, 1,
+					  memory_order_relaxed);
 	if (v & X_LOCK_WAITERS)
 		baton__xfutex_wake(&h->lock, 1);
 }

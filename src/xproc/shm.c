@@ -207,6 +207,7 @@ take_row(baton_shm *seg)
 	uint32_t row = UINT32_MAX;
 
 	seg->me = UINT32_MAX;
+	seg->lock_id = 0; /* the lock names our pid until we have a row */
 	baton__xlock(seg);
 	for (uint32_t i = 0; i < seg->l.max_procs; i++) {
 		struct xproc *p = xproc_at(seg, i);
@@ -232,6 +233,8 @@ take_row(baton_shm *seg)
 	if (row == UINT32_MAX)
 		return -EUSERS;
 	seg->me = row;
+	/* Stable while we hold the row: only its retirement bumps it. */
+	seg->lock_id = baton__xlock_id(row, xld(&xproc_at(seg, row)->inc));
 	return 0;
 }
 
@@ -454,6 +457,9 @@ baton_shm_detach(baton_shm *seg)
 		/* acquire: a body's last segment access before our retire. */
 		if (atomic_load_explicit(&seg->bodies, memory_order_acquire))
 			return -EBUSY;
+		/* By pid: the section frees our row before we unlock, and a
+		 * row identity would then read as dead (lock.c). */
+		seg->lock_id = 0;
 		baton__xlock(seg);
 		baton__xretire(seg, seg->me, false);
 		baton__xunlock(seg);

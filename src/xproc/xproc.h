@@ -57,7 +57,7 @@ struct xhdr {
 	xu32 max_procs, max_futures, max_queues, queue_capacity;
 	xu32 arena_blocks, block_size, total_lo, total_hi;
 	/* Mutable below this line. */
-	xu32 lock;          /* 0 or owner row + 1, | X_LOCK_WAITERS */
+	xu32 lock;          /* 0 or the owner (lock.c), | X_LOCK_WAITERS */
 	/* The log starts a line of its own: a taker spinning on `lock`
 	 * would otherwise steal the line the owner writes at every store. */
 	_Alignas(64) xu32 log_count;
@@ -113,6 +113,8 @@ struct baton_shm {
 	size_t size;
 	int fd;
 	uint32_t me;          /* own process row; UINT32_MAX before adopt */
+	uint32_t lock_id;     /* the lock's owner word for our row (lock.c);
+				 0 without one: the lock then names our pid */
 	unsigned fork_gen;    /* the fork generation attach/adopt ran in */
 	long spin_ns;         /* most a waiter spins before sleeping */
 	atomic_long slot_spin;  /* adaptive spin budgets (wait.c) */
@@ -125,6 +127,9 @@ struct baton_shm {
 	struct baton_pool *pool; /* bodies' pool, made in this process */
 	char *name;           /* a named segment's name, else NULL */
 	uint32_t log_n;       /* entries in the open transaction */
+	atomic_uint lock_lost; /* unlocks that found another's owner word:
+				  two owners at once, a bug (lock.c); the
+				  tests check it stays 0 */
 };
 
 /* Offsets and sizes for the shape; false if out of range. */
@@ -171,6 +176,8 @@ baton__xhold_turn(baton_shm *seg, size_t k)
 	}
 }
 
+/* The segment lock's owner word for incarnation inc of row (lock.c). */
+uint32_t baton__xlock_id(uint32_t row, uint32_t inc);
 /* Start time of pid (clock ticks since boot, /proc), 0 if unknown. */
 uint64_t baton__xstart_time(pid_t pid);
 /*

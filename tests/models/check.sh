@@ -56,6 +56,11 @@ xproc/MUTANT-plain-bump       |xproc_wake.pml |-DMUTANT_PLAIN_BUMP           |sa
 xproc/MUTANT-no-flag          |xproc_wake.pml |-DMUTANT_NO_FLAG              |safety|fail|invalid end state
 xproc/MUTANT-separate-flag    |xproc_wake.pml |-DMUTANT_SEPARATE_FLAG        |safety|fail|invalid end state
 xproc/WITNESS-a-popper-sleeps |xproc_wake.pml |-DWITNESS=1                   |safety|fail|assertion violated
+xproc/lock-recycled-row       |xproc_lock.pml |-DSCEN=1                      |safety|pass|
+xproc/lock-detach             |xproc_lock.pml |-DSCEN=2                      |safety|pass|
+xproc/MUTANT-lock-row-only    |xproc_lock.pml |-DSCEN=1 -DMUTANT_ROW_ONLY     |safety|fail|holders==1
+xproc/MUTANT-detach-by-row    |xproc_lock.pml |-DSCEN=2 -DMUTANT_DETACH_BY_ROW|safety|fail|holders==1
+xproc/WITNESS-a-takeover      |xproc_lock.pml |-DSCEN=1 -DWITNESS=1          |safety|fail|assertion violated
 stream/hub-kill               |stream_hub.pml |                              |safety|pass|
 stream/hub-two-kills          |stream_hub.pml |-DKILLERS=2                   |safety|pass|
 stream/WITNESS-hub-handed-on  |stream_hub.pml |-DWITNESS=1                   |safety|fail|assertion violated

@@ -8,7 +8,8 @@
  * and arena sizes); every pop resolved (a value or BATON_EXIT_NOPROC, never
  * a timeout); after the survivors leave, the queue reports end of stream,
  * and the segment balances (every slot free, nothing queued, no process
- * left dead and uncleaned).
+ * left dead and uncleaned).  No process that leaves ever found the lock
+ * it held taken over (two owners at once: lock.c's notes on identity).
  *
  * Sized by BATON_STRESS_SCALE (2 s of killing at 100).  Run:
  * build/tests/xproc/xproc_chaos
@@ -60,6 +61,8 @@ producer(baton_shm *seg, void *arg)
 		baton_shm_future f;
 		int r;
 
+		/* Checked on every lap: a process may be killed any time. */
+		CHECK_EQ(atomic_load(&seg->lock_lost), 0);
 		/* Half the log at most: since waiters spin, a fast run on a
 		 * quiet machine pushed more than LOG_CAP values in the time
 		 * limit.  Past it, idle until stopped (or killed). */
@@ -87,6 +90,7 @@ producer(baton_shm *seg, void *arg)
 		CHECK_EQ(baton_shm_promise_fulfil(seg, p, buf, size_of(id)), 0);
 		CHECK_EQ(baton_shm_promise_destroy(seg, p), 0);
 	}
+	CHECK_EQ(atomic_load(&seg->lock_lost), 0); /* never two owners */
 	CHECK_EQ(baton_shm_detach(seg), 0);
 	return 0;
 }
@@ -105,6 +109,7 @@ consumer(baton_shm *seg, void *arg)
 	while ((r = baton_shm_queue_pop(seg, q, &f, 5000)) == 0) {
 		uint64_t id;
 
+		CHECK_EQ(atomic_load(&seg->lock_lost), 0);
 		r = baton_shm_future_take(seg, f, 5000, buf, sizeof(buf), &len,
 					  &why);
 		if (r == 0) {
@@ -139,6 +144,7 @@ consumer(baton_shm *seg, void *arg)
 		fprintf(stderr, "consumer: pop %d\n", r);
 		atomic_fetch_add(&sh->bad, 1);
 	}
+	CHECK_EQ(atomic_load(&seg->lock_lost), 0); /* never two owners */
 	CHECK_EQ(baton_shm_detach(seg), 0);
 	return 0;
 }
@@ -222,6 +228,7 @@ main(void)
 	       (unsigned long long)seed, xt_now_ms() - t0,
 	       (unsigned long long)kills, atomic_load(&sh->pushed),
 	       atomic_load(&sh->values), atomic_load(&sh->died));
+	CHECK_EQ(atomic_load(&seg->lock_lost), 0); /* never two owners */
 	CHECK_EQ(baton_shm_detach(seg), 0);
 	munmap(sh, sizeof(*sh));
 	return 0;

@@ -9,7 +9,8 @@
  * a consumer killed holding references; deaths inside the lock in a push
  * and in a pop (the undo log); all producers / all consumers of a queue
  * dying; SIGSTOP is not death; corrupt images (magic, version, ABI, size,
- * seals); a full segment; PID reuse; exactly one taker among processes;
+ * seals); a full segment; PID reuse; the lock's owner word names a row's
+ * incarnation (a stale takeover fails); exactly one taker among processes;
  * fd passing; a change clears the sleepers' bit; a spin never outlasts a
  * deadline; cancel; a body on the pool; named segments (O_EXCL, checks on
  * open, a stale name reclaimed once, the last user unlinks); completed
@@ -794,6 +795,83 @@ s_pid_reuse(void)
 	CHECK_EQ(xt_reap(pid), 128 + SIGKILL);
 	xt_balanced(seg, NF);
 	CHECK_EQ(baton_shm_detach(seg), 0);
+}
+
+/* ---- the lock's owner word ------------------------------------------------------------------------------ */
+
+struct lock_seen {
+	uint32_t row, word, die;
+};
+
+/* Takes the lock and says by which row and owner word it holds it; then
+ * dies holding it (die set: the parent kills it) or lets it go on `go`. */
+static int
+child_lock(baton_shm *seg, void *arg)
+{
+	struct lock_seen *seen = arg;
+
+	baton__xlock(seg);
+	seen->row = seg->me;
+	seen->word = xld(&xhdr(seg)->lock) & ~X_LOCK_WAITERS;
+	xt_signal(&hs);
+	while (seen->die)
+		pause();
+	xt_await(&go);
+	baton__xunlock(seg);
+	CHECK_EQ(atomic_load(&seg->lock_lost), 0);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	return 0;
+}
+
+/*
+ * A taker judges an owner dead, then CASes the lock from the word it
+ * judged.  If, meanwhile, the dead owner was cleaned up and its row went
+ * to a new process that now holds the lock, the CAS must fail: the owner
+ * word names the row's incarnation, not the row alone.  Replayed here
+ * without the preemption: the stale CAS is made by hand.
+ */
+static void
+s_lock_owner(void)
+{
+	baton_shm *seg = mk();
+	struct baton_shm_stats st;
+	struct lock_seen *seen = mmap(NULL, 2 * sizeof(*seen),
+				      PROT_READ | PROT_WRITE,
+				      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	xu32 *lock = &xhdr(seg)->lock;
+	uint32_t stale;
+	pid_t pid;
+
+	CHECK(seen != MAP_FAILED);
+	xt_pipe_init(&hs);
+	xt_pipe_init(&go);
+	seen[0].die = 1;
+	pid = xt_spawn(seg, child_lock, &seen[0]);
+	xt_await(&hs);
+	kill(pid, SIGKILL);
+	CHECK_EQ(xt_reap(pid), 128 + SIGKILL);
+	/* Taken over from the dead owner, which is cleaned up. */
+	baton__xlock(seg);
+	baton__xunlock(seg);
+	CHECK_EQ(baton_shm_stats(seg, &st), 0);
+	CHECK_EQ(st.lock_takeovers, 1);
+	CHECK_EQ(st.cleanups, 1);
+	/* The next process gets the same row and holds the lock. */
+	pid = xt_spawn(seg, child_lock, &seen[1]);
+	xt_await(&hs);
+	CHECK_EQ(seen[1].row, seen[0].row);
+	CHECK(seen[1].word != seen[0].word);
+	stale = seen[0].word;
+	CHECK(!atomic_compare_exchange_strong(lock, &stale,
+					      seen[0].word | X_LOCK_WAITERS));
+	xt_signal(&go);
+	CHECK_EQ(xt_reap(pid), 0); /* it found its own word at unlock */
+	xt_balanced(seg, NF);
+	CHECK_EQ(atomic_load(&seg->lock_lost), 0);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	munmap(seen, 2 * sizeof(*seen));
+	xt_pipe_close(&hs);
+	xt_pipe_close(&go);
 }
 
 /* ---- one taker ---------------------------------------------------------------------------------------- */
@@ -1659,6 +1737,7 @@ static const struct {
 	{ "full", s_full },
 	{ "opts_rule", s_opts_rule },
 	{ "pid_reuse", s_pid_reuse },
+	{ "lock_owner", s_lock_owner },
 	{ "take_once", s_take_once },
 	{ "fd_passing", s_fd_passing },
 	{ "wake_flag", s_wake_flag },
