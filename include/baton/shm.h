@@ -49,14 +49,16 @@
  *
  * No lock whose holder's death is unrecoverable
  * ---------------------------------------------
- * Mutations happen under one segment lock (a futex word holding the
- * owner's process row; waiters re-check the owner's liveness each slice
- * and take the lock over from a dead owner).  Every store inside the lock
- * is logged first (offset, old value) in an undo log in the segment; the
- * section ends with one commit store (the log emptied).  A new owner that
- * took the lock from a dead one rolls the log back, so a process killed
- * inside a push, a pop or a cleanup leaves nothing half done.  Futex waits
- * are shared (never _PRIVATE: those never match across processes).
+ * Mutations happen under one segment lock (a futex word naming the
+ * owner: its process row and that row's incarnation, so a reused row
+ * never passes for a dead owner; waiters re-check the owner's liveness
+ * each slice and take the lock over from a dead owner).  Every store
+ * inside the lock is logged first (offset, old value) in an undo log in
+ * the segment; the section ends with one commit store (the log emptied).
+ * A new owner that took the lock from a dead one rolls the log back, so a
+ * process killed inside a push, a pop or a cleanup leaves nothing half
+ * done.  Futex waits are shared (never _PRIVATE: those never match across
+ * processes).
  *
  * Waiting
  * -------
