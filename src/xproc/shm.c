@@ -447,6 +447,10 @@ baton_shm_adopt(baton_shm *seg)
 	return take_row(seg);
 }
 
+#ifdef BATON_FAULT_INJECTION
+void (*baton__xtest_detach_held)(baton_shm *seg);
+#endif
+
 int
 baton_shm_detach(baton_shm *seg)
 {
@@ -462,6 +466,10 @@ baton_shm_detach(baton_shm *seg)
 		seg->lock_id = 0;
 		baton__xlock(seg);
 		baton__xretire(seg, seg->me, false);
+#ifdef BATON_FAULT_INJECTION
+		if (baton__xtest_detach_held != NULL)
+			baton__xtest_detach_held(seg);
+#endif
 		baton__xunlock(seg);
 		if (seg->name != NULL)
 			baton__xnamed_release(seg);

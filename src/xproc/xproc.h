@@ -176,6 +176,14 @@ baton__xhold_turn(baton_shm *seg, size_t k)
 	}
 }
 
+#ifdef BATON_FAULT_INJECTION
+/*
+ * Test-only (fault-injection builds): if set, baton_shm_detach calls it
+ * holding the lock, after its row is retired and before it unlocks, so a
+ * test can hold that window open (tests/xproc/xproc_faults.c).
+ */
+extern void (*baton__xtest_detach_held)(baton_shm *seg);
+#endif
 /* The segment lock's owner word for incarnation inc of row (lock.c). */
 uint32_t baton__xlock_id(uint32_t row, uint32_t inc);
 /* Start time of pid (clock ticks since boot, /proc), 0 if unknown. */

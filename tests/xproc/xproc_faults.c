@@ -10,7 +10,8 @@
  * and in a pop (the undo log); all producers / all consumers of a queue
  * dying; SIGSTOP is not death; corrupt images (magic, version, ABI, size,
  * seals); a full segment; PID reuse; the lock's owner word names a row's
- * incarnation (a stale takeover fails); exactly one taker among processes;
+ * incarnation (a stale takeover fails) and a detaching process's lock is
+ * not taken over; exactly one taker among processes;
  * fd passing; a change clears the sleepers' bit; a spin never outlasts a
  * deadline; cancel; a body on the pool; named segments (O_EXCL, checks on
  * open, a stale name reclaimed once, the last user unlinks); completed
@@ -23,6 +24,7 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -872,6 +874,81 @@ s_lock_owner(void)
 	munmap(seen, 2 * sizeof(*seen));
 	xt_pipe_close(&hs);
 	xt_pipe_close(&go);
+}
+
+/*
+ * A detaching process retires its own row inside its last section, then
+ * unlocks.  A taker that judges the owner in between must not take the
+ * lock over: detach holds it by pid, and the pid is alive.  The window is
+ * held open by the fault-injection build's hook.
+ */
+#ifdef BATON_FAULT_INJECTION
+static atomic_int *detach_released;
+
+static void
+detach_held(baton_shm *seg)
+{
+	(void)seg;
+	xt_signal(&hs); /* row retired, lock held */
+	xt_await(&go);
+	atomic_store(detach_released, 1);
+}
+
+static int
+child_detach_held(baton_shm *seg, void *arg)
+{
+	(void)arg;
+	baton__xtest_detach_held = detach_held;
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	return 0;
+}
+
+static void *
+lock_after_detach(void *arg)
+{
+	baton_shm *seg = arg;
+
+	baton__xlock(seg);
+	CHECK_EQ(atomic_load(detach_released), 1); /* not taken over */
+	baton__xunlock(seg);
+	return NULL;
+}
+#endif
+
+static void
+s_detach_owner(void)
+{
+#ifdef BATON_FAULT_INJECTION
+	baton_shm *seg = mk();
+	pthread_t t;
+	pid_t pid;
+
+	detach_released = mmap(NULL, sizeof(*detach_released),
+			       PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(detach_released != MAP_FAILED);
+	xt_pipe_init(&hs);
+	xt_pipe_init(&go);
+	pid = xt_spawn(seg, child_detach_held, NULL);
+	xt_await(&hs);
+	CHECK_EQ(pthread_create(&t, NULL, lock_after_detach, seg), 0);
+	/* The taker has judged the owner once it flags the word: asleep
+	 * (an owner alive) or holding it (taken over, flagged too). */
+	while (!(xld(&xhdr(seg)->lock) & X_LOCK_WAITERS))
+		sched_yield();
+	xt_signal(&go);
+	CHECK_EQ(xt_reap(pid), 0);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(atomic_load(&seg->lock_lost), 0);
+	xt_balanced(seg, NF);
+	CHECK_EQ(baton_shm_detach(seg), 0);
+	munmap(detach_released, sizeof(*detach_released));
+	xt_pipe_close(&hs);
+	xt_pipe_close(&go);
+#else
+	printf("xproc_faults: detach_owner: skipped (needs "
+	       "-Dfault_injection=true)\n");
+#endif
 }
 
 /* ---- one taker ---------------------------------------------------------------------------------------- */
@@ -1738,6 +1815,7 @@ static const struct {
 	{ "opts_rule", s_opts_rule },
 	{ "pid_reuse", s_pid_reuse },
 	{ "lock_owner", s_lock_owner },
+	{ "detach_owner", s_detach_owner },
 	{ "take_once", s_take_once },
 	{ "fd_passing", s_fd_passing },
 	{ "wake_flag", s_wake_flag },
