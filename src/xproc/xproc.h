@@ -24,7 +24,10 @@ typedef _Atomic uint32_t xu32;
 
 #define X_MAGIC0 0x4f544142u /* "BATO" */
 #define X_MAGIC1 0x4d48534eu /* "NSHM" */
-#define X_VERSION 3u
+/* Bumped when the layout or a protocol on it changes (4: the lock's owner
+ * word carries the row's incarnation), so processes built against another
+ * version refuse the segment (-EPROTO) instead of misreading it. */
+#define X_VERSION 4u
 #define X_LOG_MAX 40u
 /* Items a batch call moves per take of the segment lock (a bounded hold). */
 #define X_HOLD_MAX 64u
