@@ -880,7 +880,8 @@ s_lock_owner(void)
  * A detaching process retires its own row inside its last section, then
  * unlocks.  A taker that judges the owner in between must not take the
  * lock over: detach holds it by pid, and the pid is alive.  The window is
- * held open by the fault-injection build's hook.
+ * held open by the fault-injection build's hook.  Then the detacher dies
+ * there: its lock is taken over by pid, and the segment balances.
  */
 #ifdef BATON_FAULT_INJECTION
 static atomic_int *detach_released;
@@ -901,6 +902,27 @@ child_detach_held(baton_shm *seg, void *arg)
 	baton__xtest_detach_held = detach_held;
 	CHECK_EQ(baton_shm_detach(seg), 0);
 	return 0;
+}
+
+static void
+detach_dies(baton_shm *seg)
+{
+	(void)seg;
+	raise(SIGKILL); /* holding the lock by pid, row retired */
+}
+
+/* Pushes a future of its own, then dies inside its detach. */
+static int
+child_detach_dies(baton_shm *seg, void *arg)
+{
+	baton_shm_future f;
+
+	(void)arg;
+	CHECK_EQ(baton_shm_future_completed(seg, "v", 1, &f), 0);
+	CHECK_EQ(baton_shm_queue_push(seg, gq, f, 0), 0);
+	baton__xtest_detach_held = detach_dies;
+	baton_shm_detach(seg);
+	return 9;
 }
 
 static void *
@@ -945,6 +967,30 @@ s_detach_owner(void)
 	munmap(detach_released, sizeof(*detach_released));
 	xt_pipe_close(&hs);
 	xt_pipe_close(&go);
+
+	/* Killed there instead: its lock, held by a dead pid, is taken over;
+	 * what it pushed is still ours to pop, and nothing is left over. */
+	{
+		struct baton_shm_stats st;
+		baton_shm_future f;
+		unsigned char c;
+		size_t n;
+
+		seg = mk();
+		CHECK_EQ(baton_shm_queue_create(seg, 4, &gq), 0);
+		pid = xt_spawn(seg, child_detach_dies, NULL);
+		CHECK_EQ(xt_reap(pid), 128 + SIGKILL);
+		CHECK_EQ(baton_shm_queue_pop(seg, gq, &f, 5000), 0);
+		CHECK_EQ(baton_shm_stats(seg, &st), 0);
+		CHECK_EQ(st.lock_takeovers, 1);
+		CHECK_EQ(baton_shm_future_take(seg, f, 0, &c, 1, &n, NULL), 0);
+		CHECK_EQ(c, 'v');
+		CHECK_EQ(baton_shm_future_unref(seg, f), 0);
+		CHECK_EQ(baton_shm_queue_destroy(seg, gq), 0);
+		xt_balanced(seg, NF);
+		CHECK_EQ(atomic_load(&seg->lock_lost), 0);
+		CHECK_EQ(baton_shm_detach(seg), 0);
+	}
 #else
 	printf("xproc_faults: detach_owner: skipped (needs "
 	       "-Dfault_injection=true)\n");
