@@ -63,7 +63,6 @@
 #define SYS_pidfd_open 434
 #endif
 
-#define X_PID_OWNER 0x40000000u
 /* A row identity: (incarnation & X_OWNER_INC_MASK) << X_OWNER_ROW_BITS |
  * (row + 1); rows are fewer than 2^X_OWNER_ROW_BITS (shm.h: at most 64). */
 #define X_OWNER_ROW_BITS 8u

@@ -32,6 +32,8 @@ typedef _Atomic uint32_t xu32;
 /* Items a batch call moves per take of the segment lock (a bounded hold). */
 #define X_HOLD_MAX 64u
 #define X_LOCK_WAITERS 0x80000000u
+/* A lock owner word naming a pid, not a row (lock.c). */
+#define X_PID_OWNER 0x40000000u
 
 /* Process rows. */
 enum { P_FREE = 0, P_ALIVE = 1, P_DYING = 2 };

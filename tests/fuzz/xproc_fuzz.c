@@ -16,13 +16,20 @@
  *   'o' op:u8 a:u8 b:u8   runs one call (all with timeout 0) on future a
  *                         (its id built from the image's generation), queue
  *                         b, or both
+ *   'L' owner:u32 op:u8 a:u8 b:u8
+ *                         leaves the lock held by a garbage owner word
+ *                         (never a pid, never a live row's owner), then
+ *                         runs one call as 'o' does: its lock takes the
+ *                         lock over, rolls the (fuzzed) undo log back and
+ *                         cleans after the row the word names
  * and 'a' attaches the image afresh (the header checks) and detaches.
  * Beyond ASan's watch (the mapping is not its memory), every value a call
  * hands out must lie inside the segment and within the stated maximum,
  * every popped id inside the slot table, every depth within capacity.
- * The lock word is cleared after the writes (a peer holding it while
+ * The lock word is cleared before each 'o' (a peer holding it while
  * alive is a denial of service the trust model allows, and would hang
- * the fuzzer); everything else is fair game, the undo log included.
+ * the fuzzer); 'L' leaves it to a dead or garbage owner instead;
+ * everything else is fair game, the undo log included.
  *
  *   CC=clang meson setup build-fuzz -Dfuzz=true
  *   build-fuzz/tests/fuzz/xproc_fuzz -runs=20000
@@ -244,6 +251,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			atomic_store(&xhdr(seg)->lock, 0);
 			op(data[i], data[i + 1], data[i + 2]);
 			i += 3;
+		} else if (kind == 'L' && i + 7 <= size) {
+			uint32_t owner;
+
+			memcpy(&owner, data + i, 4);
+			owner &= ~(X_PID_OWNER | X_LOCK_WAITERS);
+			/* Our own word, or a live row's owner, holds it for
+			 * good: the denial of service, not a takeover (our
+			 * row's incarnation may be fuzzed: check both). */
+			if (owner == seg->lock_id)
+				owner = 0;
+			for (uint32_t r = 0; r < seg->l.max_procs; r++) {
+				uint32_t inc = xld(&xproc_at(seg, r)->inc);
+
+				if (baton__xlock_id(r, inc) == owner &&
+				    baton__xalive(seg, r))
+					owner = 0;
+			}
+			atomic_store(&xhdr(seg)->lock, owner);
+			op(data[i + 4], data[i + 5], data[i + 6]);
+			i += 7;
 		} else if (kind == 'a') {
 			baton_shm *other;
 
