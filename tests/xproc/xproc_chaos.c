@@ -10,6 +10,8 @@
  * and the segment balances (every slot free, nothing queued, no process
  * left dead and uncleaned).  No process that leaves ever found the lock
  * it held taken over (two owners at once: lock.c's notes on identity).
+ * Besides the kills, a process now and then leaves on its own (detach,
+ * exit 0) and is replaced, so detaches race the others all run long.
  *
  * Sized by BATON_STRESS_SCALE (2 s of killing at 100).  Run:
  * build/tests/xproc/xproc_chaos
@@ -26,7 +28,7 @@ enum { PRODUCERS = 3, CONSUMERS = 3, NF = 512, LOG_CAP = 1 << 20 };
 struct shared {
 	atomic_int stop;
 	atomic_uint serial;        /* producer incarnations */
-	atomic_ulong pushed, values, died, bad, logged;
+	atomic_ulong pushed, values, died, bad, logged, left;
 	uint64_t log[LOG_CAP];
 };
 
@@ -47,13 +49,29 @@ fill(unsigned char *buf, uint64_t id, size_t n)
 		buf[i] = (unsigned char)(id * 31 + i);
 }
 
+/*
+ * Now and then a process leaves on its own (detach, exit 0) and the
+ * parent replaces it: a detach's last section then races the other
+ * processes' locks, not only at the end of the run.
+ */
+static bool
+leaves_now(struct stress_rng *rng)
+{
+	if (stress_rng_below(rng, 1000) != 0)
+		return false;
+	atomic_fetch_add(&sh->left, 1);
+	return true;
+}
+
 static int
 producer(baton_shm *seg, void *arg)
 {
 	uint64_t serial = (uint64_t)atomic_fetch_add(&sh->serial, 1);
 	unsigned char buf[256];
+	struct stress_rng rng;
 
 	(void)arg;
+	stress_rng_init(&rng, stress_seed(), (uint64_t)getpid());
 	CHECK_EQ(baton_shm_queue_join(seg, q, BATON_SHM_PRODUCER), 0);
 	for (uint64_t seq = 0; !atomic_load(&sh->stop); seq++) {
 		uint64_t id = (serial << 32) | seq;
@@ -63,6 +81,8 @@ producer(baton_shm *seg, void *arg)
 
 		/* Checked on every lap: a process may be killed any time. */
 		CHECK_EQ(atomic_load(&seg->lock_lost), 0);
+		if (leaves_now(&rng))
+			break;
 		/* Half the log at most: since waiters spin, a fast run on a
 		 * quiet machine pushed more than LOG_CAP values in the time
 		 * limit.  Past it, idle until stopped (or killed). */
@@ -101,10 +121,12 @@ consumer(baton_shm *seg, void *arg)
 	unsigned char buf[256], want[256];
 	struct baton_shm_reason why;
 	baton_shm_future f;
+	struct stress_rng rng;
 	size_t len;
 	int r;
 
 	(void)arg;
+	stress_rng_init(&rng, stress_seed(), (uint64_t)getpid());
 	CHECK_EQ(baton_shm_queue_join(seg, q, BATON_SHM_CONSUMER), 0);
 	while ((r = baton_shm_queue_pop(seg, q, &f, 5000)) == 0) {
 		uint64_t id;
@@ -139,6 +161,10 @@ consumer(baton_shm *seg, void *arg)
 			atomic_fetch_add(&sh->bad, 1);
 		}
 		CHECK_EQ(baton_shm_future_unref(seg, f), 0);
+		if (leaves_now(&rng)) {
+			r = -EPIPE; /* leaving, as at the end of the stream */
+			break;
+		}
 	}
 	if (r != -EPIPE) {
 		fprintf(stderr, "consumer: pop %d\n", r);
@@ -147,6 +173,21 @@ consumer(baton_shm *seg, void *arg)
 	CHECK_EQ(atomic_load(&seg->lock_lost), 0); /* never two owners */
 	CHECK_EQ(baton_shm_detach(seg), 0);
 	return 0;
+}
+
+/* Reaps the processes that left on their own, and replaces them. */
+static void
+replace_leavers(baton_shm *seg, pid_t *prod, pid_t *cons)
+{
+	for (int i = 0; i < PRODUCERS + CONSUMERS; i++) {
+		pid_t *p = i < PRODUCERS ? &prod[i] : &cons[i - PRODUCERS];
+		int st;
+
+		if (waitpid(*p, &st, WNOHANG) != *p)
+			continue;
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		*p = xt_spawn(seg, i < PRODUCERS ? producer : consumer, NULL);
+	}
 }
 
 static int
@@ -194,9 +235,14 @@ main(void)
 		pid_t *victim = k < PRODUCERS ? &prod[k]
 					      : &cons[k - PRODUCERS];
 
+		int st;
+
 		usleep((useconds_t)(2000 + stress_rng_below(&rng, 6000)));
+		replace_leavers(seg, prod, cons);
 		kill(*victim, SIGKILL);
-		CHECK_EQ(xt_reap(*victim), 128 + SIGKILL);
+		/* 0: it left on its own just before the kill. */
+		st = xt_reap(*victim);
+		CHECK(st == 128 + SIGKILL || st == 0);
 		*victim = xt_spawn(seg, k < PRODUCERS ? producer : consumer,
 				   NULL);
 		kills++;
@@ -223,11 +269,13 @@ main(void)
 	}
 	CHECK_EQ(atomic_load(&sh->bad), 0);
 	CHECK(atomic_load(&sh->values) > 0);
-	printf("xproc_chaos: seed %#llx, %.0f ms, %llu kills, %lu pushed, "
-	       "%lu values, %lu died with their producer, all balanced\n",
+	printf("xproc_chaos: seed %#llx, %.0f ms, %llu kills, %lu left on "
+	       "their own, %lu pushed, %lu values, %lu died with their "
+	       "producer, all balanced\n",
 	       (unsigned long long)seed, xt_now_ms() - t0,
-	       (unsigned long long)kills, atomic_load(&sh->pushed),
-	       atomic_load(&sh->values), atomic_load(&sh->died));
+	       (unsigned long long)kills, atomic_load(&sh->left),
+	       atomic_load(&sh->pushed), atomic_load(&sh->values),
+	       atomic_load(&sh->died));
 	CHECK_EQ(atomic_load(&seg->lock_lost), 0); /* never two owners */
 	CHECK_EQ(baton_shm_detach(seg), 0);
 	munmap(sh, sizeof(*sh));
