@@ -25,9 +25,11 @@
  * row alone in the word, that CAS could succeed against the row's next
  * process: the dead owner cleaned up by a third process, the row reused,
  * its new occupant holding the lock under the same word, all while the
- * taker was preempted between its judgement and its CAS.  Two owners then
- * wrote one undo log (the chaos soak, tests/xproc/xproc_chaos.c, saw it as
- * a queue item popped twice).  The incarnation makes the words differ.
+ * taker was preempted between its judgement and its CAS.  The incarnation
+ * makes the words differ.  Either way two owners wrote one undo log; the
+ * chaos soak (tests/xproc/xproc_chaos.c, under TSan) saw it, mostly by way
+ * of detach, as a value taken twice or a ring item dropped as corrupt.
+ * tests/models/xproc_lock.pml checks both cases.
  *
  * The undo log.  Inside the lock every store to a mutable word goes through
  * baton__xset: the (offset, old value) pair is written and the entry count
