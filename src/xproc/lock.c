@@ -226,8 +226,8 @@ owner_row(const baton_shm *seg, uint32_t owner)
 	return r == 0 || r > seg->l.max_procs ? UINT32_MAX : r - 1;
 }
 
-static bool
-owner_alive(baton_shm *seg, uint32_t owner)
+bool
+baton__xowner_alive(baton_shm *seg, uint32_t owner)
 {
 	uint32_t row;
 
@@ -311,7 +311,7 @@ baton__xlock(baton_shm *seg)
 					 ~X_LOCK_WAITERS, &forever))
 				continue;
 		}
-		if (owner != me && !owner_alive(seg, owner)) {
+		if (owner != me && !baton__xowner_alive(seg, owner)) {
 			/* acquire: as above; one taker wins the CAS. */
 			if (atomic_compare_exchange_strong_explicit(
 				&h->lock, &v, me | X_LOCK_WAITERS,

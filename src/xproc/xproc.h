@@ -191,6 +191,9 @@ extern void (*baton__xtest_detach_held)(baton_shm *seg);
 #endif
 /* The segment lock's owner word for incarnation inc of row (lock.c). */
 uint32_t baton__xlock_id(uint32_t row, uint32_t inc);
+/* Whether the process an owner word (waiters' bit clear) names lives:
+ * false for garbage or a retired incarnation (lock.c). */
+bool baton__xowner_alive(baton_shm *seg, uint32_t owner);
 /* Start time of pid (clock ticks since boot, /proc), 0 if unknown. */
 uint64_t baton__xstart_time(pid_t pid);
 /*

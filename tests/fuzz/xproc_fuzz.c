@@ -256,18 +256,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			memcpy(&owner, data + i, 4);
 			owner &= ~(X_PID_OWNER | X_LOCK_WAITERS);
-			/* Our own word, or a live row's owner, holds it for
-			 * good: the denial of service, not a takeover (our
-			 * row's incarnation may be fuzzed: check both). */
-			if (owner == seg->lock_id)
+			/* Our own word or a live owner's holds it for good
+			 * (baton__xlock never takes those over): the denial
+			 * of service, not a takeover. */
+			if (owner == seg->lock_id ||
+			    baton__xowner_alive(seg, owner))
 				owner = 0;
-			for (uint32_t r = 0; r < seg->l.max_procs; r++) {
-				uint32_t inc = xld(&xproc_at(seg, r)->inc);
-
-				if (baton__xlock_id(r, inc) == owner &&
-				    baton__xalive(seg, r))
-					owner = 0;
-			}
 			atomic_store(&xhdr(seg)->lock, owner);
 			op(data[i + 4], data[i + 5], data[i + 6]);
 			i += 7;

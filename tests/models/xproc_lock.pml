@@ -1,18 +1,19 @@
 /*
  * xproc_lock.pml - SPIN model of how the segment lock is taken over from
- * a dead owner (src/xproc/lock.c: baton__xlock, owner_alive, identity;
- * src/xproc/shm.c: take_row, baton_shm_detach).
+ * a dead owner (src/xproc/lock.c: baton__xlock, baton__xowner_alive,
+ * identity; src/xproc/shm.c: take_row, baton_shm_detach).
  *
  * What it models, one Promela statement per atomic instruction of the C
  * code (plain loads separate; a CAS or exchange one step):
  *
  *   baton__xlock   CAS the lock word from 0 to our identity; on failure,
- *                  with the word v it read, judge v's owner (owner_alive)
- *                  and, if dead, CAS the word from v to ours (a takeover:
- *                  then clean up after the owner's row); if alive, wait
- *                  for the word to change (a poll here: the C code sleeps
- *                  in slices and judges again).
- *   owner_alive    a pid identity: the pid's liveness.  A row identity:
+ *                  with the word v it read, judge v's owner
+ *                  (baton__xowner_alive) and, if dead, CAS the word from
+ *                  v to ours (a takeover: then clean up after the owner's
+ *                  row); if alive, wait for the word to change (a poll
+ *                  here: the C code sleeps in slices and judges again).
+ *   baton__xowner_alive
+ *                  a pid identity: the pid's liveness.  A row identity:
  *                  the row's incarnation (a load) must give the same
  *                  identity, then the row's state and occupant (loads)
  *                  must be alive.
@@ -76,7 +77,7 @@ bool alive[4];
 byte holders;       /* live processes inside the lock */
 bool took_over;
 
-/* owner_alive(v): dead set to the judgement; separate loads. */
+/* baton__xowner_alive(v): dead set to the judgement; separate loads. */
 inline judge(v, dead, t, s, p)
 {
 	if
